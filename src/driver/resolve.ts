@@ -1,0 +1,32 @@
+// Picks the driver for a connection, and the Queryable for a host transaction, from the shape
+// of the object the host passed.
+import pg from 'pg';
+import type { Connection } from '../config.js';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { createPgDriver, isPgClient, isPgPool, pgTransaction } from './pg.js';
+import { createPostgresJsDriver, isPostgresJs, postgresJsTransaction } from './postgres-js.js';
+import type { Driver, Queryable } from './types.js';
+
+/** The driver for `connection`; a connection string gets a pg Pool that docket owns. */
+export function resolveDriver(connection: Connection, poolSize: number, logger: Logger): Driver {
+  if (typeof connection === 'string') {
+    return createPgDriver(new pg.Pool({ connectionString: connection, max: poolSize }), true, logger);
+  }
+  if (isPostgresJs(connection)) return createPostgresJsDriver(connection);
+  if (isPgPool(connection)) return createPgDriver(connection, false, logger);
+  if (isPgClient(connection)) {
+    throw new ConfigError('Queue option "connection" got a single pg Client: pass a pg Pool (docket runs queries concurrently)');
+  }
+  throw new ConfigError('Queue option "connection" must be a pg Pool, a postgres.js sql instance, or a connection string');
+}
+
+/** The Queryable for a host transaction passed as `tx`. */
+export function resolveTransaction(tx: unknown): Queryable {
+  if (isPostgresJs(tx)) return postgresJsTransaction(tx);
+  if (isPgClient(tx)) return pgTransaction(tx);
+  if (isPgPool(tx)) {
+    throw new ConfigError('Insert option "tx" got a pg Pool: pass the client you ran BEGIN on (const client = await pool.connect())');
+  }
+  throw new ConfigError('Insert option "tx" must be a pg client inside BEGIN or a postgres.js transaction (sql.begin(tx => ...))');
+}

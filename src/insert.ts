@@ -1,0 +1,95 @@
+// Turns insert calls into rows: validates args with the worker's zod schema and checks options,
+// so a bad job throws before anything reaches the database. Also picks the NOTIFY hint.
+import { ArgsValidationError, ConfigError } from './errors.js';
+import type { InsertRow } from './engine.js';
+import type { Worker } from './worker.js';
+import { checkInt } from './worker.js';
+
+/**
+ * Per-insert options; each overrides the worker's default.
+ *
+ * @example
+ * ```ts
+ * await queue.insert(sendEmail, args, { delay: 60_000, priority: -1, tags: ['welcome'] });
+ * await pool.query('BEGIN'); await queue.insert(sendEmail, args, { tx: client }); await pool.query('COMMIT');
+ * ```
+ */
+export interface InsertOptions {
+  /** Lower runs first (-32768..32767). */
+  readonly priority?: number;
+  /** Run no earlier than this time. Mutually exclusive with `delay`. */
+  readonly scheduledAt?: Date;
+  /** Run no earlier than this many ms from now, by the database clock. */
+  readonly delay?: number;
+  readonly maxAttempts?: number;
+  /** Added to the worker's tags. */
+  readonly tags?: readonly string[];
+  /**
+   * The host's transaction: a `pg` client inside BEGIN, or the `tx` of postgres.js's
+   * `sql.begin(tx => ...)`. The job exists, and workers wake for it, only if that commits.
+   */
+  readonly tx?: unknown;
+}
+
+/** Validates args against the worker's schema; returns the parsed (possibly transformed) value. */
+export function parseArgs(worker: Worker, args: unknown, index?: number): unknown {
+  const parsed = worker.args.safeParse(args);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({
+    path: issue.path.map((p) => (typeof p === 'symbol' ? p.toString() : p)),
+    message: issue.message,
+  }));
+  throw new ArgsValidationError(worker.name, issues, index);
+}
+
+/** Builds the row for one job. */
+export function buildRow(worker: Worker, args: unknown, options: InsertOptions): InsertRow {
+  const where = `insert into "${worker.name}"`;
+  if (options.scheduledAt !== undefined && options.delay !== undefined) {
+    throw new ConfigError(`${where}: give either scheduledAt or delay, not both`);
+  }
+  let scheduledAt: string | null = null;
+  if (options.scheduledAt !== undefined) {
+    if (!(options.scheduledAt instanceof Date) || Number.isNaN(options.scheduledAt.getTime())) {
+      throw new ConfigError(`${where}: scheduledAt must be a valid Date`);
+    }
+    scheduledAt = options.scheduledAt.toISOString();
+  }
+  let delay = 0;
+  if (options.delay !== undefined) {
+    if (typeof options.delay !== 'number' || !Number.isFinite(options.delay) || options.delay < 0) {
+      throw new ConfigError(`${where}: delay must be a number of ms >= 0, got ${String(options.delay)}`);
+    }
+    delay = options.delay;
+  }
+  const tags = options.tags ?? [];
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length === 0 || t.length > 255)) {
+    throw new ConfigError(`${where}: tags must be an array of non-empty strings (at most 255 characters)`);
+  }
+  return {
+    queue: worker.queue,
+    worker: worker.name,
+    args,
+    tags: [...new Set([...worker.tags, ...tags])],
+    priority: options.priority === undefined ? worker.priority : checkInt(options.priority, -32768, 32767, `${where}: priority`),
+    max_attempts:
+      options.maxAttempts === undefined ? worker.maxAttempts : checkInt(options.maxAttempts, 1, 32767, `${where}: maxAttempts`),
+    scheduled_at: scheduledAt,
+    delay_ms: delay,
+  };
+}
+
+/**
+ * The NOTIFY payload for a batch: the queue to wake when jobs are due now, and a flag that asks
+ * nodes to re-check when the next scheduled job is due. Never carries args.
+ */
+export function notifyHint(rows: readonly InsertRow[]): string {
+  const queues = new Set<string>();
+  let scheduled = false;
+  for (const row of rows) {
+    // A scheduledAt in the past is due at once, so the queue is always named.
+    queues.add(row.queue);
+    if (row.scheduled_at !== null || row.delay_ms > 0) scheduled = true;
+  }
+  return JSON.stringify(scheduled ? { queues: [...queues], scheduled: true } : { queues: [...queues] });
+}

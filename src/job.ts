@@ -1,0 +1,137 @@
+// The Job record users see, its states, and the one place a database row becomes a Job.
+
+/** Every state a job can be in, in lifecycle order. */
+export const JOB_STATES = [
+  'available',
+  'scheduled',
+  'executing',
+  'retryable',
+  'completed',
+  'discarded',
+  'cancelled',
+] as const;
+
+/**
+ * A job's state.
+ * - `available`: due, waiting for a worker
+ * - `scheduled`: waiting for its `scheduledAt` (delayed or snoozed)
+ * - `executing`: claimed by a worker right now
+ * - `retryable`: failed, waiting for its backoff to pass
+ * - `completed`, `discarded`, `cancelled`: final
+ *
+ * @example
+ * ```ts
+ * const done: JobState[] = ['completed', 'discarded', 'cancelled'];
+ * ```
+ */
+export type JobState = (typeof JOB_STATES)[number];
+
+/**
+ * One failed attempt, as stored in `job.errors` (oldest first).
+ *
+ * @example
+ * ```ts
+ * const last = job.errors.at(-1); // { attempt: 2, at: '2026-…', message: 'ECONNRESET', stack: '…' }
+ * ```
+ */
+export interface JobError {
+  readonly attempt: number;
+  /** When the attempt failed, by the database clock (ISO 8601). */
+  readonly at: string;
+  readonly message: string;
+  readonly name?: string;
+  readonly stack?: string;
+}
+
+/**
+ * A job as stored in the database.
+ *
+ * @typeParam Args - the worker's parsed args type
+ * @example
+ * ```ts
+ * const job = await queue.getJob(id);
+ * if (job?.state === 'completed') console.log(job.result);
+ * ```
+ */
+export interface Job<Args = unknown> {
+  /** Database id (a bigint, as a string so no precision is ever lost). */
+  readonly id: string;
+  readonly worker: string;
+  readonly queue: string;
+  readonly state: JobState;
+  readonly args: Args;
+  readonly tags: readonly string[];
+  /** Lower runs first. */
+  readonly priority: number;
+  /** Attempts started so far (1 while the first attempt runs). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly errors: readonly JobError[];
+  /** What `perform` returned, as JSON; `null` until the job completes. */
+  readonly result: unknown;
+  /** The node that ran the latest attempt. */
+  readonly attemptedBy: string | null;
+  readonly insertedAt: Date;
+  readonly scheduledAt: Date;
+  readonly attemptedAt: Date | null;
+  /** When the job reached a final state. */
+  readonly completedAt: Date | null;
+}
+
+/**
+ * The columns every statement that returns jobs selects. Ids and JSON come back as text and are
+ * parsed here, so a host's custom type parsers on a shared pool cannot change what we see, and
+ * both drivers yield identical Job objects.
+ */
+export const JOB_COLUMNS =
+  'id::text AS id, state::text AS state, queue, worker, args::text AS args, tags, priority, attempt, max_attempts, errors::text AS errors, result::text AS result, attempted_by, inserted_at, scheduled_at, attempted_at, completed_at';
+
+/** A jobs row as either driver returns it (before normalization). */
+export interface JobRow {
+  id: string;
+  state: string;
+  queue: string;
+  worker: string;
+  args: string;
+  tags: string[] | null;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  errors: string;
+  result: string | null;
+  attempted_by: string | null;
+  inserted_at: Date | string;
+  scheduled_at: Date | string;
+  attempted_at: Date | string | null;
+  completed_at: Date | string | null;
+}
+
+function toDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}
+
+function toDateOrNull(value: Date | string | null): Date | null {
+  return value === null ? null : toDate(value);
+}
+
+/** Turns a jobs row into a Job. */
+export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {
+  return {
+    id: row.id,
+    worker: row.worker,
+    queue: row.queue,
+    state: row.state as JobState,
+    args: JSON.parse(row.args) as Args,
+    tags: row.tags ?? [],
+    priority: Number(row.priority),
+    attempt: Number(row.attempt),
+    maxAttempts: Number(row.max_attempts),
+    errors: JSON.parse(row.errors) as JobError[],
+    result: row.result === null ? null : (JSON.parse(row.result) as unknown),
+    attemptedBy: row.attempted_by,
+    insertedAt: toDate(row.inserted_at),
+    scheduledAt: toDate(row.scheduled_at),
+    attemptedAt: toDateOrNull(row.attempted_at),
+    completedAt: toDateOrNull(row.completed_at),
+  };
+}

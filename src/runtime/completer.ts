@@ -1,0 +1,143 @@
+// Batches acks: outcomes collected during one event-loop turn go out as one UPDATE. A lost
+// connection keeps the batch and retries with capped backoff, so no outcome is lost; a batch the
+// database rejects outright is split to find the one bad row, which is then failed on its own.
+import type { AckedRow, Engine } from '../engine.js';
+import { backoffDelay } from '../driver/types.js';
+import type { PendingAck } from './outcome.js';
+import { isTransient } from './transient.js';
+
+/** How a completer reports back to the queue. */
+export interface CompleterHooks {
+  /** The ack landed (`row`), or was fenced off because the job moved on (`row` undefined). */
+  onAcked(ack: PendingAck, row: AckedRow | undefined): void;
+  /** The database refused this ack for good (e.g. a result jsonb cannot hold). */
+  onRejected(ack: PendingAck, error: unknown): void;
+  onError(error: unknown): void;
+}
+
+const MAX_BATCH = 1000;
+
+/** Collects outcomes and flushes them in batches. */
+export class Completer {
+  #queue: PendingAck[] = [];
+  #flushing = false;
+  #scheduled = false;
+  #failures = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #idle: (() => void)[] = [];
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly hooks: CompleterHooks,
+  ) {}
+
+  /** Outcomes waiting to be written. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  push(ack: PendingAck): void {
+    this.#queue.push(ack);
+    this.#schedule();
+  }
+
+  /** Resolves once everything pushed so far is written (or `deadline` passes). */
+  async drain(deadlineMs: number): Promise<boolean> {
+    if (this.#queue.length === 0 && !this.#flushing) return true;
+    if (this.#retryTimer !== undefined) {
+      // Stop waiting out the backoff: try now.
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+      this.#schedule();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs));
+    });
+    const done = await Promise.race([idle, timeout]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  // One flush per event-loop turn: everything finishing in the same turn shares the UPDATE.
+  #schedule(): void {
+    if (this.#scheduled || this.#flushing || this.#retryTimer !== undefined) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.slice(0, MAX_BATCH);
+        try {
+          await this.#write(batch);
+          this.#failures = 0;
+        } catch (error) {
+          this.hooks.onError(error);
+          try {
+            if (!isTransient(error)) {
+              await this.#isolate(batch);
+              continue;
+            }
+          } catch {
+            // The connection went away while isolating: retry what is left, below.
+          }
+          this.#retryTimer = setTimeout(() => {
+            this.#retryTimer = undefined;
+            this.#schedule();
+          }, backoffDelay(this.#failures++));
+          return;
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+    const waiters = this.#idle;
+    this.#idle = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  // Writes a batch; on success removes it from the queue (the batch is always a run of queued
+  // acks, so nothing is ever written twice) and reports each ack.
+  async #write(batch: readonly PendingAck[]): Promise<void> {
+    const rows = await this.engine.ackJobs(`[${batch.map((a) => a.json).join(',')}]`);
+    this.#remove(batch);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const ack of batch) this.hooks.onAcked(ack, byId.get(ack.job.id));
+  }
+
+  #remove(batch: readonly PendingAck[]): void {
+    const done = new Set(batch);
+    this.#queue = this.#queue.filter((a) => !done.has(a));
+  }
+
+  // A non-transient failure means some row can never be written; find it by halving, write the rest.
+  async #isolate(batch: readonly PendingAck[]): Promise<void> {
+    if (batch.length === 1) {
+      try {
+        await this.#write(batch);
+      } catch (error) {
+        if (isTransient(error)) throw error;
+        this.#remove(batch);
+        this.hooks.onRejected(batch[0]!, error);
+      }
+      return;
+    }
+    const mid = Math.ceil(batch.length / 2);
+    for (const half of [batch.slice(0, mid), batch.slice(mid)]) {
+      try {
+        await this.#write(half);
+      } catch (error) {
+        if (isTransient(error)) throw error;
+        await this.#isolate(half);
+      }
+    }
+  }
+}

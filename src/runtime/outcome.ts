@@ -1,0 +1,127 @@
+// Turns what `perform` did (returned, threw, timed out, was stopped) into the ack docket stores
+// and the event it emits once the ack is durable. Pure: no I/O, so it is unit-testable.
+import type { JobState } from '../job.js';
+import type { Job } from '../job.js';
+import type { Worker } from '../worker.js';
+import { defaultBackoff, isWorkerResult } from '../worker.js';
+
+/** What happened to one attempt. */
+export type Outcome =
+  | { readonly kind: 'ok'; readonly value: unknown }
+  | { readonly kind: 'error'; readonly error: unknown; readonly delayMs?: number }
+  | { readonly kind: 'snooze'; readonly delayMs: number }
+  | { readonly kind: 'cancel'; readonly reason: string }
+  | { readonly kind: 'discard'; readonly reason: string }
+  | { readonly kind: 'shutdown'; readonly error: unknown };
+
+/** The event to emit after the ack lands. */
+export type AckEvent =
+  | { readonly type: 'complete' }
+  | { readonly type: 'retry'; readonly delay: number }
+  | { readonly type: 'discard'; readonly reason: string; readonly failed: boolean }
+  | { readonly type: 'snooze'; readonly delay: number }
+  | { readonly type: 'cancel'; readonly reason: string }
+  | { readonly type: 'shutdown' };
+
+/** An outcome ready to be acked: its JSON record for the batch and what to emit afterwards. */
+export interface PendingAck {
+  readonly job: Job;
+  readonly state: JobState;
+  readonly json: string;
+  readonly event: AckEvent;
+  readonly result: unknown;
+  readonly queueTime: number;
+  readonly runTime: number;
+}
+
+/** Maps a value returned by perform (plain or WorkerResult) to an Outcome. */
+export function outcomeOf(value: unknown): Outcome {
+  if (!isWorkerResult(value)) return { kind: 'ok', value };
+  switch (value.kind) {
+    case 'ok':
+      return { kind: 'ok', value: value.value };
+    case 'error':
+      return value.delayMs === undefined
+        ? { kind: 'error', error: value.error }
+        : { kind: 'error', error: value.error, delayMs: value.delayMs };
+    case 'snooze':
+      return { kind: 'snooze', delayMs: value.delayMs };
+    case 'cancel':
+      return { kind: 'cancel', reason: value.reason };
+    case 'discard':
+      return { kind: 'discard', reason: value.reason };
+  }
+}
+
+/** The stored form of an error: message, name and stack (the attempt and time are added in SQL). */
+export function errorRecord(error: unknown, attempt: number): { attempt: number; message: string; name?: string; stack?: string } {
+  if (error instanceof Error) {
+    return { attempt, message: error.message || error.name, name: error.name, ...(error.stack ? { stack: error.stack } : {}) };
+  }
+  let message: string;
+  try {
+    message = typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+  } catch {
+    message = String(error);
+  }
+  return { attempt, message };
+}
+
+function retryDelay(worker: Worker | undefined, attempt: number, error: unknown, override?: number): number {
+  if (override !== undefined) return override;
+  const backoff = worker?.backoff ?? defaultBackoff;
+  try {
+    const ms = backoff(attempt, error);
+    if (Number.isFinite(ms) && ms >= 0) return Math.round(ms);
+  } catch {
+    // A broken backoff must not lose the job: fall back to the default.
+  }
+  return defaultBackoff(attempt, error);
+}
+
+interface Timing {
+  readonly queueTime: number;
+  readonly runTime: number;
+}
+
+/** Builds the ack for an attempt of `job` that ended with `outcome`. */
+export function buildAck(job: Job, worker: Worker | undefined, outcome: Outcome, timing: Timing): PendingAck {
+  const base = { id: job.id, attempt: job.attempt };
+  const make = (state: JobState, extra: Record<string, unknown>, event: AckEvent, result: unknown = null): PendingAck => ({
+    job,
+    state,
+    json: JSON.stringify({ ...base, state, ...extra }),
+    event,
+    result,
+    ...timing,
+  });
+  switch (outcome.kind) {
+    case 'ok': {
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(outcome.value === undefined ? null : outcome.value);
+      } catch (error) {
+        return buildAck(job, worker, { kind: 'error', error: new Error(`perform returned a value that is not JSON: ${(error as Error).message}`) }, timing);
+      }
+      const value = outcome.value === undefined ? null : (JSON.parse(json) as unknown);
+      return make('completed', { result: value }, { type: 'complete' }, value);
+    }
+    case 'error': {
+      const error = errorRecord(outcome.error, job.attempt);
+      if (job.attempt >= job.maxAttempts) {
+        return make('discarded', { error }, { type: 'discard', reason: `attempts exhausted (${job.maxAttempts})`, failed: true });
+      }
+      const delay = retryDelay(worker, job.attempt, outcome.error, outcome.delayMs);
+      return make('retryable', { error, delay_ms: delay }, { type: 'retry', delay });
+    }
+    case 'snooze':
+      return make('scheduled', { delay_ms: outcome.delayMs, refund: true }, { type: 'snooze', delay: outcome.delayMs });
+    case 'cancel':
+      return make('cancelled', { error: { attempt: job.attempt, message: outcome.reason, name: 'Cancelled' } }, { type: 'cancel', reason: outcome.reason });
+    case 'discard':
+      return make('discarded', { error: { attempt: job.attempt, message: outcome.reason, name: 'Discarded' } }, { type: 'discard', reason: outcome.reason, failed: false });
+    case 'shutdown':
+      // Not the job's fault: back to the queue at once, and the attempt does not count.
+      return make('retryable', { error: errorRecord(outcome.error, job.attempt), delay_ms: 0, refund: true }, { type: 'shutdown' });
+  }
+}

@@ -1,0 +1,142 @@
+// Every statement docket runs, named and parameterized, templated with the quoted schema once
+// per Queue. Values always travel as parameters; batches travel as one JSON parameter expanded
+// with jsonb_to_recordset, which both drivers send identically.
+import { createHash } from 'node:crypto';
+import { JOB_COLUMNS } from '../job.js';
+import type { Statement } from '../driver/types.js';
+
+function statement(label: string, text: string): Statement {
+  // Prepared-statement names must be unique per text: the schema is part of the text.
+  const hash = createHash('sha1').update(text).digest('hex').slice(0, 12);
+  return { name: `docket_${label}_${hash}`, text: text.replace(/\s+/g, ' ').trim() };
+}
+
+/** All statements for one schema. */
+export type Statements = ReturnType<typeof buildStatements>;
+
+/** Builds the statements for the given (already quoted) schema. */
+export function buildStatements(s: string) {
+  const jobs = `${s}.jobs`;
+  const state = `${s}.job_state`;
+  return {
+    /**
+     * $1: JSON array of rows; $2: channel; $3: NOTIFY payload or NULL. The NOTIFY runs on the
+     * inserting connection, so inside a host transaction it is delivered only on commit.
+     */
+    insertJobs: statement(
+      'insert',
+      `WITH input AS (
+         SELECT r.*, coalesce(r.scheduled_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond') AS due
+         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb)
+           AS (queue text, worker text, args jsonb, tags text[], priority smallint, max_attempts smallint,
+               scheduled_at timestamptz, delay_ms float8)) WITH ORDINALITY AS r
+       ), ins AS (
+         INSERT INTO ${jobs} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at)
+         SELECT CASE WHEN due > now() THEN 'scheduled' ELSE 'available' END::${state},
+                queue, worker, args, coalesce(tags, '{}'), priority, max_attempts, due
+         FROM input ORDER BY ordinality
+         RETURNING ${JOB_COLUMNS}
+       ), notified AS MATERIALIZED (
+         SELECT pg_notify($2, $3) WHERE $3::text IS NOT NULL
+       )
+       SELECT ins.* FROM ins LEFT JOIN notified ON true`,
+    ),
+
+    /** $1: queue; $2: how many; $3: node id. Claims due jobs in priority, time, id order. */
+    fetchJobs: statement(
+      'fetch',
+      `UPDATE ${jobs}
+       SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $3
+       WHERE id = ANY(ARRAY(
+         SELECT id FROM ${jobs}
+         WHERE state = 'available' AND queue = $1
+         ORDER BY priority, scheduled_at, id
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+       ))
+       RETURNING ${JOB_COLUMNS},
+         (extract(epoch FROM (now() - scheduled_at)) * 1000)::float8 AS queue_ms`,
+    ),
+
+    /**
+     * $1: JSON array of outcomes. Fenced: only a job still `executing` at the attempt that ran
+     * is updated, so a stale worker can never overwrite a newer outcome.
+     */
+    ackJobs: statement(
+      'ack',
+      `UPDATE ${jobs} AS j SET
+         state = v.state::${state},
+         result = CASE WHEN v.state = 'completed' THEN v.result ELSE j.result END,
+         errors = CASE WHEN v.error IS NULL THEN j.errors
+                  ELSE j.errors || jsonb_build_array(v.error || jsonb_build_object('at', now())) END,
+         attempt = CASE WHEN v.refund THEN j.attempt - 1 ELSE j.attempt END,
+         scheduled_at = CASE WHEN v.state IN ('scheduled', 'retryable')
+                        THEN now() + v.delay_ms * interval '1 millisecond' ELSE j.scheduled_at END,
+         completed_at = CASE WHEN v.state IN ('completed', 'discarded', 'cancelled') THEN now() END
+       FROM jsonb_to_recordset($1::text::jsonb)
+         AS v(id bigint, attempt smallint, state text, result jsonb, error jsonb, delay_ms float8, refund boolean)
+       WHERE j.id = v.id AND j.state = 'executing' AND j.attempt = v.attempt
+       RETURNING j.id::text AS id, j.state::text AS state, j.attempt, j.scheduled_at, j.completed_at,
+         CASE WHEN v.error IS NULL THEN NULL ELSE (j.errors -> -1)::text END AS error`,
+    ),
+
+    /**
+     * $1: batch size; $2: channel. Makes due scheduled/retryable jobs available, wakes every
+     * node for their queues, and says when the next one is due (ms, by the database clock).
+     */
+    stageJobs: statement(
+      'stage',
+      `WITH due AS (
+         UPDATE ${jobs} SET state = 'available'
+         WHERE id = ANY(ARRAY(
+           SELECT id FROM ${jobs}
+           WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= now()
+           ORDER BY scheduled_at
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED
+         ))
+         RETURNING queue
+       ), queues AS MATERIALIZED (
+         SELECT coalesce(array_agg(DISTINCT queue), '{}') AS names, count(*) AS staged FROM due
+       ), notified AS MATERIALIZED (
+         SELECT pg_notify($2, json_build_object('queues', names)::text) FROM queues WHERE staged > 0
+       )
+       SELECT q.names AS queues, q.staged::int AS staged,
+         (SELECT (extract(epoch FROM (min(scheduled_at) - now())) * 1000)::float8
+            FROM ${jobs} WHERE state IN ('scheduled', 'retryable') AND scheduled_at > now()) AS next_due_ms
+       FROM queues q LEFT JOIN notified ON true`,
+    ),
+
+    /** $1: id. */
+    getJob: statement('get', `SELECT ${JOB_COLUMNS} FROM ${jobs} WHERE id = $1::bigint`),
+
+    /** $1: schema name, for the migration lock key. */
+    migrationLock: statement('migration_lock', `SELECT pg_advisory_xact_lock(hashtext('docket:migrate:' || $1))`),
+    /** Applied migration versions, or none when the table does not exist yet. */
+    appliedMigrations: statement(
+      'applied_migrations',
+      `SELECT version FROM ${s}.migrations ORDER BY version`,
+    ),
+    /** $1: schema name (unquoted). Whether the migrations table exists. */
+    migrationsTableExists: statement(
+      'migrations_table_exists',
+      `SELECT to_regclass(format('%I.migrations', $1::text)) IS NOT NULL AS present`,
+    ),
+    /** $1: version; $2: name. */
+    recordMigration: statement(
+      'record_migration',
+      `INSERT INTO ${s}.migrations (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`,
+    ),
+  };
+}
+
+/** DDL run before any versioned migration: the schema and the table recording versions. */
+export function bootstrapSql(s: string): string {
+  return `SET LOCAL client_min_messages = warning;
+CREATE SCHEMA IF NOT EXISTS ${s};
+CREATE TABLE IF NOT EXISTS ${s}.migrations (
+  version    integer PRIMARY KEY,
+  name       text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);`;
+}
