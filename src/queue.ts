@@ -310,7 +310,7 @@ export class Queue extends SafeEmitter {
     if (ack.event.type !== 'complete') return;
     const worker = this.#config.workers.get(ack.job.worker);
     const failure = new Error(`The job's result could not be stored: ${(error as Error).message}`);
-    this.#completer.push(buildAck(ack.job, worker, { kind: 'error', error: failure }, ack));
+    this.#completer.push(buildAck(ack.job, worker, { kind: 'error', error: failure }, { queueTime: ack.queueTime, runTime: ack.runTime }));
   }
 
   #notified(payload: string): void {
@@ -348,6 +348,7 @@ export class Queue extends SafeEmitter {
           pending: this.#completer.pending,
         });
       }
+      this.#completer.close();
     }
     await this.#driver.close();
     this.#state = 'stopped';

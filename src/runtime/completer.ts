@@ -25,6 +25,7 @@ export class Completer {
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #idle: (() => void)[] = [];
+  #closed = false;
 
   constructor(
     private readonly engine: Engine,
@@ -60,9 +61,16 @@ export class Completer {
     return done;
   }
 
+  /** Stops retrying (the queue is gone); what is still pending is left to rescue. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+
   // One flush per event-loop turn: everything finishing in the same turn shares the UPDATE.
   #schedule(): void {
-    if (this.#scheduled || this.#flushing || this.#retryTimer !== undefined) return;
+    if (this.#closed || this.#scheduled || this.#flushing || this.#retryTimer !== undefined) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;

@@ -93,7 +93,8 @@ export function buildAck(job: Job, worker: Worker | undefined, outcome: Outcome,
     json: JSON.stringify({ ...base, state, ...extra }),
     event,
     result,
-    ...timing,
+    queueTime: timing.queueTime,
+    runTime: timing.runTime,
   });
   switch (outcome.kind) {
     case 'ok': {
