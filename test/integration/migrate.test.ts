@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MigrationError, Queue, Worker } from '../../src/index.js';
-import { createPgPool, databaseUrl, dropSchema, uniqueSchemaName } from '../support/db.js';
+import { createPgPool, createPostgresJs, databaseUrl, dropSchema, uniqueSchemaName } from '../support/db.js';
 import { nextEvent } from '../support/queue.js';
 
 const url = databaseUrl();
@@ -34,6 +34,21 @@ describe('migrations', () => {
       expect(rows).toEqual([{ version: 1, name: 'jobs' }]);
     } finally {
       await Promise.all(queues.map((q) => q.stop()));
+    }
+  });
+
+  it('migrates through postgres.js too, concurrently with pg', async () => {
+    const schema = fresh(uniqueSchemaName('pgjs'));
+    const sql = createPostgresJs(url, 'docket-migrate-pgjs', { max: 4 });
+    try {
+      const viaJs = [new Queue({ connection: sql, schema }), new Queue({ connection: sql, schema })];
+      const viaPg = new Queue({ connection: admin, schema });
+      const reports = await Promise.all([...viaJs, viaPg].map((q) => q.migrate()));
+      expect(reports.flatMap((r) => r.applied)).toEqual([1]);
+      const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".migrations`);
+      expect(rows[0].n).toBe(1);
+    } finally {
+      await sql.end();
     }
   });
 
