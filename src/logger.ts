@@ -2,11 +2,17 @@
 // (pino, winston and console all fit), and the default discards everything.
 
 /**
- * A minimal structured logger. `pino()`, `console` and most loggers satisfy it.
+ * A minimal structured logger: a message, then an optional object of details. `console`
+ * fits as is; for pino, which takes the object first, adapt the argument order.
  *
  * @example
  * ```ts
- * new Queue({ connection, logger: pino() });
+ * new Queue({ connection, logger: console });
+ * const log = pino();
+ * new Queue({ connection, logger: {
+ *   debug: (m, o) => log.debug(o, m), info: (m, o) => log.info(o, m),
+ *   warn: (m, o) => log.warn(o, m), error: (m, o) => log.error(o, m),
+ * } });
  * ```
  */
 export interface Logger {

@@ -2,10 +2,14 @@
 // an admin would): the queue must report the errors, reconnect, and finish every job exactly
 // once, for both drivers, and its LISTEN connection must come back too.
 //
-// To make sure each kill really hits queries in flight (and never lands between a COMMIT and its
-// reply, which would strand claimed jobs until a rescue), the admin connection first takes an
-// ACCESS EXCLUSIVE lock on the jobs table, waits until the queue's fetches/acks are blocked on it,
-// terminates every backend of the queue (pool and LISTEN connection alike), then rolls back.
+// Two kinds of kill, both at moments where nothing can be half-committed (a kill landing between a
+// fetch's COMMIT and its reply would strand the claimed jobs in `executing` until a rescue, which
+// the core does not do):
+// - at ~25 %: the admin connection takes an ACCESS EXCLUSIVE lock on the jobs table, waits until
+//   the queue's fetches/acks are blocked on it (in flight), terminates every backend of the
+//   queue (pool and LISTEN connection alike), then rolls back;
+// - at ~60 %: ten jobs are held mid-perform (every slot busy, no query running), every backend
+//   of the queue is terminated, then the jobs are released and must ack on fresh connections.
 import pg from 'pg';
 import type postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
@@ -39,7 +43,18 @@ async function listenPids(admin: pg.Client, app: string): Promise<number[]> {
   return rows.map((r) => r.pid);
 }
 
-async function killUnderLoad(admin: pg.Client, app: string, schema: string, done: () => number): Promise<Kill> {
+/** Terminates every backend of `app`; returns those terminated and the LISTEN one among them. */
+async function terminateAll(admin: pg.Client, app: string): Promise<{ killed: number[]; listenPid: number }> {
+  const [listenPid] = await listenPids(admin, app);
+  const { rows } = await admin.query<{ pid: number; ok: boolean }>(
+    `SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`,
+    [app],
+  );
+  return { killed: rows.filter((r) => r.ok).map((r) => r.pid), listenPid: listenPid ?? -1 };
+}
+
+/** Kill style 1: terminate the queue's backends while its queries are blocked in flight. */
+async function killInFlight(admin: pg.Client, app: string, schema: string, done: () => number): Promise<Kill> {
   await admin.query('BEGIN');
   try {
     await admin.query(`LOCK TABLE "${schema}".jobs IN ACCESS EXCLUSIVE MODE`);
@@ -53,12 +68,7 @@ async function killUnderLoad(admin: pg.Client, app: string, schema: string, done
       blocked = rows[0]!.n;
       return blocked > 0;
     }, 'a query of the queue blocked on the lock');
-    const [listenPid] = await listenPids(admin, app);
-    const { rows } = await admin.query<{ pid: number; ok: boolean }>(
-      `SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`,
-      [app],
-    );
-    return { killed: rows.filter((r) => r.ok).map((r) => r.pid), listenPid: listenPid ?? -1, blocked, doneAtKill };
+    return { ...(await terminateAll(admin, app)), blocked, doneAtKill };
   } finally {
     await admin.query('ROLLBACK');
   }
