@@ -70,12 +70,12 @@ export class Engine {
   }
 
   async stageJobs(limit: number): Promise<StageResult> {
-    const [row] = await this.driver.query<{ queues: string[]; staged: number; next_due_ms: number | null }>(
+    const [row] = await this.driver.query<{ queues: string; staged: number; next_due_ms: number | null }>(
       this.sql.stageJobs,
       [limit, this.channel],
     );
     return {
-      queues: row?.queues ?? [],
+      queues: row === undefined ? [] : (JSON.parse(row.queues) as string[]),
       staged: Number(row?.staged ?? 0),
       nextDueMs: row?.next_due_ms === null || row?.next_due_ms === undefined ? null : Number(row.next_due_ms),
     };

@@ -80,11 +80,12 @@ export interface Job<Args = unknown> {
 
 /**
  * The columns every statement that returns jobs selects. Ids and JSON come back as text and are
- * parsed here, so a host's custom type parsers on a shared pool cannot change what we see, and
- * both drivers yield identical Job objects.
+ * parsed here, so a host's custom type parsers on a shared pool (or postgres.js without
+ * `fetch_types`, which leaves arrays unparsed) cannot change what we see, and both drivers
+ * yield identical Job objects.
  */
 export const JOB_COLUMNS =
-  'id::text AS id, state::text AS state, queue, worker, args::text AS args, tags, priority, attempt, max_attempts, errors::text AS errors, result::text AS result, attempted_by, inserted_at, scheduled_at, attempted_at, completed_at';
+  'id::text AS id, state::text AS state, queue, worker, args::text AS args, array_to_json(tags)::text AS tags, priority, attempt, max_attempts, errors::text AS errors, result::text AS result, attempted_by, inserted_at, scheduled_at, attempted_at, completed_at';
 
 /** A jobs row as either driver returns it (before normalization). */
 export interface JobRow {
@@ -93,7 +94,7 @@ export interface JobRow {
   queue: string;
   worker: string;
   args: string;
-  tags: string[] | null;
+  tags: string;
   priority: number;
   attempt: number;
   max_attempts: number;
@@ -122,7 +123,7 @@ export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {
     queue: row.queue,
     state: row.state as JobState,
     args: JSON.parse(row.args) as Args,
-    tags: row.tags ?? [],
+    tags: JSON.parse(row.tags) as string[],
     priority: Number(row.priority),
     attempt: Number(row.attempt),
     maxAttempts: Number(row.max_attempts),

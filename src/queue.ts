@@ -338,7 +338,7 @@ export class Queue extends SafeEmitter {
     this.#state = 'stopping';
     let aborted = 0;
     if (wasStarted) {
-      this.#stager.stop();
+      await this.#stager.stop();
       await Promise.all([...this.#producers.values()].map((p) => p.stop()));
       await this.#subscription?.close();
       if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();

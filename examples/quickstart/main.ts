@@ -52,6 +52,8 @@ const flaky = new Worker({
 
 const db = await database();
 const pool = new pg.Pool({ connectionString: db.url });
+// Idle connections report a database restart here; without a listener Node ends the process.
+pool.on('error', (error) => log(`idle connection error: ${error.message}`));
 const queue = new Queue({
   connection: pool,
   schema: 'docket_quickstart',

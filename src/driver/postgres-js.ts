@@ -1,7 +1,7 @@
 // The postgres.js driver: runs on the host's `sql` instance (never ended by us), turns the host's
 // `sql.begin(tx => ...)` transaction into a Queryable, and uses postgres.js's own LISTEN, which
 // reconnects by itself and calls us back on every (re)connect.
-import type postgres from 'postgres';
+import postgres from 'postgres';
 import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from './types.js';
 import { backoffDelay } from './types.js';
 
@@ -43,41 +43,58 @@ export function createPostgresJsDriver(sql: Sql): Driver {
       return (await sql.begin((tx) => fn(runnerQueryable(tx)))) as T;
     },
     listen(channel: string, handlers: ListenHandlers): Subscription {
-      let closed = false;
-      let timer: NodeJS.Timeout | undefined;
-      let failures = 0;
-      let unlisten: (() => Promise<void>) | undefined;
-      // postgres.js re-listens on reconnect by itself once the first LISTEN succeeded; until then
-      // (database down at start) we retry with capped backoff.
-      const attempt = (): void => {
-        sql
-          .listen(channel, (payload) => handlers.onNotify(payload), () => {
-            failures = 0;
-            if (!closed) handlers.onConnect();
-          })
-          .then(
-            (meta) => {
-              unlisten = meta.unlisten;
-              if (closed) void meta.unlisten().catch(() => {});
-            },
-            (error: unknown) => {
-              if (closed) return;
-              handlers.onError(error);
-              timer = setTimeout(attempt, backoffDelay(failures++));
-            },
-          );
-      };
-      attempt();
-      return {
-        async close(): Promise<void> {
-          closed = true;
-          if (timer !== undefined) clearTimeout(timer);
-          await unlisten?.().catch(() => {});
-        },
-      };
+      return listenPostgresJs(sql, channel, handlers);
     },
     async close(): Promise<void> {
       // The host owns `sql`; we only drop our LISTEN (done by the subscription).
+    },
+  };
+}
+
+// Connection settings copied from the host's instance for our own LISTEN instance.
+const LISTEN_OPTION_KEYS = [
+  'host', 'port', 'path', 'database', 'user', 'pass', 'ssl', 'connection',
+  'connect_timeout', 'keep_alive', 'target_session_attrs', 'fetch_types',
+] as const;
+
+// LISTEN runs on a one-connection postgres.js instance of our own, built from the host's
+// settings: postgres.js re-creates listeners when it reconnects, after which the host
+// instance's unlisten() no longer removes ours, so a stopped queue would stay subscribed.
+// Ending our own instance always removes it, and never touches the host's `sql`.
+function listenPostgresJs(sql: Sql, channel: string, handlers: ListenHandlers): Subscription {
+  const source = sql.options as unknown as Record<string, unknown>;
+  const options: Record<string, unknown> = { max: 1, idle_timeout: 0, max_lifetime: null, onnotice: () => {} };
+  for (const key of LISTEN_OPTION_KEYS) if (source[key] !== undefined) options[key] = source[key];
+  const listener = postgres(options as postgres.Options<Record<string, postgres.PostgresType>>);
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  // postgres.js re-listens on reconnect by itself once the first LISTEN succeeded; until then
+  // (database down at start) we retry with capped backoff.
+  const attempt = (): void => {
+    listener
+      .listen(
+        channel,
+        (payload) => {
+          if (!closed) handlers.onNotify(payload);
+        },
+        () => {
+          failures = 0;
+          if (!closed) handlers.onConnect();
+        },
+      )
+      .then(undefined, (error: unknown) => {
+        if (closed) return;
+        handlers.onError(error);
+        timer = setTimeout(attempt, backoffDelay(failures++));
+      });
+  };
+  attempt();
+  return {
+    async close(): Promise<void> {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await listener.end({ timeout: 1 }).catch(() => {});
     },
   };
 }

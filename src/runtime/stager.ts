@@ -21,6 +21,7 @@ export class Stager {
   #again = false;
   #stopped = false;
   #failures = 0;
+  #inflight: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly engine: Engine,
@@ -32,9 +33,11 @@ export class Stager {
     this.wake(0);
   }
 
-  stop(): void {
+  /** Stops the timer; resolves once a pass in flight has finished. */
+  async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    await this.#inflight;
   }
 
   /** Run a pass within `inMs` (earlier timers win). */
@@ -60,7 +63,12 @@ export class Stager {
     this.#again = false;
     let next = this.pollInterval;
     try {
-      const result = await this.engine.stageJobs(BATCH);
+      const request = this.engine.stageJobs(BATCH);
+      this.#inflight = request.then(
+        () => undefined,
+        () => undefined,
+      );
+      const result = await request;
       this.#failures = 0;
       if (result.queues.length > 0) this.hooks.onStaged(result.queues);
       if (result.staged >= BATCH || this.#again) next = 0;

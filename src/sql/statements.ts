@@ -101,7 +101,7 @@ export function buildStatements(s: string) {
        ), notified AS MATERIALIZED (
          SELECT pg_notify($2, json_build_object('queues', names)::text) FROM queues WHERE staged > 0
        )
-       SELECT q.names AS queues, q.staged::int AS staged,
+       SELECT array_to_json(q.names)::text AS queues, q.staged::int AS staged,
          (SELECT (extract(epoch FROM (min(scheduled_at) - now())) * 1000)::float8
             FROM ${jobs} WHERE state IN ('scheduled', 'retryable') AND scheduled_at > now()) AS next_due_ms
        FROM queues q LEFT JOIN notified ON true`,

@@ -159,3 +159,18 @@ describe('both drivers', () => {
     expect(comparable(a.read!)).toEqual(comparable(b.read!));
   });
 });
+
+describe('postgres.js without fetch_types', () => {
+  it('still returns tags as arrays (arrays are parsed by docket, not the driver)', async () => {
+    const bare = createPostgresJs(url, 'docket-conformance-bare', { fetch_types: false });
+    try {
+      const queue = new Queue({ connection: bare, schema, workers: [echo], queues: {} });
+      const job = await queue.insert(echo, { text: 'tags', n: 1 }, { tags: ['x', 'y,z'], delay: 60_000 });
+      expect(job.tags).toEqual(['x', 'y,z']);
+      expect((await queue.getJob(job.id))!.tags).toEqual(['x', 'y,z']);
+      await queue.stop();
+    } finally {
+      await bare.end();
+    }
+  });
+});

@@ -1,0 +1,158 @@
+// The built package, as a user gets it: `npm run build`, then plain Node (no tsx, no vitest)
+// resolves `docket` by package name from a project of its own, through `exports`, from ESM and
+// from CJS. Both builds must expose the same API as src/index.ts, and the ESM build must work
+// end to end against the test database.
+//
+// The build runs in a scratch copy of the package (its sources, scripts, migrations and configs,
+// with node_modules linked): `npm run build` regenerates src/migrate/bundled.ts and cleans dist/,
+// and doing that in the working tree would rewrite a source file while other test files are
+// loading it.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as source from '../src/index.js';
+import { databaseUrl, dropSchema, uniqueSchemaName } from './support/db.js';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const url = databaseUrl();
+const schema = uniqueSchemaName('build');
+let scratch: string;
+/** The copy of the package that is built. */
+let pkg: string;
+/** The consumer project that depends on it. */
+let project: string;
+
+// Plain Node: nothing of the test runner's loaders or options.
+const env = { ...process.env };
+delete env.NODE_OPTIONS;
+
+/** `{ name: typeof value }` of a module's exports, sorted by name. */
+function shape(mod: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(mod)
+      .sort()
+      .map((k) => [k, typeof mod[k]]),
+  );
+}
+
+const SHAPE_JS = `(mod) => Object.fromEntries(Object.keys(mod).sort().map((k) => [k, typeof mod[k]]))`;
+
+const ESM_SCRIPT = `
+import * as docket from 'docket';
+import { Queue, Worker, WorkerResults } from 'docket';
+import { z } from 'zod';
+
+const shape = ${SHAPE_JS};
+const [url, schema] = process.argv.slice(2);
+const worker = new Worker({
+  name: 'built-package',
+  args: z.object({ n: z.number() }),
+  perform: async (job) => WorkerResults.ok({ doubled: job.args.n * 2 }),
+});
+const queue = new Queue({ connection: url, schema, workers: [worker], pollInterval: 100 });
+const migration = await queue.migrate();
+const completed = new Promise((resolve) => queue.on('job:complete', ({ job }) => resolve(job)));
+await queue.start();
+const inserted = await queue.insert(worker, { n: 21 });
+const job = await completed;
+const stored = await queue.getJob(inserted.id);
+await queue.stop();
+// No process.exit: the process must end by itself once the queue stopped.
+console.log(JSON.stringify({
+  resolved: import.meta.resolve('docket'),
+  exports: shape(docket),
+  migration,
+  sameJob: job.id === inserted.id,
+  result: job.result,
+  stored: { state: stored.state, attempt: stored.attempt, result: stored.result },
+}));
+`;
+
+const CJS_SCRIPT = `
+const docket = require('docket');
+const { z } = require('zod');
+const shape = ${SHAPE_JS};
+const worker = new docket.Worker({ name: 'cjs', args: z.object({}), perform: () => null });
+let configError = null;
+try {
+  new docket.Queue({ connection: 42 });
+} catch (error) {
+  configError = { isConfigError: error instanceof docket.ConfigError, isDocketError: error instanceof docket.DocketError, code: error.code };
+}
+console.log(JSON.stringify({
+  resolved: require.resolve('docket'),
+  exports: shape(docket),
+  worker: { name: worker.name, queue: worker.queue, maxAttempts: worker.maxAttempts },
+  ok: docket.WorkerResults.ok(1).kind,
+  states: docket.JOB_STATES,
+  configError,
+}));
+`;
+
+beforeAll(async () => {
+  scratch = await realpath(await mkdtemp(path.join(os.tmpdir(), 'docket-build-')));
+  pkg = path.join(scratch, 'docket');
+  for (const entry of ['package.json', 'tsconfig.json', 'tsup.config.ts', 'scripts', 'migrations', 'src']) {
+    await cp(path.join(repoRoot, entry), path.join(pkg, entry), { recursive: true });
+  }
+  await symlink(path.join(repoRoot, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
+  await run('npm', ['run', 'build'], { cwd: pkg, env, timeout: 110_000 });
+
+  // A project of its own that depends on docket (linked to the built copy) and on zod.
+  project = path.join(scratch, 'consumer');
+  await mkdir(path.join(project, 'node_modules'), { recursive: true });
+  await symlink(pkg, path.join(project, 'node_modules', 'docket'), 'dir');
+  await symlink(path.join(repoRoot, 'node_modules', 'zod'), path.join(project, 'node_modules', 'zod'), 'dir');
+  await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: { docket: '*' } }));
+  await writeFile(path.join(project, 'esm.mjs'), ESM_SCRIPT);
+  await writeFile(path.join(project, 'cjs.cjs'), CJS_SCRIPT);
+}, 120_000);
+
+afterAll(async () => {
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+  await dropSchema(url, schema);
+});
+
+async function node(script: string, ...args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await run(process.execPath, [script, ...args], { cwd: project, env, timeout: 30_000 });
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+}
+
+describe('the built package', () => {
+  it('has every file package.json points to', () => {
+    for (const file of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']) {
+      expect(existsSync(path.join(pkg, file)), file).toBe(true);
+    }
+  });
+
+  it('works from a plain Node ESM project, end to end against the database', async () => {
+    const out = await node('esm.mjs', url, schema);
+    expect(out.resolved).toBe(pathToFileURL(path.join(pkg, 'dist/index.js')).href);
+    expect(out.exports).toEqual(shape(source as unknown as Record<string, unknown>));
+    expect(out.migration).toMatchObject({ applied: [1], version: 1 });
+    expect(out.sameJob).toBe(true);
+    expect(out.result).toEqual({ doubled: 42 });
+    expect(out.stored).toEqual({ state: 'completed', attempt: 1, result: { doubled: 42 } });
+  });
+
+  it('works from require() (CJS) with the same exports as the ESM build', async () => {
+    const [cjs, esm] = await Promise.all([node('cjs.cjs'), import(pathToFileURL(path.join(pkg, 'dist/index.js')).href) as Promise<Record<string, unknown>>]);
+    expect(cjs.resolved).toBe(path.join(pkg, 'dist/index.cjs'));
+    expect(cjs.exports).toEqual(shape(esm));
+    expect(cjs.exports).toEqual(shape(source as unknown as Record<string, unknown>));
+    expect(Object.keys(cjs.exports as object)).toEqual(
+      expect.arrayContaining(['Queue', 'Worker', 'WorkerResults', 'ShutdownError', 'QueueStateError', 'JOB_STATES']),
+    );
+    expect(cjs.worker).toEqual({ name: 'cjs', queue: 'default', maxAttempts: 20 });
+    expect(cjs.ok).toBe('ok');
+    expect(cjs.states).toEqual([...source.JOB_STATES]);
+    expect(cjs.configError).toEqual({ isConfigError: true, isDocketError: true, code: 'DOCKET_CONFIG' });
+  });
+});
