@@ -338,8 +338,9 @@ export class Queue extends SafeEmitter {
     this.#state = 'stopping';
     let aborted = 0;
     if (wasStarted) {
-      await this.#stager.stop();
-      await Promise.all([...this.#producers.values()].map((p) => p.stop()));
+      // Both stop() calls flag their loops synchronously, before any await, so nothing fetches
+      // once stop() was called; then we wait for the queries already in flight.
+      await Promise.all([...[...this.#producers.values()].map((p) => p.stop()), this.#stager.stop()]);
       await this.#subscription?.close();
       if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();
       await Promise.all([...this.#executing]);
