@@ -11,7 +11,9 @@ import type { Driver, Queryable } from './types.js';
 /** The driver for `connection`; a connection string gets a pg Pool that docket owns. */
 export function resolveDriver(connection: Connection, poolSize: number, logger: Logger): Driver {
   if (typeof connection === 'string') {
-    return createPgDriver(new pg.Pool({ connectionString: connection, max: poolSize }), true, logger);
+    // keepAlive: a peer that vanishes without a reset (network partition) is noticed by TCP, so a
+    // query on it fails and is retried instead of waiting forever.
+    return createPgDriver(new pg.Pool({ connectionString: connection, max: poolSize, keepAlive: true }), true, logger);
   }
   if (isPostgresJs(connection)) return createPostgresJsDriver(connection);
   if (isPgPool(connection)) return createPgDriver(connection, false, logger);
