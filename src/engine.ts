@@ -29,8 +29,9 @@ export interface AckedRow {
   readonly id: string;
   readonly state: string;
   readonly attempt: number;
-  readonly scheduled_at: Date | string;
-  readonly completed_at: Date | string | null;
+  /** ms since the epoch */
+  readonly scheduled_at: number;
+  readonly completed_at: number | null;
   readonly error: string | null;
 }
 

@@ -84,8 +84,29 @@ export interface Job<Args = unknown> {
  * `fetch_types`, which leaves arrays unparsed) cannot change what we see, and both drivers
  * yield identical Job objects.
  */
-export const JOB_COLUMNS =
-  'id::text AS id, state::text AS state, queue, worker, args::text AS args, array_to_json(tags)::text AS tags, priority, attempt, max_attempts, errors::text AS errors, result::text AS result, attempted_by, inserted_at, scheduled_at, attempted_at, completed_at';
+export const JOB_COLUMNS = [
+  'id::text AS id',
+  'state::text AS state',
+  'queue',
+  'worker',
+  'args::text AS args',
+  'array_to_json(tags)::text AS tags',
+  'priority',
+  'attempt',
+  'max_attempts',
+  'errors::text AS errors',
+  'result::text AS result',
+  'attempted_by',
+  ...['inserted_at', 'scheduled_at', 'attempted_at', 'completed_at'].map((c) => `${epochMs(c)} AS ${c}`),
+].join(', ');
+
+/**
+ * A timestamp as float8 milliseconds since the epoch. Parsing timestamp text in the driver
+ * cost more than the rest of a fetched row together; a number costs nothing.
+ */
+export function epochMs(expression: string): string {
+  return `(extract(epoch FROM ${expression}) * 1000)::float8`;
+}
 
 /** A jobs row as either driver returns it (before normalization). */
 export interface JobRow {
@@ -101,17 +122,17 @@ export interface JobRow {
   errors: string;
   result: string | null;
   attempted_by: string | null;
-  inserted_at: Date | string;
-  scheduled_at: Date | string;
-  attempted_at: Date | string | null;
-  completed_at: Date | string | null;
+  inserted_at: number;
+  scheduled_at: number;
+  attempted_at: number | null;
+  completed_at: number | null;
 }
 
-function toDate(value: Date | string): Date {
-  return value instanceof Date ? value : new Date(value);
+function toDate(value: number): Date {
+  return new Date(Number(value));
 }
 
-function toDateOrNull(value: Date | string | null): Date | null {
+function toDateOrNull(value: number | null): Date | null {
   return value === null ? null : toDate(value);
 }
 

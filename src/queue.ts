@@ -250,7 +250,7 @@ export class Queue extends SafeEmitter {
 
   async #run({ job, queueMs }: FetchedJob): Promise<void> {
     const worker = this.#config.workers.get(job.worker);
-    this.emit('job:start', { job, queueTime: queueMs });
+    if (this.listenerCount('job:start') > 0) this.emit('job:start', { job, queueTime: queueMs });
     const started = performance.now();
     const outcome = await this.#executor.run(job, worker);
     this.#completer.push(buildAck(job, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started }));
@@ -264,13 +264,15 @@ export class Queue extends SafeEmitter {
       });
       return;
     }
+    // The hot path: a completion nobody listens to needs no Job rebuilt.
+    if (ack.event.type === 'complete' && this.listenerCount('job:complete') === 0) return;
     const error = row.error === null ? undefined : (JSON.parse(row.error) as JobError);
     const job: Job = {
       ...ack.job,
       state: ack.state,
       attempt: Number(row.attempt),
-      scheduledAt: new Date(row.scheduled_at),
-      completedAt: row.completed_at === null ? null : new Date(row.completed_at),
+      scheduledAt: new Date(Number(row.scheduled_at)),
+      completedAt: row.completed_at === null ? null : new Date(Number(row.completed_at)),
       errors: error === undefined ? ack.job.errors : [...ack.job.errors, error],
       result: ack.state === 'completed' ? ack.result : ack.job.result,
     };
@@ -292,6 +294,8 @@ export class Queue extends SafeEmitter {
       case 'snooze':
         this.emit('job:snooze', { job, delay: event.delay, ...timing });
         this.#stager.wake(event.delay);
+        break;
+      case 'release':
         break;
       case 'cancel':
         this.emit('job:cancel', { job, reason: event.reason, ...timing });
@@ -340,7 +344,14 @@ export class Queue extends SafeEmitter {
     if (wasStarted) {
       // Both stop() calls flag their loops synchronously, before any await, so nothing fetches
       // once stop() was called; then we wait for the queries already in flight.
-      await Promise.all([...[...this.#producers.values()].map((p) => p.stop()), this.#stager.stop()]);
+      const [unstarted] = await Promise.all([
+        Promise.all([...this.#producers.values()].map((p) => p.stop())),
+        this.#stager.stop(),
+      ]);
+      // Prefetched jobs that never started go back as they were.
+      for (const { job } of unstarted.flat()) {
+        this.#completer.push(buildAck(job, undefined, { kind: 'release' }, { queueTime: 0, runTime: 0 }));
+      }
       await this.#subscription?.close();
       if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();
       await Promise.all([...this.#executing]);

@@ -12,7 +12,9 @@ export type Outcome =
   | { readonly kind: 'snooze'; readonly delayMs: number }
   | { readonly kind: 'cancel'; readonly reason: string }
   | { readonly kind: 'discard'; readonly reason: string }
-  | { readonly kind: 'shutdown'; readonly error: unknown };
+  | { readonly kind: 'shutdown'; readonly error: unknown }
+  /** Claimed (prefetched) but never started: handed back untouched. */
+  | { readonly kind: 'release' };
 
 /** The event to emit after the ack lands. */
 export type AckEvent =
@@ -21,7 +23,8 @@ export type AckEvent =
   | { readonly type: 'discard'; readonly reason: string; readonly failed: boolean }
   | { readonly type: 'snooze'; readonly delay: number }
   | { readonly type: 'cancel'; readonly reason: string }
-  | { readonly type: 'shutdown' };
+  | { readonly type: 'shutdown' }
+  | { readonly type: 'release' };
 
 /** An outcome ready to be acked: its JSON record for the batch and what to emit afterwards. */
 export interface PendingAck {
@@ -124,5 +127,7 @@ export function buildAck(job: Job, worker: Worker | undefined, outcome: Outcome,
     case 'shutdown':
       // Not the job's fault: back to the queue at once, and the attempt does not count.
       return make('retryable', { error: errorRecord(outcome.error, job.attempt), delay_ms: 0, refund: true }, { type: 'shutdown' });
+    case 'release':
+      return make('available', { refund: true }, { type: 'release' });
   }
 }

@@ -1,6 +1,12 @@
 // One producer per queue on this node: keeps up to `limit` jobs running. Every wake path (NOTIFY,
 // a finished job, the poll timer, a reconnect) calls dispatch(); dispatches coalesce into one
-// fetch at a time, each claiming `limit - running` jobs in one statement.
+// fetch at a time, each claiming what is free in one statement.
+//
+// Prefetch: while the jobs of this queue are short (their average run time is under
+// SHORT_JOB_MS), a fetch also claims jobs beyond the free slots and keeps them in a local buffer,
+// about PREFETCH_MS worth of work, refilled when half of it is left. Short jobs otherwise wait on
+// the fetch round trip more than they run. Long jobs never prefetch, so they are not held back
+// from idle nodes; buffered jobs still unstarted at stop() are handed back.
 import type { Engine, FetchedJob } from '../engine.js';
 import { backoffDelay } from '../driver/types.js';
 
@@ -19,9 +25,30 @@ export interface ProducerOptions {
   readonly pollInterval: number;
 }
 
+/** Average run time (ms) under which a queue prefetches. */
+const SHORT_JOB_MS = 25;
+/** How long (ms) the buffer should keep every slot busy; bounds how long a job waits in it. */
+const PREFETCH_MS = 100;
+const MAX_PREFETCH = 500;
+
+interface Buffered {
+  readonly fetched: FetchedJob;
+  readonly receivedAt: number;
+}
+
+function byFetchOrder(a: FetchedJob, b: FetchedJob): number {
+  return (
+    a.job.priority - b.job.priority ||
+    a.job.scheduledAt.getTime() - b.job.scheduledAt.getTime() ||
+    (BigInt(a.job.id) < BigInt(b.job.id) ? -1 : 1)
+  );
+}
+
 /** Fetches and starts jobs of one queue. */
 export class Producer {
   #running = 0;
+  #buffer: Buffered[] = [];
+  #avgRunMs: number | undefined;
   #fetching = false;
   #again = false;
   #stopped = false;
@@ -46,12 +73,18 @@ export class Producer {
     this.dispatch();
   }
 
-  /** Stops fetching; resolves once a fetch in flight has returned (its jobs are then running). */
-  async stop(): Promise<void> {
+  /**
+   * Stops fetching; resolves once a fetch in flight has returned, with the claimed jobs that
+   * never started (the caller hands them back to the queue).
+   */
+  async stop(): Promise<FetchedJob[]> {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#pollTimer);
     await this.#inflight;
+    const unstarted = this.#buffer.map((b) => b.fetched);
+    this.#buffer = [];
+    return unstarted;
   }
 
   /** Asks for a fetch soon; many calls in one turn become one fetch. */
@@ -74,13 +107,25 @@ export class Producer {
     }, this.options.pollInterval * jitter);
   }
 
+  // Enough buffered jobs to keep every slot busy for about PREFETCH_MS, at most MAX_PREFETCH.
+  get #prefetch(): number {
+    const avg = this.#avgRunMs;
+    if (avg === undefined || avg >= SHORT_JOB_MS) return 0;
+    const limit = this.options.limit;
+    return Math.min(MAX_PREFETCH, Math.max(limit, Math.floor((limit * PREFETCH_MS) / Math.max(avg, 0.1))));
+  }
+
   async #fetch(): Promise<void> {
     if (this.#stopped || this.#retryTimer !== undefined) return;
     if (this.#fetching) {
       this.#again = true;
       return;
     }
-    const demand = this.options.limit - this.#running;
+    const prefetch = this.#prefetch;
+    const free = this.options.limit - this.#running;
+    // Nothing to do while every slot is busy and the buffer is more than half full.
+    if (free <= this.#buffer.length && this.#buffer.length > prefetch / 2) return;
+    const demand = free + prefetch - this.#buffer.length;
     if (demand <= 0) return;
     this.#fetching = true;
     this.#again = false;
@@ -100,17 +145,28 @@ export class Producer {
       return;
     }
     this.#fetching = false;
-    for (const job of fetched) {
+    const receivedAt = performance.now();
+    for (const job of fetched.sort(byFetchOrder)) this.#buffer.push({ fetched: job, receivedAt });
+    this.#startBuffered();
+    // A full batch means more may be waiting; a wake during the fetch may have been for new jobs.
+    if (fetched.length === demand || this.#again) this.dispatch();
+  }
+
+  #startBuffered(): void {
+    while (this.#running < this.options.limit && this.#buffer.length > 0 && !this.#stopped) {
+      const { fetched, receivedAt } = this.#buffer.shift()!;
+      const started = performance.now();
       this.#running++;
       this.hooks
-        .execute(job)
+        .execute({ job: fetched.job, queueMs: fetched.queueMs + (started - receivedAt) })
         .catch((error: unknown) => this.hooks.onError(error))
         .finally(() => {
           this.#running--;
+          const ms = performance.now() - started;
+          this.#avgRunMs = this.#avgRunMs === undefined ? ms : this.#avgRunMs * 0.8 + ms * 0.2;
+          this.#startBuffered();
           this.dispatch();
         });
     }
-    // A full batch means more may be waiting; a wake during the fetch may have been for new jobs.
-    if (fetched.length === demand || this.#again) this.dispatch();
   }
 }

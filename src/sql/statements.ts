@@ -2,7 +2,7 @@
 // per Queue. Values always travel as parameters; batches travel as one JSON parameter expanded
 // with jsonb_to_recordset, which both drivers send identically.
 import { createHash } from 'node:crypto';
-import { JOB_COLUMNS } from '../job.js';
+import { JOB_COLUMNS, epochMs } from '../job.js';
 import type { Statement } from '../driver/types.js';
 
 function statement(label: string, text: string): Statement {
@@ -42,20 +42,25 @@ export function buildStatements(s: string) {
        SELECT ins.* FROM ins LEFT JOIN notified ON true`,
     ),
 
-    /** $1: queue; $2: how many; $3: node id. Claims due jobs in priority, time, id order. */
+    /**
+     * $1: queue; $2: how many; $3: node id. Claims due jobs in priority, time, id order.
+     * The claim commits without waiting for its WAL flush (synchronous_commit off for this
+     * statement only): if the server crashed before the flush, the claim is lost and the job is
+     * simply available again; the ack that follows is flushed normally and makes both durable.
+     */
     fetchJobs: statement(
       'fetch',
-      `UPDATE ${jobs}
+      `WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
+       UPDATE ${jobs}
        SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $3
-       WHERE id = ANY(ARRAY(
+       WHERE EXISTS (SELECT 1 FROM async_commit) AND id = ANY(ARRAY(
          SELECT id FROM ${jobs}
          WHERE state = 'available' AND queue = $1
          ORDER BY priority, scheduled_at, id
          LIMIT $2
          FOR UPDATE SKIP LOCKED
        ))
-       RETURNING ${JOB_COLUMNS},
-         (extract(epoch FROM (now() - scheduled_at)) * 1000)::float8 AS queue_ms`,
+       RETURNING ${JOB_COLUMNS}, ${epochMs('now() - scheduled_at')} AS queue_ms`,
     ),
 
     /**
@@ -76,7 +81,8 @@ export function buildStatements(s: string) {
        FROM jsonb_to_recordset($1::text::jsonb)
          AS v(id bigint, attempt smallint, state text, result jsonb, error jsonb, delay_ms float8, refund boolean)
        WHERE j.id = v.id AND j.state = 'executing' AND j.attempt = v.attempt
-       RETURNING j.id::text AS id, j.state::text AS state, j.attempt, j.scheduled_at, j.completed_at,
+       RETURNING j.id::text AS id, j.state::text AS state, j.attempt,
+         ${epochMs('j.scheduled_at')} AS scheduled_at, ${epochMs('j.completed_at')} AS completed_at,
          CASE WHEN v.error IS NULL THEN NULL ELSE (j.errors -> -1)::text END AS error`,
     ),
 
@@ -102,7 +108,7 @@ export function buildStatements(s: string) {
          SELECT pg_notify($2, json_build_object('queues', names)::text) FROM queues WHERE staged > 0
        )
        SELECT array_to_json(q.names)::text AS queues, q.staged::int AS staged,
-         (SELECT (extract(epoch FROM (min(scheduled_at) - now())) * 1000)::float8
+         (SELECT ${epochMs('min(scheduled_at) - now()')}
             FROM ${jobs} WHERE state IN ('scheduled', 'retryable') AND scheduled_at > now()) AS next_due_ms
        FROM queues q LEFT JOIN notified ON true`,
     ),

@@ -1,0 +1,70 @@
+// Prefetch: queues of short jobs claim a buffer beyond their free slots; stop() hands buffered
+// jobs back untouched; queues of long jobs never hold more than their limit.
+import { expect, it } from 'vitest';
+import { z } from 'zod';
+import { Worker } from '../../src/index.js';
+import { useSchema, waitFor } from '../support/queue.js';
+
+const db = useSchema('prefetch');
+
+it('short jobs are prefetched, and stop() hands the unstarted ones back as they were', async () => {
+  const ran = new Map<string, number>();
+  const worker = new Worker({
+    name: 'short',
+    queue: 'short',
+    args: z.object({ i: z.number() }),
+    perform: async (job) => {
+      ran.set(job.id, (ran.get(job.id) ?? 0) + 1);
+    },
+  });
+  const queue = await db.queue({ workers: [worker], queues: { short: 2 } });
+  const jobs = await queue.insertMany(worker, Array.from({ length: 3000 }, (_, i) => ({ i })));
+  await queue.start();
+  await waitFor(() => ran.size >= 200, '200 jobs to run');
+  await queue.stop();
+
+  const { rows } = await db.pool.query<{ state: string; claimed: boolean; attempt: number; errors: number; n: number }>(
+    `SELECT state::text, attempted_at IS NOT NULL AS claimed, attempt, jsonb_array_length(errors) AS errors, count(*)::int AS n
+     FROM "${db.schema}".jobs WHERE queue = 'short' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2`,
+  );
+  const completed = rows.filter((r) => r.state === 'completed').reduce((n, r) => n + r.n, 0);
+  const released = rows.find((r) => r.state === 'available' && r.claimed);
+  // Nothing is left claimed by a stopped node.
+  expect(rows.filter((r) => r.state === 'executing')).toEqual([]);
+  // Prefetched jobs that never ran went back with their attempt refunded and no error.
+  expect(released).toBeDefined();
+  expect(released).toMatchObject({ attempt: 0, errors: 0 });
+  expect(completed).toBe(ran.size);
+  expect([...ran.values()].every((n) => n === 1)).toBe(true);
+  expect(rows.reduce((n, r) => n + r.n, 0)).toBe(jobs.length);
+  // Fetches claimed more than the two free slots.
+  expect(await largestFetch('short')).toBeGreaterThan(2);
+});
+
+// Every job claimed by one fetch gets that statement's now() as attempted_at, so grouping by
+// attempted_at gives the size of each fetch.
+async function largestFetch(queue: string): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(
+    `SELECT coalesce(max(n), 0)::int AS n FROM (SELECT count(*) AS n FROM "${db.schema}".jobs WHERE queue = $1 GROUP BY attempted_at) f`,
+    [queue],
+  );
+  return rows[0]!.n;
+}
+
+it('long jobs are not prefetched: no fetch claims more than the limit', async () => {
+  const worker = new Worker({
+    name: 'long',
+    queue: 'long',
+    args: z.object({ i: z.number() }),
+    // Long enough to count as long-running; the work here is waiting on a timer.
+    perform: () => new Promise((resolve) => setTimeout(resolve, 40)),
+  });
+  const queue = await db.queue({ workers: [worker], queues: { long: 2 } });
+  await queue.insertMany(worker, Array.from({ length: 16 }, (_, i) => ({ i })));
+  await queue.start();
+  await waitFor(async () => (await db.count(`queue = 'long' AND state = 'completed'`)) === 16, 'all long jobs');
+  await queue.stop();
+  const largest = await largestFetch('long');
+  expect(largest).toBeGreaterThan(0);
+  expect(largest).toBeLessThanOrEqual(2);
+});
