@@ -1,7 +1,7 @@
 // Intent-named database operations over the statements: what the runtime and the facade call.
 // Each is one round trip, whatever the batch size.
 import type { Driver, Queryable } from './driver/types.js';
-import type { Job, JobRow } from './job.js';
+import type { Job, JobRow, JobState } from './job.js';
 import { rowToJob } from './job.js';
 import type { Statements } from './sql/statements.js';
 
@@ -16,6 +16,35 @@ export interface InsertRow {
   /** ISO timestamp, or null for "now + delay_ms" by the database clock. */
   readonly scheduled_at: string | null;
   readonly delay_ms: number;
+}
+
+/** What the database assigned to an inserted row. */
+interface InsertedRow {
+  readonly id: string;
+  readonly state: string;
+  readonly inserted_at: number;
+  readonly scheduled_at: number;
+}
+
+function insertedJob(input: InsertRow, row: InsertedRow): Job {
+  return {
+    id: row.id,
+    worker: input.worker,
+    queue: input.queue,
+    state: row.state as JobState,
+    args: input.args,
+    tags: input.tags,
+    priority: input.priority,
+    attempt: 0,
+    maxAttempts: input.max_attempts,
+    errors: [],
+    result: null,
+    attemptedBy: null,
+    insertedAt: new Date(Number(row.inserted_at)),
+    scheduledAt: new Date(Number(row.scheduled_at)),
+    attemptedAt: null,
+    completedAt: null,
+  };
 }
 
 /** A claimed job and how long it waited, by the database clock. */
@@ -52,12 +81,15 @@ export class Engine {
   ) {}
 
   async insertJobs(runner: Queryable, rows: readonly InsertRow[], notify: string | null): Promise<Job[]> {
-    const out = await runner.query<JobRow>(this.sql.insertJobs, [JSON.stringify(rows), this.channel, notify]);
-    // RETURNING follows insertion order in practice; ids are assigned in input order, so sort
-    // by id to make that a guarantee.
-    return out
-      .map((row) => rowToJob(row))
-      .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0));
+    const out = await runner.query<InsertedRow>(this.sql.insertJobs, [JSON.stringify(rows), this.channel, notify]);
+    // Ids are assigned in input order; sorting by id maps each returned row to its input.
+    out.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    return out.map((row, i) => insertedJob(rows[i]!, row));
+  }
+
+  /** Sends a wake-up hint on its own (for inserts already committed). */
+  async notify(payload: string): Promise<void> {
+    await this.driver.query(this.sql.notify, [this.channel, payload]);
   }
 
   async fetchJobs(queue: string, limit: number, nodeId: string): Promise<FetchedJob[]> {

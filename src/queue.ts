@@ -23,6 +23,7 @@ import type { PendingAck } from './runtime/outcome.js';
 import { buildAck } from './runtime/outcome.js';
 import { Producer } from './runtime/producer.js';
 import { Stager } from './runtime/stager.js';
+import { Hinter } from './runtime/hinter.js';
 import { buildStatements } from './sql/statements.js';
 import type { ArgsSchema, Worker } from './worker.js';
 
@@ -60,6 +61,7 @@ export class Queue extends SafeEmitter {
   readonly #executor = new Executor();
   readonly #completer: Completer;
   readonly #stager: Stager;
+  readonly #hinter: Hinter;
   readonly #producers = new Map<string, Producer>();
   readonly #executing = new Set<Promise<void>>();
   #subscription: Subscription | undefined;
@@ -77,6 +79,7 @@ export class Queue extends SafeEmitter {
       onRejected: (ack, error) => this.#rejected(ack, error),
       onError: (error) => this.#error(error, 'ack'),
     });
+    this.#hinter = new Hinter(this.#engine, (error) => this.#error(error, 'notify'));
     this.#stager = new Stager(this.#engine, config.pollInterval, {
       onStaged: (queues) => this.#wake(queues),
       onError: (error) => this.#error(error, 'stage'),
@@ -224,10 +227,23 @@ export class Queue extends SafeEmitter {
     if (worker === undefined) throw new UnknownWorkerError(String(name), [...this.#config.workers.keys()]);
     const rows = argsList.map((args, i) => buildRow(worker, parseArgs(worker, args, many ? i : undefined), options));
     if (rows.length === 0) return [];
-    const runner = options.tx === undefined ? this.#driver : resolveTransaction(options.tx);
     this.#assertUsable();
-    const jobs = await this.#engine.insertJobs(runner, rows, notifyHint(rows));
-    this.emit('job:insert', { jobs });
+    let jobs: Job[];
+    if (options.tx === undefined) {
+      // Committed when this returns: wake local producers now, other nodes by a merged hint.
+      jobs = await this.#engine.insertJobs(this.#driver, rows, null);
+      const queues = new Set(rows.map((r) => r.queue));
+      const scheduled = jobs.some((j) => j.state === 'scheduled');
+      if (this.#state === 'started') {
+        this.#wake([...queues]);
+        if (scheduled) this.#stager.wake(0);
+      }
+      this.#hinter.add(queues, scheduled);
+    } else {
+      // Only the host's commit may wake anyone: the NOTIFY rides in its transaction.
+      jobs = await this.#engine.insertJobs(resolveTransaction(options.tx), rows, notifyHint(rows));
+    }
+    if (this.listenerCount('job:insert') > 0) this.emit('job:insert', { jobs });
     return jobs;
   }
 
@@ -362,6 +378,7 @@ export class Queue extends SafeEmitter {
       }
       this.#completer.close();
     }
+    await this.#hinter.idle();
     await this.#driver.close();
     this.#state = 'stopped';
     this.emit('queue:stop', { aborted });

@@ -22,6 +22,7 @@ export function buildStatements(s: string) {
     /**
      * $1: JSON array of rows; $2: channel; $3: NOTIFY payload or NULL. The NOTIFY runs on the
      * inserting connection, so inside a host transaction it is delivered only on commit.
+     * Returns only what the database decided (id, state, times); the caller has the rest.
      */
     insertJobs: statement(
       'insert',
@@ -35,7 +36,8 @@ export function buildStatements(s: string) {
          SELECT CASE WHEN due > now() THEN 'scheduled' ELSE 'available' END::${state},
                 queue, worker, args, coalesce(tags, '{}'), priority, max_attempts, due
          FROM input ORDER BY ordinality
-         RETURNING ${JOB_COLUMNS}
+         RETURNING id::text AS id, state::text AS state,
+           ${epochMs('inserted_at')} AS inserted_at, ${epochMs('scheduled_at')} AS scheduled_at
        ), notified AS MATERIALIZED (
          SELECT pg_notify($2, $3) WHERE $3::text IS NOT NULL
        )
@@ -112,6 +114,9 @@ export function buildStatements(s: string) {
             FROM ${jobs} WHERE state IN ('scheduled', 'retryable') AND scheduled_at > now()) AS next_due_ms
        FROM queues q LEFT JOIN notified ON true`,
     ),
+
+    /** $1: channel; $2: payload. A wake-up hint sent on its own, after inserts committed. */
+    notify: statement('notify', `SELECT pg_notify($1, $2)`),
 
     /** $1: id. */
     getJob: statement('get', `SELECT ${JOB_COLUMNS} FROM ${jobs} WHERE id = $1::bigint`),
