@@ -5,11 +5,11 @@ import type { Job, JobRow, JobState } from './job.js';
 import { rowToJob } from './job.js';
 import type { Statements } from './sql/statements.js';
 
-/** One row to insert, already validated. */
-export interface InsertRow {
+/** Jobs of one worker to insert, already validated, sharing everything but their args. */
+export interface InsertBatch {
   readonly queue: string;
   readonly worker: string;
-  readonly args: unknown;
+  readonly args: readonly unknown[];
   readonly tags: readonly string[];
   readonly priority: number;
   readonly max_attempts: number;
@@ -18,33 +18,12 @@ export interface InsertRow {
   readonly delay_ms: number;
 }
 
-/** What the database assigned to an inserted row. */
-interface InsertedRow {
-  readonly id: string;
+/** What the database assigned to an inserted batch: ids in input order, and the shared rest. */
+interface InsertedBatch {
+  readonly ids: string;
   readonly state: string;
   readonly inserted_at: number;
   readonly scheduled_at: number;
-}
-
-function insertedJob(input: InsertRow, row: InsertedRow): Job {
-  return {
-    id: row.id,
-    worker: input.worker,
-    queue: input.queue,
-    state: row.state as JobState,
-    args: input.args,
-    tags: input.tags,
-    priority: input.priority,
-    attempt: 0,
-    maxAttempts: input.max_attempts,
-    errors: [],
-    result: null,
-    attemptedBy: null,
-    insertedAt: new Date(Number(row.inserted_at)),
-    scheduledAt: new Date(Number(row.scheduled_at)),
-    attemptedAt: null,
-    completedAt: null,
-  };
 }
 
 /** A claimed job and how long it waited, by the database clock. */
@@ -80,11 +59,41 @@ export class Engine {
     readonly channel: string,
   ) {}
 
-  async insertJobs(runner: Queryable, rows: readonly InsertRow[], notify: string | null): Promise<Job[]> {
-    const out = await runner.query<InsertedRow>(this.sql.insertJobs, [JSON.stringify(rows), this.channel, notify]);
-    // Ids are assigned in input order; sorting by id maps each returned row to its input.
-    out.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
-    return out.map((row, i) => insertedJob(rows[i]!, row));
+  async insertJobs(runner: Queryable, batch: InsertBatch, notify: string | null): Promise<Job[]> {
+    const [row] = await runner.query<InsertedBatch>(this.sql.insertJobs, [
+      batch.queue,
+      batch.worker,
+      JSON.stringify(batch.args),
+      JSON.stringify(batch.tags),
+      batch.priority,
+      batch.max_attempts,
+      batch.scheduled_at,
+      batch.delay_ms,
+      this.channel,
+      notify,
+    ]);
+    const ids = JSON.parse(row!.ids) as string[];
+    const state = row!.state as JobState;
+    const insertedAt = Number(row!.inserted_at);
+    const scheduledAt = Number(row!.scheduled_at);
+    return ids.map((id, i) => ({
+      id,
+      worker: batch.worker,
+      queue: batch.queue,
+      state,
+      args: batch.args[i],
+      tags: batch.tags,
+      priority: batch.priority,
+      attempt: 0,
+      maxAttempts: batch.max_attempts,
+      errors: [],
+      result: null,
+      attemptedBy: null,
+      insertedAt: new Date(insertedAt),
+      scheduledAt: new Date(scheduledAt),
+      attemptedAt: null,
+      completedAt: null,
+    }));
   }
 
   /** Sends a wake-up hint on its own (for inserts already committed). */

@@ -1,7 +1,7 @@
 // Turns insert calls into rows: validates args with the worker's zod schema and checks options,
 // so a bad job throws before anything reaches the database. Also picks the NOTIFY hint.
 import { ArgsValidationError, ConfigError } from './errors.js';
-import type { InsertRow } from './engine.js';
+import type { InsertBatch } from './engine.js';
 import type { Worker } from './worker.js';
 import { checkInt } from './worker.js';
 
@@ -42,8 +42,8 @@ export function parseArgs(worker: Worker, args: unknown, index?: number): unknow
   throw new ArgsValidationError(worker.name, issues, index);
 }
 
-/** Builds the row for one job. */
-export function buildRow(worker: Worker, args: unknown, options: InsertOptions): InsertRow {
+/** Builds the batch for jobs of one worker sharing one set of options. */
+export function buildBatch(worker: Worker, args: readonly unknown[], options: InsertOptions): InsertBatch {
   const where = `insert into "${worker.name}"`;
   if (options.scheduledAt !== undefined && options.delay !== undefined) {
     throw new ConfigError(`${where}: give either scheduledAt or delay, not both`);
@@ -80,16 +80,11 @@ export function buildRow(worker: Worker, args: unknown, options: InsertOptions):
 }
 
 /**
- * The NOTIFY payload for a batch: the queue to wake when jobs are due now, and a flag that asks
- * nodes to re-check when the next scheduled job is due. Never carries args.
+ * The NOTIFY payload for a batch: the queue to wake, and a flag asking nodes to re-check when
+ * the next scheduled job is due. Never carries args. A scheduledAt in the past is due at once,
+ * so the queue is always named.
  */
-export function notifyHint(rows: readonly InsertRow[]): string {
-  const queues = new Set<string>();
-  let scheduled = false;
-  for (const row of rows) {
-    // A scheduledAt in the past is due at once, so the queue is always named.
-    queues.add(row.queue);
-    if (row.scheduled_at !== null || row.delay_ms > 0) scheduled = true;
-  }
-  return JSON.stringify(scheduled ? { queues: [...queues], scheduled: true } : { queues: [...queues] });
+export function notifyHint(batch: InsertBatch): string {
+  const scheduled = batch.scheduled_at !== null || batch.delay_ms > 0;
+  return JSON.stringify(scheduled ? { queues: [batch.queue], scheduled: true } : { queues: [batch.queue] });
 }

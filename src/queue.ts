@@ -13,7 +13,7 @@ import { Engine } from './engine.js';
 import { ConfigError, MigrationError, QueueStateError, UnknownWorkerError } from './errors.js';
 import { SafeEmitter } from './events.js';
 import type { InsertOptions } from './insert.js';
-import { buildRow, notifyHint, parseArgs } from './insert.js';
+import { buildBatch, notifyHint, parseArgs } from './insert.js';
 import type { Job, JobError } from './job.js';
 import type { MigrationReport, MigrationScript } from './migrate/migrator.js';
 import { LATEST_VERSION, currentVersion, migrate, migrationScripts } from './migrate/migrator.js';
@@ -225,23 +225,22 @@ export class Queue extends SafeEmitter {
     const name = typeof workerRef === 'string' ? workerRef : workerRef?.name;
     const worker = this.#config.workers.get(name);
     if (worker === undefined) throw new UnknownWorkerError(String(name), [...this.#config.workers.keys()]);
-    const rows = argsList.map((args, i) => buildRow(worker, parseArgs(worker, args, many ? i : undefined), options));
-    if (rows.length === 0) return [];
+    const batch = buildBatch(worker, argsList.map((args, i) => parseArgs(worker, args, many ? i : undefined)), options);
+    if (batch.args.length === 0) return [];
     this.#assertUsable();
     let jobs: Job[];
     if (options.tx === undefined) {
       // Committed when this returns: wake local producers now, other nodes by a merged hint.
-      jobs = await this.#engine.insertJobs(this.#driver, rows, null);
-      const queues = new Set(rows.map((r) => r.queue));
-      const scheduled = jobs.some((j) => j.state === 'scheduled');
+      jobs = await this.#engine.insertJobs(this.#driver, batch, null);
+      const scheduled = jobs[0]!.state === 'scheduled';
       if (this.#state === 'started') {
-        this.#wake([...queues]);
+        this.#wake([batch.queue]);
         if (scheduled) this.#stager.wake(0);
       }
-      this.#hinter.add(queues, scheduled);
+      this.#hinter.add([batch.queue], scheduled);
     } else {
       // Only the host's commit may wake anyone: the NOTIFY rides in its transaction.
-      jobs = await this.#engine.insertJobs(resolveTransaction(options.tx), rows, notifyHint(rows));
+      jobs = await this.#engine.insertJobs(resolveTransaction(options.tx), batch, notifyHint(batch));
     }
     if (this.listenerCount('job:insert') > 0) this.emit('job:insert', { jobs });
     return jobs;

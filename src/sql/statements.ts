@@ -20,28 +20,31 @@ export function buildStatements(s: string) {
   const state = `${s}.job_state`;
   return {
     /**
-     * $1: JSON array of rows; $2: channel; $3: NOTIFY payload or NULL. The NOTIFY runs on the
-     * inserting connection, so inside a host transaction it is delivered only on commit.
-     * Returns only what the database decided (id, state, times); the caller has the rest.
+     * Inserts jobs of one worker that share their options: $1 queue, $2 worker, $3 JSON array of
+     * args, $4 JSON array of tags, $5 priority, $6 max attempts, $7 scheduled_at or NULL, $8 delay
+     * in ms, $9 channel, $10 NOTIFY payload or NULL. The NOTIFY runs on the inserting connection,
+     * so inside a host transaction it is delivered only on commit. Returns one row: the ids in
+     * input order (identity values follow the ORDER BY) and what the jobs share.
      */
     insertJobs: statement(
       'insert',
-      `WITH input AS (
-         SELECT r.*, coalesce(r.scheduled_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond') AS due
-         FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb)
-           AS (queue text, worker text, args jsonb, tags text[], priority smallint, max_attempts smallint,
-               scheduled_at timestamptz, delay_ms float8)) WITH ORDINALITY AS r
+      `WITH shared AS MATERIALIZED (
+         SELECT coalesce($7::timestamptz, now() + $8::float8 * interval '1 millisecond') AS due,
+                ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb)) AS tags
        ), ins AS (
          INSERT INTO ${jobs} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at)
-         SELECT CASE WHEN due > now() THEN 'scheduled' ELSE 'available' END::${state},
-                queue, worker, args, coalesce(tags, '{}'), priority, max_attempts, due
-         FROM input ORDER BY ordinality
-         RETURNING id::text AS id, state::text AS state,
-           ${epochMs('inserted_at')} AS inserted_at, ${epochMs('scheduled_at')} AS scheduled_at
+         SELECT CASE WHEN shared.due > now() THEN 'scheduled' ELSE 'available' END::${state},
+                $1, $2, a.value, shared.tags, $5, $6, shared.due
+         FROM shared, jsonb_array_elements($3::text::jsonb) WITH ORDINALITY AS a
+         ORDER BY a.ordinality
+         RETURNING id
        ), notified AS MATERIALIZED (
-         SELECT pg_notify($2, $3) WHERE $3::text IS NOT NULL
+         SELECT pg_notify($9, $10) WHERE $10::text IS NOT NULL
        )
-       SELECT ins.* FROM ins LEFT JOIN notified ON true`,
+       SELECT (SELECT json_agg(id::text ORDER BY id) FROM ins)::text AS ids,
+              (CASE WHEN due > now() THEN 'scheduled' ELSE 'available' END) AS state,
+              ${epochMs('now()')} AS inserted_at, ${epochMs('due')} AS scheduled_at
+       FROM shared LEFT JOIN notified ON true`,
     ),
 
     /**
