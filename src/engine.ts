@@ -106,9 +106,12 @@ export class Engine {
     return rows.map((row) => ({ job: rowToJob(row), queueMs: Math.max(0, Number(row.queue_ms)) }));
   }
 
-  /** `batchJson` is a JSON array of outcomes (see the ackJobs statement). */
-  async ackJobs(batchJson: string): Promise<AckedRow[]> {
-    return this.driver.query<AckedRow>(this.sql.ackJobs, [batchJson]);
+  /**
+   * `batchJson` is a JSON array of outcomes (see the ackJobs statement). Without `detailed`,
+   * only the ids of the rows that were updated come back.
+   */
+  async ackJobs(batchJson: string, detailed: boolean): Promise<AckedRow[]> {
+    return this.driver.query<AckedRow>(detailed ? this.sql.ackJobs : this.sql.ackJobsLean, [batchJson]);
   }
 
   async stageJobs(limit: number): Promise<StageResult> {

@@ -136,6 +136,9 @@ function toDateOrNull(value: number | null): Date | null {
   return value === null ? null : toDate(value);
 }
 
+const NO_TAGS: readonly string[] = Object.freeze([]);
+const NO_ERRORS: readonly JobError[] = Object.freeze([]);
+
 /** Turns a jobs row into a Job. */
 export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {
   return {
@@ -144,11 +147,11 @@ export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {
     queue: row.queue,
     state: row.state as JobState,
     args: JSON.parse(row.args) as Args,
-    tags: JSON.parse(row.tags) as string[],
+    tags: row.tags === '[]' ? NO_TAGS : (JSON.parse(row.tags) as string[]),
     priority: Number(row.priority),
     attempt: Number(row.attempt),
     maxAttempts: Number(row.max_attempts),
-    errors: JSON.parse(row.errors) as JobError[],
+    errors: row.errors === '[]' ? NO_ERRORS : (JSON.parse(row.errors) as JobError[]),
     result: row.result === null ? null : (JSON.parse(row.result) as unknown),
     attemptedBy: row.attempted_by,
     insertedAt: toDate(row.inserted_at),

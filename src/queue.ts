@@ -75,6 +75,8 @@ export class Queue extends SafeEmitter {
     this.#driver = resolveDriver(options.connection, config.poolSize, config.logger);
     this.#engine = new Engine(this.#driver, buildStatements(config.quotedSchema), config.channel);
     this.#completer = new Completer(this.#engine, {
+      // Only completions nobody listens to can skip the details (every other outcome emits).
+      detailed: (batch) => this.listenerCount('job:complete') > 0 || batch.some((a) => a.event.type !== 'complete'),
       onAcked: (ack, row) => this.#acked(ack, row),
       onRejected: (ack, error) => this.#rejected(ack, error),
       onError: (error) => this.#error(error, 'ack'),
@@ -289,7 +291,7 @@ export class Queue extends SafeEmitter {
       scheduledAt: new Date(Number(row.scheduled_at)),
       completedAt: row.completed_at === null ? null : new Date(Number(row.completed_at)),
       errors: error === undefined ? ack.job.errors : [...ack.job.errors, error],
-      result: ack.state === 'completed' ? ack.result : ack.job.result,
+      result: ack.resultJson === null ? ack.job.result : (JSON.parse(ack.resultJson) as unknown),
     };
     const timing = { queueTime: ack.queueTime, runTime: ack.runTime };
     const event = ack.event;

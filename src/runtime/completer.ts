@@ -8,6 +8,8 @@ import { isTransient } from './transient.js';
 
 /** How a completer reports back to the queue. */
 export interface CompleterHooks {
+  /** Whether anyone needs the details of these acks' rows (for events), or just their ids. */
+  detailed(batch: readonly PendingAck[]): boolean;
   /** The ack landed (`row`), or was fenced off because the job moved on (`row` undefined). */
   onAcked(ack: PendingAck, row: AckedRow | undefined): void;
   /** The database refused this ack for good (e.g. a result jsonb cannot hold). */
@@ -115,7 +117,7 @@ export class Completer {
   // Writes a batch; on success removes it from the queue (the batch is always a run of queued
   // acks, so nothing is ever written twice) and reports each ack.
   async #write(batch: readonly PendingAck[]): Promise<void> {
-    const rows = await this.engine.ackJobs(`[${batch.map((a) => a.json).join(',')}]`);
+    const rows = await this.engine.ackJobs(`[${batch.map((a) => a.json).join(',')}]`, this.hooks.detailed(batch));
     this.#remove(batch);
     const byId = new Map(rows.map((r) => [r.id, r]));
     for (const ack of batch) this.hooks.onAcked(ack, byId.get(ack.job.id));

@@ -32,7 +32,8 @@ export interface PendingAck {
   readonly state: JobState;
   readonly json: string;
   readonly event: AckEvent;
-  readonly result: unknown;
+  /** The result as JSON text, for completed jobs. */
+  readonly resultJson: string | null;
   readonly queueTime: number;
   readonly runTime: number;
 }
@@ -89,26 +90,34 @@ interface Timing {
 
 /** Builds the ack for an attempt of `job` that ended with `outcome`. */
 export function buildAck(job: Job, worker: Worker | undefined, outcome: Outcome, timing: Timing): PendingAck {
-  const base = { id: job.id, attempt: job.attempt };
-  const make = (state: JobState, extra: Record<string, unknown>, event: AckEvent, result: unknown = null): PendingAck => ({
+  const make = (state: JobState, extra: Record<string, unknown>, event: AckEvent): PendingAck => ({
     job,
     state,
-    json: JSON.stringify({ ...base, state, ...extra }),
+    json: JSON.stringify({ id: job.id, attempt: job.attempt, state, ...extra }),
     event,
-    result,
+    resultJson: null,
     queueTime: timing.queueTime,
     runTime: timing.runTime,
   });
   switch (outcome.kind) {
     case 'ok': {
-      let json: string | undefined;
+      // The hot path: the result is serialized once and spliced into the ack record.
+      let resultJson: string | undefined;
       try {
-        json = JSON.stringify(outcome.value === undefined ? null : outcome.value);
+        resultJson = JSON.stringify(outcome.value === undefined ? null : outcome.value);
       } catch (error) {
         return buildAck(job, worker, { kind: 'error', error: new Error(`perform returned a value that is not JSON: ${(error as Error).message}`) }, timing);
       }
-      const value = outcome.value === undefined ? null : (JSON.parse(json) as unknown);
-      return make('completed', { result: value }, { type: 'complete' }, value);
+      if (resultJson === undefined) resultJson = 'null'; // e.g. a function: JSON has no value for it
+      return {
+        job,
+        state: 'completed',
+        json: `{"id":"${job.id}","attempt":${job.attempt},"state":"completed","result":${resultJson}}`,
+        event: { type: 'complete' },
+        resultJson,
+        queueTime: timing.queueTime,
+        runTime: timing.runTime,
+      };
     }
     case 'error': {
       const error = errorRecord(outcome.error, job.attempt);

@@ -36,11 +36,13 @@ interface Buffered {
   readonly receivedAt: number;
 }
 
+// Ids are decimal strings without leading zeros: shorter is smaller, then compare as text.
 function byFetchOrder(a: FetchedJob, b: FetchedJob): number {
   return (
     a.job.priority - b.job.priority ||
     a.job.scheduledAt.getTime() - b.job.scheduledAt.getTime() ||
-    (BigInt(a.job.id) < BigInt(b.job.id) ? -1 : 1)
+    a.job.id.length - b.job.id.length ||
+    (a.job.id < b.job.id ? -1 : 1)
   );
 }
 

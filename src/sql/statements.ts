@@ -72,24 +72,9 @@ export function buildStatements(s: string) {
      * $1: JSON array of outcomes. Fenced: only a job still `executing` at the attempt that ran
      * is updated, so a stale worker can never overwrite a newer outcome.
      */
-    ackJobs: statement(
-      'ack',
-      `UPDATE ${jobs} AS j SET
-         state = v.state::${state},
-         result = CASE WHEN v.state = 'completed' THEN v.result ELSE j.result END,
-         errors = CASE WHEN v.error IS NULL THEN j.errors
-                  ELSE j.errors || jsonb_build_array(v.error || jsonb_build_object('at', now())) END,
-         attempt = CASE WHEN v.refund THEN j.attempt - 1 ELSE j.attempt END,
-         scheduled_at = CASE WHEN v.state IN ('scheduled', 'retryable')
-                        THEN now() + v.delay_ms * interval '1 millisecond' ELSE j.scheduled_at END,
-         completed_at = CASE WHEN v.state IN ('completed', 'discarded', 'cancelled') THEN now() END
-       FROM jsonb_to_recordset($1::text::jsonb)
-         AS v(id bigint, attempt smallint, state text, result jsonb, error jsonb, delay_ms float8, refund boolean)
-       WHERE j.id = v.id AND j.state = 'executing' AND j.attempt = v.attempt
-       RETURNING j.id::text AS id, j.state::text AS state, j.attempt,
-         ${epochMs('j.scheduled_at')} AS scheduled_at, ${epochMs('j.completed_at')} AS completed_at,
-         CASE WHEN v.error IS NULL THEN NULL ELSE (j.errors -> -1)::text END AS error`,
-    ),
+    ackJobs: statement('ack', ackSql(jobs, state, true)),
+    /** The same, returning only ids: for batches whose outcomes nobody listens to. */
+    ackJobsLean: statement('ack_lean', ackSql(jobs, state, false)),
 
     /**
      * $1: batch size; $2: channel. Makes due scheduled/retryable jobs available, wakes every
@@ -153,4 +138,25 @@ CREATE TABLE IF NOT EXISTS ${s}.migrations (
   name       text NOT NULL,
   applied_at timestamptz NOT NULL DEFAULT now()
 );`;
+}
+
+function ackSql(jobs: string, state: string, detailed: boolean): string {
+  const returning = detailed
+    ? `j.id::text AS id, j.state::text AS state, j.attempt,
+         ${epochMs('j.scheduled_at')} AS scheduled_at, ${epochMs('j.completed_at')} AS completed_at,
+         CASE WHEN v.error IS NULL THEN NULL ELSE (j.errors -> -1)::text END AS error`
+    : 'j.id::text AS id';
+  return `UPDATE ${jobs} AS j SET
+         state = v.state::${state},
+         result = CASE WHEN v.state = 'completed' THEN v.result ELSE j.result END,
+         errors = CASE WHEN v.error IS NULL THEN j.errors
+                  ELSE j.errors || jsonb_build_array(v.error || jsonb_build_object('at', now())) END,
+         attempt = CASE WHEN v.refund THEN j.attempt - 1 ELSE j.attempt END,
+         scheduled_at = CASE WHEN v.state IN ('scheduled', 'retryable')
+                        THEN now() + v.delay_ms * interval '1 millisecond' ELSE j.scheduled_at END,
+         completed_at = CASE WHEN v.state IN ('completed', 'discarded', 'cancelled') THEN now() END
+       FROM jsonb_to_recordset($1::text::jsonb)
+         AS v(id bigint, attempt smallint, state text, result jsonb, error jsonb, delay_ms float8, refund boolean)
+       WHERE j.id = v.id AND j.state = 'executing' AND j.attempt = v.attempt
+       RETURNING ${returning}`;
 }

@@ -28,7 +28,8 @@ describe('buildAck', () => {
   it('completes with a JSON copy of the value', () => {
     const ack = buildAck(job(1, 3), worker, outcomeOf({ a: 1, d: new Date(0) }), timing);
     expect(ack.state).toBe('completed');
-    expect(ack.result).toEqual({ a: 1, d: '1970-01-01T00:00:00.000Z' });
+    expect(JSON.parse(ack.resultJson!)).toEqual({ a: 1, d: '1970-01-01T00:00:00.000Z' });
+    expect(JSON.parse(ack.json).result).toEqual({ a: 1, d: '1970-01-01T00:00:00.000Z' });
     expect(JSON.parse(ack.json)).toMatchObject({ id: '1', attempt: 1, state: 'completed' });
   });
 
