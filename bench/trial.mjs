@@ -1,0 +1,561 @@
+#!/usr/bin/env node
+// One trial: one peer, one workload, in this fresh process, against the fresh database run.mjs
+// created for it. Prints one line `RESULT {json}` on stdout.
+//
+//   node bench/trial.mjs --peer docket --workload drain --url postgres://.../bench_x --jobs 100000 --concurrency 10
+//
+// Workloads: drain, latency, insert-single, insert-bulk, mixed, memory, scale (this process then
+// forks --nodes children with --role node).
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { deferred, now, parseFlags, percentile, sleep, waitUntil, withTimeout } from './lib/util.mjs';
+
+const flags = parseFlags(process.argv.slice(2));
+const num = (key, fallback) => (flags[key] === undefined ? fallback : Number(flags[key]));
+const PEER = flags.peer;
+const URL_ = flags.url;
+const { createPeer } = await import(`./peers/${PEER}.mjs`);
+
+if (flags.role === 'node') {
+  await runNode();
+} else {
+  const workloads = { drain, latency, 'insert-single': insertSingle, 'insert-bulk': insertBulk, mixed, memory, scale };
+  const fn = workloads[flags.workload];
+  if (!fn) throw new Error(`unknown workload ${flags.workload}`);
+  const admin = new pg.Client({ connectionString: URL_ });
+  await admin.connect();
+  let result;
+  try {
+    result = await fn(admin);
+  } catch (e) {
+    result = { ok: false, error: String(e?.stack ?? e) };
+  }
+  await admin.end().catch(() => {});
+  process.stdout.write(`RESULT ${JSON.stringify({ peer: PEER, workload: flags.workload, ...result })}\n`);
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Records every run of every job: how many times, when the first run started. */
+function makeTracker(total, failEvery = 0) {
+  const runs = new Uint8Array(total);
+  const firstStart = new Float64Array(total);
+  let performed = 0;
+  let successes = 0;
+  let expected = total;
+  if (failEvery > 0) for (let i = 0; i < total; i += failEvery) expected++;
+  let first = 0;
+  let last = 0;
+  const successTimes = failEvery > 0 ? [] : null;
+  let target = expected;
+  let waiter = deferred();
+  const perform = (i) => {
+    const t = now();
+    if (first === 0) first = t;
+    last = t;
+    if (i < 0 || i >= total) throw new Error(`job arg ${i} out of range`);
+    const n = ++runs[i];
+    if (n === 1) firstStart[i] = t;
+    performed++;
+    if (performed >= target) waiter.resolve();
+    if (failEvery > 0 && i % failEvery === 0 && n === 1) throw new Error(`fail once (job ${i})`);
+    successes++;
+    successTimes?.push(t);
+  };
+  return {
+    runs,
+    firstStart,
+    perform,
+    get performed() {
+      return performed;
+    },
+    get first() {
+      return first;
+    },
+    get last() {
+      return last;
+    },
+    successTimes,
+    expected,
+    /** Resolves once `n` runs have happened (default: every expected run). */
+    reach(n = expected) {
+      target = n;
+      waiter = deferred();
+      if (performed >= n) waiter.resolve();
+      return waiter.promise;
+    },
+  };
+}
+
+/** Exactly-once: each job ran exactly once (or twice when it was meant to fail once). */
+function checkRuns(runs, from, to, failEvery = 0) {
+  let missing = 0;
+  let duplicates = 0;
+  const examples = [];
+  for (let i = from; i < to; i++) {
+    const want = failEvery > 0 && i % failEvery === 0 ? 2 : 1;
+    if (runs[i] < want) {
+      missing++;
+      if (examples.length < 5) examples.push(`job ${i} ran ${runs[i]}× (want ${want})`);
+    } else if (runs[i] > want) {
+      duplicates++;
+      if (examples.length < 5) examples.push(`job ${i} ran ${runs[i]}× (want ${want})`);
+    }
+  }
+  return { ok: missing === 0 && duplicates === 0, jobs: to - from, missing, duplicates, examples };
+}
+
+async function unfinished(admin, peer) {
+  const { rows } = await admin.query(peer.unfinishedSql);
+  return rows[0].n;
+}
+
+/** After the last run: time until the database shows every job finished (outcomes stored). */
+async function waitStored(admin, peer, timeoutMs = 30_000) {
+  const ok = await waitUntil(async () => (await unfinished(admin, peer)) === 0, timeoutMs, 5);
+  return ok ? now() : null;
+}
+
+async function preinsert(peer, from, to, batch = 1000) {
+  for (let i = from; i < to; i += batch) {
+    const is = [];
+    for (let k = i; k < Math.min(to, i + batch); k++) is.push(k);
+    await peer.insertBatch(is);
+  }
+}
+
+async function prepareDb(admin, analyze) {
+  if (analyze) await admin.query('ANALYZE');
+  await admin.query('CHECKPOINT');
+}
+
+async function tableHealth(admin, schemas) {
+  await sleep(1500); // backends flush table statistics at most once a second and when they exit
+  await admin.query('SELECT pg_stat_clear_snapshot()');
+  const { rows } = await admin.query(
+    `SELECT schemaname || '.' || relname AS table, n_live_tup::bigint AS live, n_dead_tup::bigint AS dead,
+            pg_total_relation_size(relid)::bigint AS bytes, autovacuum_count::int AS autovacuums, autoanalyze_count::int AS autoanalyzes
+       FROM pg_stat_user_tables WHERE schemaname = ANY($1) ORDER BY pg_total_relation_size(relid) DESC`,
+    [schemas],
+  );
+  const tables = rows.map((r) => ({ ...r, live: Number(r.live), dead: Number(r.dead), bytes: Number(r.bytes) }));
+  return {
+    dead: tables.reduce((s, t) => s + t.dead, 0),
+    live: tables.reduce((s, t) => s + t.live, 0),
+    bytes: tables.reduce((s, t) => s + t.bytes, 0),
+    autovacuums: tables.reduce((s, t) => s + t.autovacuums, 0),
+    tables: tables.filter((t) => t.bytes > 16384 || t.dead > 0).slice(0, 8),
+  };
+}
+
+async function shutdown(peer) {
+  const t = now();
+  await withTimeout(Promise.resolve(peer.stop()).catch((e) => peer.errors.push(`stop: ${e.message}`)), 30_000);
+  const stopMs = now() - t;
+  await withTimeout(Promise.resolve(peer.close()).catch(() => {}), 10_000);
+  return stopMs;
+}
+
+function common(peer) {
+  return { errors: peer.errors.slice(0, 10), errorCount: peer.errors.length, warnings: peer.warnings };
+}
+
+// --- drain: N pre-inserted no-op jobs ---------------------------------------------------------
+async function drain(admin) {
+  const N = num('jobs', 100_000);
+  const C = num('concurrency', 10);
+  const analyze = flags.analyze !== '0';
+  const tr = makeTracker(N);
+  const peer = await createPeer({ url: URL_, concurrency: C, perform: tr.perform });
+  await peer.setup();
+  const t0 = now();
+  await preinsert(peer, 0, N);
+  const preinsertMs = now() - t0;
+  await prepareDb(admin, analyze);
+  const tStart = now();
+  await peer.start();
+  const reached = await withTimeout(tr.reach().then(() => true), num('timeout', 240_000), false);
+  const tStored = reached ? await waitStored(admin, peer) : null;
+  const stopMs = await shutdown(peer);
+  const left = await unfinished(admin, peer);
+  const exactlyOnce = checkRuns(tr.runs, 0, N);
+  const ok = reached && tStored !== null && left === 0 && exactlyOnce.ok;
+  return {
+    ok,
+    jobs: N,
+    concurrency: C,
+    analyze,
+    metrics: {
+      jobsPerSec: tStored ? N / ((tStored - tr.first) / 1000) : null,
+      drainMs: tStored ? tStored - tr.first : null,
+      startupMs: tr.first ? tr.first - tStart : null,
+      storeLagMs: tStored ? tStored - tr.last : null,
+      stopMs,
+      preinsertJobsPerSec: N / (preinsertMs / 1000),
+    },
+    exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left },
+    ...common(peer),
+  };
+}
+
+// --- latency: idle workers, jobs enqueued one at a time at a fixed rate (open loop) -----------
+// The first `warmup` jobs (same rate) warm the pools and JIT; they are checked for exactly-once
+// but left out of the percentiles.
+async function latency(admin) {
+  const N = num('jobs', 2000);
+  const W = num('warmup', 100);
+  const rate = num('rate', 200);
+  const C = num('concurrency', 10);
+  const total = W + N;
+  const tr = makeTracker(total);
+  const peer = await createPeer({ url: URL_, concurrency: C, perform: tr.perform });
+  await peer.setup();
+  await prepareDb(admin, true);
+  await peer.start();
+  await sleep(1000); // idle: LISTEN is up, the first polls found nothing
+  const sentAt = new Float64Array(total);
+  const pending = [];
+  let insertErrors = 0;
+  const t0 = now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - now();
+    if (wait > 1) await sleep(wait - 0.5);
+    while (now() < due) await new Promise((r) => setImmediate(r));
+    sentAt[i] = now();
+    pending.push(peer.insertOne(i).catch(() => insertErrors++));
+  }
+  const sendMs = now() - t0;
+  await Promise.all(pending);
+  const reached = await withTimeout(tr.reach().then(() => true), 60_000, false);
+  const tStored = reached ? await waitStored(admin, peer) : null;
+  await shutdown(peer);
+  const left = await unfinished(admin, peer);
+  const lat = [];
+  for (let i = W; i < total; i++) if (tr.runs[i] > 0) lat.push(tr.firstStart[i] - sentAt[i]);
+  lat.sort((a, b) => a - b);
+  const exactlyOnce = checkRuns(tr.runs, 0, total);
+  return {
+    ok: reached && tStored !== null && left === 0 && exactlyOnce.ok && insertErrors === 0,
+    jobs: N,
+    warmup: W,
+    rate,
+    concurrency: C,
+    metrics: {
+      p50: percentile(lat, 50),
+      p95: percentile(lat, 95),
+      p99: percentile(lat, 99),
+      max: lat[lat.length - 1] ?? null,
+      mean: lat.reduce((s, x) => s + x, 0) / (lat.length || 1),
+      achievedRate: total / (sendMs / 1000),
+    },
+    insertErrors,
+    exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left },
+    ...common(peer),
+  };
+}
+
+/** Insert workloads: every arg 0..N-1 is in the table exactly once. */
+async function checkRows(admin, peer, N) {
+  const { rows } = await admin.query(peer.rowsSql);
+  const seen = new Uint8Array(N);
+  let outOfRange = 0;
+  for (const r of rows) {
+    if (r.i >= 0 && r.i < N) seen[r.i] = Math.min(255, seen[r.i] + 1);
+    else outOfRange++;
+  }
+  const res = checkRuns(seen, 0, N);
+  return { ...res, ok: res.ok && outOfRange === 0 && rows.length === N, rows: rows.length };
+}
+
+// --- insert-single: single-row enqueue from many parallel callers ----------------------------
+async function insertSingle(admin) {
+  const N = num('jobs', 10_000);
+  const callers = num('callers', 20);
+  const peer = await createPeer({ url: URL_, concurrency: 10, poolMax: callers, perform: () => {} });
+  await peer.setup();
+  await prepareDb(admin, true);
+  let next = 0;
+  let insertErrors = 0;
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      while (next < N) {
+        const i = next++;
+        await peer.insertOne(i).catch(() => insertErrors++);
+      }
+    }),
+  );
+  const ms = now() - t0;
+  await shutdown(peer);
+  const exactlyOnce = await checkRows(admin, peer, N);
+  return {
+    ok: exactlyOnce.ok && insertErrors === 0,
+    jobs: N,
+    callers,
+    metrics: { jobsPerSec: N / (ms / 1000), ms },
+    insertErrors,
+    exactlyOnce,
+    ...common(peer),
+  };
+}
+
+// --- insert-bulk: batches of 1,000 from one caller --------------------------------------------
+async function insertBulk(admin) {
+  const N = num('jobs', 100_000);
+  const batch = num('batch', 1000);
+  const peer = await createPeer({ url: URL_, concurrency: 10, perform: () => {} });
+  await peer.setup();
+  await prepareDb(admin, true);
+  const t0 = now();
+  await preinsert(peer, 0, N, batch);
+  const ms = now() - t0;
+  await shutdown(peer);
+  const exactlyOnce = await checkRows(admin, peer, N);
+  return { ok: exactlyOnce.ok, jobs: N, batch, metrics: { jobsPerSec: N / (ms / 1000), ms }, exactlyOnce, ...common(peer) };
+}
+
+// --- mixed: steady inserts while draining, 10 % fail once and retry ----------------------------
+async function mixed(admin) {
+  const rate = num('rate', 1000);
+  const seconds = num('seconds', 10);
+  const C = num('concurrency', 10);
+  const failEvery = num('fail-every', 10);
+  const retryDelayMs = num('retry-delay-ms', 1000);
+  const N = Math.round(rate * seconds);
+  const tr = makeTracker(N, failEvery);
+  const peer = await createPeer({ url: URL_, concurrency: C, retryDelayMs, perform: tr.perform });
+  await peer.setup();
+  await prepareDb(admin, true);
+  await peer.start();
+  await sleep(500);
+  const sentAt = new Float64Array(N);
+  let inserted = 0;
+  let insertErrors = 0;
+  const t0 = now();
+  const loadEnd = t0 + seconds * 1000;
+  while (inserted < N) {
+    const due = Math.min(N, Math.floor(((now() - t0) * rate) / 1000) + 1);
+    if (due <= inserted) {
+      await sleep(Math.max(1, t0 + (inserted * 1000) / rate - now()));
+      continue;
+    }
+    const is = [];
+    const t = now();
+    for (let i = inserted; i < due; i++) {
+      is.push(i);
+      sentAt[i] = t;
+    }
+    inserted = due;
+    await peer.insertBatch(is).catch(() => (insertErrors += is.length));
+  }
+  const insertMs = now() - t0;
+  const reached = await withTimeout(tr.reach().then(() => true), num('timeout', 60_000), false);
+  const tStored = reached ? await waitStored(admin, peer) : null;
+  await shutdown(peer);
+  const left = await unfinished(admin, peer);
+  const health = await tableHealth(admin, peer.schemas);
+  const lag = [];
+  for (let i = 0; i < N; i++) if (tr.runs[i] > 0) lag.push(tr.firstStart[i] - sentAt[i]);
+  lag.sort((a, b) => a - b);
+  const doneInWindow = tr.successTimes.filter((t) => t <= loadEnd).length;
+  const exactlyOnce = checkRuns(tr.runs, 0, N, failEvery);
+  return {
+    ok: reached && tStored !== null && left === 0 && exactlyOnce.ok && insertErrors === 0,
+    jobs: N,
+    rate,
+    seconds,
+    concurrency: C,
+    failEvery,
+    retryDelayMs,
+    metrics: {
+      insertRate: N / (insertMs / 1000),
+      throughputDuringLoad: doneInWindow / seconds,
+      allDoneSec: tStored ? (tStored - t0) / 1000 : null,
+      finished: reached && left === 0 ? 1 : 0,
+      lagP50: percentile(lag, 50),
+      lagP99: percentile(lag, 99),
+      deadTuples: health.dead,
+      liveTuples: health.live,
+      tableMB: health.bytes / 1048576,
+    },
+    health,
+    insertErrors,
+    exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left, runs: tr.performed, expectedRuns: tr.expected },
+    ...common(peer),
+  };
+}
+
+// --- memory: drain N, measure; insert and drain N more in the same process, measure again ------
+async function memory(admin) {
+  const N = num('jobs', 100_000);
+  const C = num('concurrency', 10);
+  const tr = makeTracker(2 * N);
+  const peer = await createPeer({ url: URL_, concurrency: C, perform: tr.perform });
+  await peer.setup();
+  await preinsert(peer, 0, N);
+  await prepareDb(admin, true);
+  const measure = async () => {
+    await sleep(500);
+    for (let k = 0; k < 3; k++) {
+      globalThis.gc?.();
+      await sleep(50);
+    }
+    const m = process.memoryUsage();
+    return { rss: m.rss / 1048576, heapUsed: m.heapUsed / 1048576, external: m.external / 1048576 };
+  };
+  const before = await measure();
+  await peer.start();
+  let t = now();
+  const r1 = await withTimeout(tr.reach(N).then(() => true), 240_000, false);
+  const s1 = r1 ? await waitStored(admin, peer) : null;
+  const drain1 = s1 ? N / ((s1 - t) / 1000) : null;
+  const m1 = await measure();
+  t = now();
+  await preinsert(peer, N, 2 * N);
+  const r2 = await withTimeout(tr.reach(2 * N).then(() => true), 240_000, false);
+  const s2 = r2 ? await waitStored(admin, peer) : null;
+  const drain2 = s2 ? N / ((s2 - t) / 1000) : null;
+  const m2 = await measure();
+  await shutdown(peer);
+  const left = await unfinished(admin, peer);
+  const exactlyOnce = checkRuns(tr.runs, 0, 2 * N);
+  return {
+    ok: r1 && r2 && s1 !== null && s2 !== null && left === 0 && exactlyOnce.ok,
+    jobs: N,
+    concurrency: C,
+    gcExposed: typeof globalThis.gc === 'function',
+    metrics: {
+      rssBefore: before.rss,
+      rss1: m1.rss,
+      rss2: m2.rss,
+      heap1: m1.heapUsed,
+      heap2: m2.heapUsed,
+      heapGrowth: m2.heapUsed - m1.heapUsed,
+      rssGrowth: m2.rss - m1.rss,
+      drain1JobsPerSec: drain1,
+      drain2JobsPerSec: drain2,
+    },
+    exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left },
+    ...common(peer),
+  };
+}
+
+// --- scale: K processes drain one backlog --------------------------------------------------------
+async function scale(admin) {
+  const N = num('jobs', 100_000);
+  const C = num('concurrency', 10);
+  const K = num('nodes', 1);
+  const peer = await createPeer({ url: URL_, concurrency: C, perform: () => {} });
+  await peer.setup();
+  await preinsert(peer, 0, N);
+  await shutdown(peer);
+  await prepareDb(admin, true);
+  const self = fileURLToPath(import.meta.url);
+  const children = [];
+  const progress = new Array(K).fill(0);
+  const firsts = new Array(K).fill(0);
+  let total = 0;
+  let allDone = deferred();
+  const readies = [];
+  const finals = [];
+  const exits = [];
+  for (let k = 0; k < K; k++) {
+    const child = fork(self, ['--role', 'node', '--peer', PEER, '--url', URL_, '--concurrency', String(C), '--jobs', String(N)], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const ready = deferred();
+    const fin = deferred();
+    readies.push(ready.promise);
+    finals.push(fin.promise);
+    child.on('message', (m) => {
+      if (m.type === 'ready') ready.resolve();
+      else if (m.type === 'progress') {
+        total += m.count - progress[k];
+        progress[k] = m.count;
+        if (m.first && !firsts[k]) firsts[k] = m.first;
+        if (total >= N) allDone.resolve();
+      } else if (m.type === 'final') fin.resolve(m);
+    });
+    exits.push(new Promise((resolve) => child.on('exit', resolve)));
+    child.on('exit', () => {
+      ready.resolve();
+      fin.resolve(null);
+    });
+    children.push(child);
+  }
+  await withTimeout(Promise.all(readies), 60_000);
+  for (const c of children) c.send({ type: 'go' });
+  const reached = await withTimeout(allDone.promise.then(() => true), num('timeout', 240_000), false);
+  const tStored = reached ? await waitStored(admin, { unfinishedSql: peer.unfinishedSql }) : null;
+  for (const c of children) c.connected && c.send({ type: 'stop' });
+  const results = await withTimeout(Promise.all(finals), 60_000, []);
+  // No worker process may outlive this trial and overlap the next one.
+  if ((await withTimeout(Promise.all(exits).then(() => true), 15_000, false)) === false) {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  }
+  const runs = new Uint8Array(N);
+  const perNode = [];
+  const errors = [];
+  for (const r of results) {
+    if (!r) continue;
+    perNode.push(r.count);
+    errors.push(...r.errors);
+    for (let i = 0; i < N; i++) runs[i] += r.runs[i];
+  }
+  const left = await unfinished(admin, peer);
+  const first = Math.min(...firsts.filter(Boolean));
+  const exactlyOnce = checkRuns(runs, 0, N);
+  return {
+    ok: reached && tStored !== null && left === 0 && exactlyOnce.ok && perNode.length === K,
+    jobs: N,
+    concurrency: C,
+    nodes: K,
+    metrics: { jobsPerSec: tStored ? N / ((tStored - first) / 1000) : null, drainMs: tStored ? tStored - first : null },
+    perNode,
+    exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left },
+    errors: errors.slice(0, 10),
+    errorCount: errors.length,
+  };
+}
+
+/** A worker process of the scale workload: waits for 'go', drains, reports, stops on 'stop'. */
+async function runNode() {
+  process.on('disconnect', () => process.exit(1));
+  const N = num('jobs', 100_000);
+  const runs = new Uint8Array(N);
+  let count = 0;
+  let first = 0;
+  const perform = (i) => {
+    if (!first) first = now();
+    runs[i]++;
+    count++;
+  };
+  const peer = await createPeer({ url: URL_, concurrency: num('concurrency', 10), perform });
+  await peer.setup();
+  let sent = -1;
+  const report = () => {
+    if (count !== sent) {
+      sent = count;
+      process.send({ type: 'progress', count, first });
+    }
+  };
+  process.on('message', async (m) => {
+    if (m.type === 'go') {
+      await peer.start();
+      setInterval(report, 5).unref();
+    } else if (m.type === 'stop') {
+      await withTimeout(Promise.resolve(peer.stop()).catch((e) => peer.errors.push(`stop: ${e.message}`)), 30_000);
+      report();
+      process.send({ type: 'final', runs, count, errors: peer.errors.slice(0, 10) }, () => {
+        Promise.resolve(peer.close())
+          .catch(() => {})
+          .finally(() => process.exit(0));
+      });
+    }
+  });
+  process.send({ type: 'ready' });
+}
