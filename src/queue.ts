@@ -324,25 +324,34 @@ export class Queue extends SafeEmitter {
     }
   }
 
-  // The database refused this outcome for good (e.g. a result jsonb cannot hold): fail the
-  // attempt instead, so the job is retried or discarded rather than left executing.
+  // The database refused this outcome for its data (e.g. a result jsonb cannot hold): record a
+  // plain failure instead, so the job is retried or discarded rather than left executing.
   #rejected(ack: PendingAck, error: unknown): void {
     this.#error(error, `ack of job ${ack.job.id}`);
-    if (ack.event.type !== 'complete') return;
+    if (ack.fallback === true) {
+      this.#config.logger.error('docket: even the fallback outcome was refused; the job stays executing until rescued', {
+        jobId: ack.job.id,
+      });
+      return;
+    }
     const worker = this.#config.workers.get(ack.job.worker);
-    const failure = new Error(`The job's result could not be stored: ${(error as Error).message}`);
-    this.#completer.push(buildAck(ack.job, worker, { kind: 'error', error: failure }, { queueTime: ack.queueTime, runTime: ack.runTime }));
+    const failure = new Error(`The job's outcome could not be stored: ${(error as Error).message}`);
+    const fallback = buildAck(ack.job, worker, { kind: 'error', error: failure }, { queueTime: ack.queueTime, runTime: ack.runTime });
+    this.#completer.push({ ...fallback, fallback: true });
   }
 
+  // Anyone with access to the database can NOTIFY this channel: parse defensively, never throw.
   #notified(payload: string): void {
-    let hint: { queues?: unknown; scheduled?: unknown };
+    let hint: unknown;
     try {
-      hint = JSON.parse(payload) as typeof hint;
+      hint = JSON.parse(payload);
     } catch {
       return;
     }
-    if (Array.isArray(hint.queues)) this.#wake(hint.queues.filter((q): q is string => typeof q === 'string'));
-    if (hint.scheduled === true) this.#stager.wake(0);
+    if (typeof hint !== 'object' || hint === null) return;
+    const { queues, scheduled } = hint as { queues?: unknown; scheduled?: unknown };
+    if (Array.isArray(queues)) this.#wake(queues.filter((q): q is string => typeof q === 'string'));
+    if (scheduled === true) this.#stager.wake(0);
   }
 
   #wake(queues: readonly string[]): void {

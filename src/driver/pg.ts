@@ -121,7 +121,13 @@ function listenPg(pool: pg.Pool, channel: string, handlers: ListenHandlers): Sub
     };
     c.on('error', drop);
     c.on('end', () => drop());
-    c.on('notification', (msg) => handlers.onNotify(msg.payload ?? ''));
+    c.on('notification', (msg) => {
+      try {
+        handlers.onNotify(msg.payload ?? '');
+      } catch (error) {
+        handlers.onError(error);
+      }
+    });
     try {
       await c.connect();
       await c.query(`LISTEN ${quoteChannel(channel)}`);

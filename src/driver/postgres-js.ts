@@ -76,7 +76,12 @@ function listenPostgresJs(sql: Sql, channel: string, handlers: ListenHandlers): 
       .listen(
         channel,
         (payload) => {
-          if (!closed) handlers.onNotify(payload);
+          if (closed) return;
+          try {
+            handlers.onNotify(payload);
+          } catch (error) {
+            handlers.onError(error);
+          }
         },
         () => {
           failures = 0;

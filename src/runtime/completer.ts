@@ -1,10 +1,11 @@
 // Batches acks: outcomes collected during one event-loop turn go out as one UPDATE. A lost
-// connection keeps the batch and retries with capped backoff, so no outcome is lost; a batch the
-// database rejects outright is split to find the one bad row, which is then failed on its own.
+// connection (or any error that may pass later) keeps the batch and retries with capped backoff,
+// so no outcome is lost; a batch the server rejects for its data is split to find the bad row,
+// which is then replaced by a plain failure.
 import type { AckedRow, Engine } from '../engine.js';
 import { backoffDelay } from '../driver/types.js';
 import type { PendingAck } from './outcome.js';
-import { isTransient } from './transient.js';
+import { isDataError } from './transient.js';
 
 /** How a completer reports back to the queue. */
 export interface CompleterHooks {
@@ -92,13 +93,14 @@ export class Completer {
         } catch (error) {
           this.hooks.onError(error);
           try {
-            if (!isTransient(error)) {
+            if (isDataError(error)) {
               await this.#isolate(batch);
               continue;
             }
           } catch {
             // The connection went away while isolating: retry what is left, below.
           }
+          if (this.#closed) return;
           this.#retryTimer = setTimeout(() => {
             this.#retryTimer = undefined;
             this.#schedule();
@@ -134,7 +136,7 @@ export class Completer {
       try {
         await this.#write(batch);
       } catch (error) {
-        if (isTransient(error)) throw error;
+        if (!isDataError(error)) throw error;
         this.#remove(batch);
         this.hooks.onRejected(batch[0]!, error);
       }
@@ -145,7 +147,7 @@ export class Completer {
       try {
         await this.#write(half);
       } catch (error) {
-        if (isTransient(error)) throw error;
+        if (!isDataError(error)) throw error;
         await this.#isolate(half);
       }
     }

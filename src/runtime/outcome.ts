@@ -36,6 +36,8 @@ export interface PendingAck {
   readonly resultJson: string | null;
   readonly queueTime: number;
   readonly runTime: number;
+  /** Set on the plain failure that replaces an outcome the database refused. */
+  readonly fallback?: boolean;
 }
 
 /** Maps a value returned by perform (plain or WorkerResult) to an Outcome. */
@@ -57,10 +59,23 @@ export function outcomeOf(value: unknown): Outcome {
   }
 }
 
+// jsonb cannot hold U+0000, which real error messages do contain (JSON.parse of binary input).
+function clean(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+}
+
+/** Longest delay docket stores (100 years); beyond it timestamps overflow. */
+const MAX_DELAY_MS = 100 * 365 * 24 * 3600 * 1000;
+
+function clampDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), MAX_DELAY_MS);
+}
+
 /** The stored form of an error: message, name and stack (the attempt and time are added in SQL). */
 export function errorRecord(error: unknown, attempt: number): { attempt: number; message: string; name?: string; stack?: string } {
   if (error instanceof Error) {
-    return { attempt, message: error.message || error.name, name: error.name, ...(error.stack ? { stack: error.stack } : {}) };
+    const message = clean(error.message || error.name);
+    return { attempt, message, name: clean(error.name), ...(error.stack ? { stack: clean(error.stack) } : {}) };
   }
   let message: string;
   try {
@@ -68,7 +83,7 @@ export function errorRecord(error: unknown, attempt: number): { attempt: number;
   } catch {
     message = String(error);
   }
-  return { attempt, message };
+  return { attempt, message: clean(message) };
 }
 
 function retryDelay(worker: Worker | undefined, attempt: number, error: unknown, override?: number): number {
@@ -125,14 +140,14 @@ export function buildAck(job: Job, worker: Worker | undefined, outcome: Outcome,
         return make('discarded', { error }, { type: 'discard', reason: `attempts exhausted (${job.maxAttempts})`, failed: true });
       }
       const delay = retryDelay(worker, job.attempt, outcome.error, outcome.delayMs);
-      return make('retryable', { error, delay_ms: delay }, { type: 'retry', delay });
+      return make('retryable', { error, delay_ms: clampDelay(delay) }, { type: 'retry', delay });
     }
     case 'snooze':
-      return make('scheduled', { delay_ms: outcome.delayMs, refund: true }, { type: 'snooze', delay: outcome.delayMs });
+      return make('scheduled', { delay_ms: clampDelay(outcome.delayMs), refund: true }, { type: 'snooze', delay: outcome.delayMs });
     case 'cancel':
-      return make('cancelled', { error: { attempt: job.attempt, message: outcome.reason, name: 'Cancelled' } }, { type: 'cancel', reason: outcome.reason });
+      return make('cancelled', { error: { attempt: job.attempt, message: clean(outcome.reason), name: 'Cancelled' } }, { type: 'cancel', reason: outcome.reason });
     case 'discard':
-      return make('discarded', { error: { attempt: job.attempt, message: outcome.reason, name: 'Discarded' } }, { type: 'discard', reason: outcome.reason, failed: false });
+      return make('discarded', { error: { attempt: job.attempt, message: clean(outcome.reason), name: 'Discarded' } }, { type: 'discard', reason: outcome.reason, failed: false });
     case 'shutdown':
       // Not the job's fault: back to the queue at once, and the attempt does not count.
       return make('retryable', { error: errorRecord(outcome.error, job.attempt), delay_ms: 0, refund: true }, { type: 'shutdown' });

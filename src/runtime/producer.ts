@@ -140,6 +140,7 @@ export class Producer {
     } catch (error) {
       this.#fetching = false;
       this.hooks.onError(error);
+      if (this.#stopped) return;
       this.#retryTimer = setTimeout(() => {
         this.#retryTimer = undefined;
         this.dispatch();

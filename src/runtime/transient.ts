@@ -1,13 +1,13 @@
-// Classifies database errors: transient ones (connection lost, server shutting down, too many
-// connections, serialization) are retried; others mean the statement itself cannot succeed.
+// Classifies database errors for the ack path. Only a data exception raised by the server
+// (SQLSTATE class 22: a value jsonb or a timestamp cannot hold) says that one row of a batch can
+// never be written; everything else (connection lost, statement timeout, read-only after a
+// failover, disk full, a pooler losing prepared statements...) may succeed later and is retried.
 
-const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01', '55P03']);
-
-/** Whether retrying the same statement later may succeed. */
-export function isTransient(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  // No SQLSTATE at all: a socket error (ECONNRESET, ECONNREFUSED, "Connection terminated",
-  // postgres.js CONNECTION_CLOSED...). Those are the outage cases.
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
-  return code.startsWith('08') || TRANSIENT_SQLSTATES.has(code);
+/** Whether the server rejected the statement because of the data in it (SQLSTATE class 22). */
+export function isDataError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  // Server errors carry a severity (pg's DatabaseError, postgres.js's PostgresError); socket
+  // errors such as EPIPE have a code of the same shape but no severity.
+  return typeof severity === 'string' && typeof code === 'string' && code.startsWith('22');
 }

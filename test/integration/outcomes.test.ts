@@ -267,3 +267,29 @@ describe('perform outcomes', () => {
     await queue.stop();
   });
 });
+
+describe('outcomes the database cannot store', () => {
+  it('an error message with a NUL byte still records the failure and retries', async () => {
+    const worker = new Worker({
+      name: 'nul-error',
+      queue: 'nul',
+      args: Args,
+      maxAttempts: 2,
+      backoff: () => 10,
+      perform: async (job) => {
+        if (job.attempt === 1) JSON.parse('\u0000garbage');
+        return 'second time';
+      },
+    });
+    const queue = await db.queue({ workers: [worker], queues: { nul: 1 } });
+    await queue.start();
+    const done = nextEvent(queue, 'job:complete');
+    const job = await queue.insert(worker, { n: 1 });
+    await done;
+    const stored = (await queue.getJob(job.id))!;
+    expect(stored).toMatchObject({ state: 'completed', attempt: 2, result: 'second time' });
+    expect(stored.errors).toHaveLength(1);
+    expect(stored.errors[0]!.message).not.toContain('\u0000');
+    await queue.stop();
+  });
+});
