@@ -26,9 +26,10 @@ interface InsertedBatch {
   readonly scheduled_at: number;
 }
 
-/** A claimed job and how long it waited, by the database clock. */
+/** A claimed job, the token of this claim (fences its ack), and how long it waited. */
 export interface FetchedJob {
   readonly job: Job;
+  readonly claim: string;
   readonly queueMs: number;
 }
 
@@ -102,8 +103,8 @@ export class Engine {
   }
 
   async fetchJobs(queue: string, limit: number, nodeId: string): Promise<FetchedJob[]> {
-    const rows = await this.driver.query<JobRow & { queue_ms: number }>(this.sql.fetchJobs, [queue, limit, nodeId]);
-    return rows.map((row) => ({ job: rowToJob(row), queueMs: Math.max(0, Number(row.queue_ms)) }));
+    const rows = await this.driver.query<JobRow & { claim: string; queue_ms: number }>(this.sql.fetchJobs, [queue, limit, nodeId]);
+    return rows.map((row) => ({ job: rowToJob(row), claim: row.claim, queueMs: Math.max(0, Number(row.queue_ms)) }));
   }
 
   /**

@@ -265,12 +265,12 @@ export class Queue extends SafeEmitter {
     }
   }
 
-  async #run({ job, queueMs }: FetchedJob): Promise<void> {
+  async #run({ job, claim, queueMs }: FetchedJob): Promise<void> {
     const worker = this.#config.workers.get(job.worker);
     if (this.listenerCount('job:start') > 0) this.emit('job:start', { job, queueTime: queueMs });
     const started = performance.now();
     const outcome = await this.#executor.run(job, worker);
-    this.#completer.push(buildAck(job, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started }));
+    this.#completer.push(buildAck(job, claim, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started }));
   }
 
   #acked(ack: PendingAck, row: AckedRow | undefined): void {
@@ -336,7 +336,7 @@ export class Queue extends SafeEmitter {
     }
     const worker = this.#config.workers.get(ack.job.worker);
     const failure = new Error(`The job's outcome could not be stored: ${(error as Error).message}`);
-    const fallback = buildAck(ack.job, worker, { kind: 'error', error: failure }, { queueTime: ack.queueTime, runTime: ack.runTime });
+    const fallback = buildAck(ack.job, ack.claim, worker, { kind: 'error', error: failure }, { queueTime: ack.queueTime, runTime: ack.runTime });
     this.#completer.push({ ...fallback, fallback: true });
   }
 
@@ -375,8 +375,8 @@ export class Queue extends SafeEmitter {
         this.#stager.stop(),
       ]);
       // Prefetched jobs that never started go back as they were.
-      for (const { job } of unstarted.flat()) {
-        this.#completer.push(buildAck(job, undefined, { kind: 'release' }, { queueTime: 0, runTime: 0 }));
+      for (const { job, claim } of unstarted.flat()) {
+        this.#completer.push(buildAck(job, claim, undefined, { kind: 'release' }, { queueTime: 0, runTime: 0 }));
       }
       await this.#subscription?.close();
       if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();

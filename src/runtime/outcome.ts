@@ -29,6 +29,8 @@ export type AckEvent =
 /** An outcome ready to be acked: its JSON record for the batch and what to emit afterwards. */
 export interface PendingAck {
   readonly job: Job;
+  /** The claim this attempt ran under; the ack only lands while the row still carries it. */
+  readonly claim: string;
   readonly state: JobState;
   readonly json: string;
   readonly event: AckEvent;
@@ -104,11 +106,12 @@ interface Timing {
 }
 
 /** Builds the ack for an attempt of `job` that ended with `outcome`. */
-export function buildAck(job: Job, worker: Worker | undefined, outcome: Outcome, timing: Timing): PendingAck {
+export function buildAck(job: Job, claim: string, worker: Worker | undefined, outcome: Outcome, timing: Timing): PendingAck {
   const make = (state: JobState, extra: Record<string, unknown>, event: AckEvent): PendingAck => ({
     job,
+    claim,
     state,
-    json: JSON.stringify({ id: job.id, attempt: job.attempt, state, ...extra }),
+    json: JSON.stringify({ id: job.id, claim, state, ...extra }),
     event,
     resultJson: null,
     queueTime: timing.queueTime,
@@ -121,13 +124,14 @@ export function buildAck(job: Job, worker: Worker | undefined, outcome: Outcome,
       try {
         resultJson = JSON.stringify(outcome.value === undefined ? null : outcome.value);
       } catch (error) {
-        return buildAck(job, worker, { kind: 'error', error: new Error(`perform returned a value that is not JSON: ${(error as Error).message}`) }, timing);
+        return buildAck(job, claim, worker, { kind: 'error', error: new Error(`perform returned a value that is not JSON: ${(error as Error).message}`) }, timing);
       }
       if (resultJson === undefined) resultJson = 'null'; // e.g. a function: JSON has no value for it
       return {
         job,
+        claim,
         state: 'completed',
-        json: `{"id":"${job.id}","attempt":${job.attempt},"state":"completed","result":${resultJson}}`,
+        json: `{"id":"${job.id}","claim":"${claim}","state":"completed","result":${resultJson}}`,
         event: { type: 'complete' },
         resultJson,
         queueTime: timing.queueTime,

@@ -161,7 +161,7 @@ export class Producer {
       const started = performance.now();
       this.#running++;
       this.hooks
-        .execute({ job: fetched.job, queueMs: fetched.queueMs + (started - receivedAt) })
+        .execute({ job: fetched.job, claim: fetched.claim, queueMs: fetched.queueMs + (started - receivedAt) })
         .catch((error: unknown) => this.hooks.onError(error))
         .finally(() => {
           this.#running--;

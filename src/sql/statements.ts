@@ -57,7 +57,8 @@ export function buildStatements(s: string) {
       'fetch',
       `WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
        UPDATE ${jobs}
-       SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $3
+       SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $3,
+           claim = gen_random_uuid()
        WHERE EXISTS (SELECT 1 FROM async_commit) AND id = ANY(ARRAY(
          SELECT id FROM ${jobs}
          WHERE state = 'available' AND queue = $1
@@ -65,12 +66,12 @@ export function buildStatements(s: string) {
          LIMIT $2
          FOR UPDATE SKIP LOCKED
        ))
-       RETURNING ${JOB_COLUMNS}, ${epochMs('now() - scheduled_at')} AS queue_ms`,
+       RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('now() - scheduled_at')} AS queue_ms`,
     ),
 
     /**
-     * $1: JSON array of outcomes. Fenced: only a job still `executing` at the attempt that ran
-     * is updated, so a stale worker can never overwrite a newer outcome.
+     * $1: JSON array of outcomes. Fenced: only a job still `executing` under the claim that ran
+     * it is updated, so a stale worker can never overwrite a newer outcome.
      */
     ackJobs: statement('ack', ackSql(jobs, state, true)),
     /** The same, returning only ids: for batches whose outcomes nobody listens to. */
@@ -156,7 +157,7 @@ function ackSql(jobs: string, state: string, detailed: boolean): string {
                         THEN now() + v.delay_ms * interval '1 millisecond' ELSE j.scheduled_at END,
          completed_at = CASE WHEN v.state IN ('completed', 'discarded', 'cancelled') THEN now() END
        FROM jsonb_to_recordset($1::text::jsonb)
-         AS v(id bigint, attempt smallint, state text, result jsonb, error jsonb, delay_ms float8, refund boolean)
-       WHERE j.id = v.id AND j.state = 'executing' AND j.attempt = v.attempt
+         AS v(id bigint, claim uuid, state text, result jsonb, error jsonb, delay_ms float8, refund boolean)
+       WHERE j.id = v.id AND j.state = 'executing' AND j.claim = v.claim
        RETURNING ${returning}`;
 }

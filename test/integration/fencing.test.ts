@@ -68,3 +68,37 @@ it('a stale worker cannot overwrite a newer attempt, running or finished', async
   await nodeA.stop();
   await nodeB.stop();
 });
+
+it('a claim whose attempt number repeats (attempt handed back) is still fenced', async () => {
+  const releaseA = latch();
+  const releaseB = latch();
+  const warnings: string[] = [];
+  const logger: Logger = { debug() {}, info() {}, error() {}, warn: (message) => void warnings.push(message) };
+  const slowA = new Worker({ name: 'aba', queue: 'aba', args: z.object({}), perform: async () => (await releaseA.promise, 'from A') });
+  const slowB = new Worker({ name: 'aba', queue: 'aba', args: z.object({}), perform: async () => (await releaseB.promise, 'from B') });
+  const nodeA = await db.queue({ workers: [slowA], queues: { aba: 1 }, logger, nodeId: 'aba-a' });
+  const nodeB = await db.queue({ workers: [slowB], queues: { aba: 1 }, nodeId: 'aba-b' });
+  await nodeA.start();
+  const startedA = nextEvent(nodeA, 'job:start');
+  const job = await nodeA.insert(slowA, {});
+  expect((await startedA).job.attempt).toBe(1);
+
+  // The job goes back with its attempt handed back (as snooze, shutdown and release do), so
+  // node B's claim carries the same attempt number, 1, as A's.
+  await db.pool.query(`UPDATE "${db.schema}".jobs SET state = 'available', attempt = 0 WHERE id = $1`, [job.id]);
+  const startedB = nextEvent(nodeB, 'job:start');
+  await nodeB.start();
+  expect((await startedB).job.attempt).toBe(1);
+
+  // A finishes while B's attempt 1 is executing: same state, same attempt, different claim.
+  releaseA.open();
+  await waitFor(() => warnings.some((w) => w.includes('outcome ignored')), 'A to have its ack fenced off');
+  expect(await nodeA.getJob(job.id)).toMatchObject({ state: 'executing', attempt: 1, attemptedBy: 'aba-b', result: null });
+
+  const completedB = nextEvent(nodeB, 'job:complete');
+  releaseB.open();
+  await completedB;
+  expect(await nodeA.getJob(job.id)).toMatchObject({ state: 'completed', attempt: 1, result: 'from B' });
+  await nodeA.stop();
+  await nodeB.stop();
+});

@@ -12,6 +12,7 @@ const job = (attempt: number, maxAttempts: number): Job => ({
 });
 const worker = new Worker({ name: 'w', args: z.object({}), perform: () => null, backoff: (n) => n * 100 });
 const timing = { queueTime: 1, runTime: 2 };
+const CLAIM = '00000000-0000-4000-8000-000000000001';
 
 describe('defaultBackoff', () => {
   it('grows exponentially within ±20 % and caps at an hour', () => {
@@ -26,33 +27,33 @@ describe('defaultBackoff', () => {
 
 describe('buildAck', () => {
   it('completes with a JSON copy of the value', () => {
-    const ack = buildAck(job(1, 3), worker, outcomeOf({ a: 1, d: new Date(0) }), timing);
+    const ack = buildAck(job(1, 3), CLAIM, worker, outcomeOf({ a: 1, d: new Date(0) }), timing);
     expect(ack.state).toBe('completed');
     expect(JSON.parse(ack.resultJson!)).toEqual({ a: 1, d: '1970-01-01T00:00:00.000Z' });
     expect(JSON.parse(ack.json).result).toEqual({ a: 1, d: '1970-01-01T00:00:00.000Z' });
-    expect(JSON.parse(ack.json)).toMatchObject({ id: '1', attempt: 1, state: 'completed' });
+    expect(JSON.parse(ack.json)).toMatchObject({ id: '1', claim: CLAIM, state: 'completed' });
   });
 
   it('retries with the worker backoff, then discards on the last attempt', () => {
-    const retry = buildAck(job(2, 3), worker, { kind: 'error', error: new Error('x') }, timing);
+    const retry = buildAck(job(2, 3), CLAIM, worker, { kind: 'error', error: new Error('x') }, timing);
     expect(retry.state).toBe('retryable');
     expect(JSON.parse(retry.json)).toMatchObject({ delay_ms: 200, error: { attempt: 2, message: 'x', name: 'Error' } });
-    expect(buildAck(job(3, 3), worker, { kind: 'error', error: 'plain string' }, timing).state).toBe('discarded');
+    expect(buildAck(job(3, 3), CLAIM, worker, { kind: 'error', error: 'plain string' }, timing).state).toBe('discarded');
   });
 
   it('honours an explicit error delay and survives a throwing backoff', () => {
-    const explicit = buildAck(job(1, 3), worker, outcomeOf(WorkerResults.error(new Error('x'), 5)), timing);
+    const explicit = buildAck(job(1, 3), CLAIM, worker, outcomeOf(WorkerResults.error(new Error('x'), 5)), timing);
     expect(JSON.parse(explicit.json).delay_ms).toBe(5);
     const broken = new Worker({ name: 'b', args: z.object({}), perform: () => null, backoff: () => { throw new Error('bug'); } });
-    const ack = buildAck(job(1, 3), broken, { kind: 'error', error: new Error('x') }, timing);
+    const ack = buildAck(job(1, 3), CLAIM, broken, { kind: 'error', error: new Error('x') }, timing);
     expect(JSON.parse(ack.json).delay_ms).toBeGreaterThan(0);
   });
 
   it('snooze and shutdown refund the attempt; cancel and discard are final', () => {
-    expect(JSON.parse(buildAck(job(1, 1), worker, outcomeOf(WorkerResults.snooze(50)), timing).json)).toMatchObject({ state: 'scheduled', refund: true, delay_ms: 50 });
-    expect(JSON.parse(buildAck(job(1, 1), worker, { kind: 'shutdown', error: new Error('stop') }, timing).json)).toMatchObject({ state: 'retryable', refund: true, delay_ms: 0 });
-    expect(buildAck(job(1, 5), worker, outcomeOf(WorkerResults.cancel('no')), timing).state).toBe('cancelled');
-    expect(buildAck(job(1, 5), worker, outcomeOf(WorkerResults.discard('no')), timing).state).toBe('discarded');
+    expect(JSON.parse(buildAck(job(1, 1), CLAIM, worker, outcomeOf(WorkerResults.snooze(50)), timing).json)).toMatchObject({ state: 'scheduled', refund: true, delay_ms: 50 });
+    expect(JSON.parse(buildAck(job(1, 1), CLAIM, worker, { kind: 'shutdown', error: new Error('stop') }, timing).json)).toMatchObject({ state: 'retryable', refund: true, delay_ms: 0 });
+    expect(buildAck(job(1, 5), CLAIM, worker, outcomeOf(WorkerResults.cancel('no')), timing).state).toBe('cancelled');
+    expect(buildAck(job(1, 5), CLAIM, worker, outcomeOf(WorkerResults.discard('no')), timing).state).toBe('discarded');
   });
 
   it('rejects negative or non-finite delays in results', () => {
