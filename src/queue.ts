@@ -147,7 +147,11 @@ export class Queue extends SafeEmitter {
       const producer = new Producer(
         this.#engine,
         { queue, limit, nodeId: this.#config.nodeId, pollInterval: this.#config.pollInterval },
-        { execute: (fetched) => this.#execute(fetched), onError: (error) => this.#error(error, `fetch ${queue}`) },
+        {
+          execute: (fetched) => this.#execute(fetched),
+          release: (jobs) => this.#release(jobs),
+          onError: (error) => this.#error(error, `fetch ${queue}`),
+        },
       );
       this.#producers.set(queue, producer);
       producer.start();
@@ -265,6 +269,13 @@ export class Queue extends SafeEmitter {
     }
   }
 
+  // Claimed jobs that never started go back as they were: available, attempt handed back.
+  #release(jobs: readonly FetchedJob[]): void {
+    for (const { job, claim } of jobs) {
+      this.#completer.push(buildAck(job, claim, undefined, { kind: 'release' }, { queueTime: 0, runTime: 0 }));
+    }
+  }
+
   async #run({ job, claim, queueMs }: FetchedJob): Promise<void> {
     const worker = this.#config.workers.get(job.worker);
     if (this.listenerCount('job:start') > 0) this.emit('job:start', { job, queueTime: queueMs });
@@ -375,9 +386,7 @@ export class Queue extends SafeEmitter {
         this.#stager.stop(),
       ]);
       // Prefetched jobs that never started go back as they were.
-      for (const { job, claim } of unstarted.flat()) {
-        this.#completer.push(buildAck(job, claim, undefined, { kind: 'release' }, { queueTime: 0, runTime: 0 }));
-      }
+      this.#release(unstarted.flat());
       await this.#subscription?.close();
       if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();
       await Promise.all([...this.#executing]);

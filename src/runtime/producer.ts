@@ -14,6 +14,8 @@ import { backoffDelay } from '../driver/types.js';
 export interface ProducerHooks {
   /** Runs a claimed job; resolves when its slot is free again. */
   execute(fetched: FetchedJob): Promise<void>;
+  /** Hands claimed jobs that never started back to the queue. */
+  release(jobs: readonly FetchedJob[]): void;
   onError(error: unknown): void;
 }
 
@@ -30,6 +32,8 @@ const SHORT_JOB_MS = 25;
 /** How long (ms) the buffer should keep every slot busy; bounds how long a job waits in it. */
 const PREFETCH_MS = 100;
 const MAX_PREFETCH = 500;
+/** A buffer whose oldest job waited this long (ms) is handed back: the jobs were not short after all. */
+const STALE_BUFFER_MS = 4 * PREFETCH_MS;
 
 interface Buffered {
   readonly fetched: FetchedJob;
@@ -104,6 +108,7 @@ export class Producer {
     if (this.#stopped) return;
     const jitter = 0.9 + Math.random() * 0.2;
     this.#pollTimer = setTimeout(() => {
+      this.#trimBuffer();
       this.dispatch();
       this.#poll();
     }, this.options.pollInterval * jitter);
@@ -155,6 +160,17 @@ export class Producer {
     if (fetched.length === demand || this.#again) this.dispatch();
   }
 
+  // A queue whose jobs turn slow (or mix fast and slow workers) must not sit on a buffer while
+  // other nodes idle: once prefetching stops paying, buffered jobs go back for anyone to take.
+  #trimBuffer(): void {
+    if (this.#buffer.length === 0 || this.#stopped) return;
+    const stale = performance.now() - this.#buffer[0]!.receivedAt > STALE_BUFFER_MS;
+    if (!stale && this.#prefetch > 0) return;
+    const released = this.#buffer.map((b) => b.fetched);
+    this.#buffer = [];
+    this.hooks.release(released);
+  }
+
   #startBuffered(): void {
     while (this.#running < this.options.limit && this.#buffer.length > 0 && !this.#stopped) {
       const { fetched, receivedAt } = this.#buffer.shift()!;
@@ -167,6 +183,7 @@ export class Producer {
           this.#running--;
           const ms = performance.now() - started;
           this.#avgRunMs = this.#avgRunMs === undefined ? ms : this.#avgRunMs * 0.8 + ms * 0.2;
+          this.#trimBuffer();
           this.#startBuffered();
           this.dispatch();
         });

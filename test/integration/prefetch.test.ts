@@ -68,3 +68,24 @@ it('long jobs are not prefetched: no fetch claims more than the limit', async ()
   expect(largest).toBeGreaterThan(0);
   expect(largest).toBeLessThanOrEqual(2);
 });
+
+it('a queue whose jobs turn slow hands its buffer back instead of hoarding it', async () => {
+  const worker = new Worker({
+    name: 'turns-slow',
+    queue: 'mixed',
+    args: z.object({ slow: z.boolean() }),
+    // The work is waiting on a timer; what matters is that it is slow.
+    perform: (job) => (job.args.slow ? new Promise((resolve) => setTimeout(resolve, 150)) : null),
+  });
+  const queue = await db.queue({ workers: [worker], queues: { mixed: 2 }, nodeId: 'hoarder' });
+  await queue.insertMany(worker, Array.from({ length: 300 }, () => ({ slow: false })));
+  await queue.insertMany(worker, Array.from({ length: 200 }, () => ({ slow: true })));
+  await queue.start();
+  const held = async (): Promise<number> =>
+    db.count(`queue = 'mixed' AND state = 'executing' AND attempted_by = 'hoarder'`);
+  // Once the slow jobs run, the node keeps only what it is running (plus acks in flight).
+  await waitFor(async () => (await db.count(`queue = 'mixed' AND state = 'completed'`)) >= 305, 'slow jobs to start completing');
+  await waitFor(async () => (await held()) <= 3, 'the buffer to be handed back');
+  expect(await db.count(`queue = 'mixed' AND state = 'available'`)).toBeGreaterThan(100);
+  await queue.stop();
+});
