@@ -80,11 +80,14 @@ export function buildBatch(worker: Worker, args: readonly unknown[], options: In
 }
 
 /**
- * The NOTIFY payload for a batch: the queue to wake, and a flag asking nodes to re-check when
- * the next scheduled job is due. Never carries args. A scheduledAt in the past is due at once,
- * so the queue is always named.
+ * A wake-up hint: the queues to wake, and a flag asking nodes to re-check when the next
+ * scheduled job is due. Never carries args.
  */
+export function hintPayload(queues: Iterable<string>, scheduled: boolean): string {
+  return JSON.stringify(scheduled ? { queues: [...queues], scheduled: true } : { queues: [...queues] });
+}
+
+/** The hint for a batch. A scheduledAt in the past is due at once, so the queue is always named. */
 export function notifyHint(batch: InsertBatch): string {
-  const scheduled = batch.scheduled_at !== null || batch.delay_ms > 0;
-  return JSON.stringify(scheduled ? { queues: [batch.queue], scheduled: true } : { queues: [batch.queue] });
+  return hintPayload([batch.queue], batch.scheduled_at !== null || batch.delay_ms > 0);
 }

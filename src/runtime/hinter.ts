@@ -4,6 +4,7 @@
 // which caps single-row inserts near one per fsync. Instead hints are merged and sent by one
 // statement at a time: twenty concurrent inserts cost one or two NOTIFYs, not twenty.
 import type { Engine } from '../engine.js';
+import { hintPayload } from '../insert.js';
 
 /** Merges insert hints and sends them as few NOTIFYs as possible. */
 export class Hinter {
@@ -35,9 +36,7 @@ export class Hinter {
     // Let the other inserts finishing in this turn add their queues first.
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.#queues.size > 0 || this.#scheduled) {
-      const payload = JSON.stringify(
-        this.#scheduled ? { queues: [...this.#queues], scheduled: true } : { queues: [...this.#queues] },
-      );
+      const payload = hintPayload(this.#queues, this.#scheduled);
       this.#queues.clear();
       this.#scheduled = false;
       try {
