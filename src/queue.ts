@@ -324,6 +324,8 @@ export class Queue extends SafeEmitter {
         this.#stager.wake(event.delay);
         break;
       case 'release':
+        // The job is available again: tell the nodes (this one included, unless stopping).
+        this.#hinter.add([job.queue], false);
         break;
       case 'cancel':
         this.emit('job:cancel', { job, reason: event.reason, ...timing });
