@@ -36,7 +36,6 @@ export interface FetchedJob {
 /** What an ack changed, for building the event's Job. */
 export interface AckedRow {
   readonly id: string;
-  readonly state: string;
   readonly attempt: number;
   /** ms since the epoch */
   readonly scheduled_at: number;

@@ -5,7 +5,8 @@
 import type { AckedRow, Engine } from '../engine.js';
 import { backoffDelay } from '../driver/types.js';
 import type { PendingAck } from './outcome.js';
-import { isDataError } from './transient.js';
+import { waitWithDeadline } from './deadline.js';
+import { isDataError } from './data-error.js';
 
 /** How a completer reports back to the queue. */
 export interface CompleterHooks {
@@ -54,14 +55,7 @@ export class Completer {
       this.#retryTimer = undefined;
       this.#schedule();
     }
-    let timer: NodeJS.Timeout | undefined;
-    const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs));
-    });
-    const done = await Promise.race([idle, timeout]);
-    clearTimeout(timer);
-    return done;
+    return waitWithDeadline((done) => this.#idle.push(done), deadlineMs);
   }
 
   /** Stops retrying (the queue is gone); what is still pending is left to rescue. */

@@ -5,6 +5,7 @@ import type { Job } from '../job.js';
 import type { Worker } from '../worker.js';
 import type { Outcome } from './outcome.js';
 import { outcomeOf } from './outcome.js';
+import { waitWithDeadline } from './deadline.js';
 
 interface Running {
   readonly abort: (reason: unknown) => void;
@@ -72,14 +73,7 @@ export class Executor {
   /** Resolves when no attempt is running, or after `ms`; returns whether all finished. */
   async waitIdle(ms: number): Promise<boolean> {
     if (this.#running.size === 0) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    });
-    const done = await Promise.race([idle, timeout]);
-    clearTimeout(timer);
-    return done;
+    return waitWithDeadline((done) => this.#idle.push(done), ms);
   }
 
   /** Aborts every running attempt with a ShutdownError; they settle as `shutdown` at once. */

@@ -2,7 +2,7 @@
 // per Queue. Values always travel as parameters; batches travel as one JSON parameter expanded
 // with jsonb_to_recordset, which both drivers send identically.
 import { createHash } from 'node:crypto';
-import { JOB_COLUMNS, epochMs } from '../job.js';
+import { JOB_COLUMNS, epochMs } from './columns.js';
 import type { Statement } from '../driver/types.js';
 
 function statement(label: string, text: string): Statement {
@@ -143,7 +143,7 @@ CREATE TABLE IF NOT EXISTS ${s}.migrations (
 
 function ackSql(jobs: string, state: string, detailed: boolean): string {
   const returning = detailed
-    ? `j.id::text AS id, j.state::text AS state, j.attempt,
+    ? `j.id::text AS id, j.attempt,
          ${epochMs('j.scheduled_at')} AS scheduled_at, ${epochMs('j.completed_at')} AS completed_at,
          CASE WHEN v.error IS NULL THEN NULL ELSE (j.errors -> -1)::text END AS error`
     : 'j.id::text AS id';
