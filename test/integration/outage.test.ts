@@ -48,8 +48,18 @@ function killablePostgresJs(app: string, max: number): postgres.Sql {
   return createPostgresJs(db.url, app, { max, fetch_types: false, connect_timeout: 2 });
 }
 
+/**
+ * PostgreSQL reads pg_stat_activity once per transaction and serves that copy until the
+ * transaction ends; the kill helpers poll it inside the transaction holding the table lock, so
+ * each read first drops the copy or it would never see a backend change state.
+ */
+async function freshActivity(admin: pg.Client): Promise<void> {
+  await admin.query('SELECT pg_stat_clear_snapshot()');
+}
+
 /** Backends of `app` whose last statement was LISTEN (the queue's LISTEN connection). */
 async function listenPids(admin: pg.Client, app: string): Promise<number[]> {
+  await freshActivity(admin);
   const { rows } = await admin.query<{ pid: number }>(
     `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'listen %' AND state = 'idle'`,
     [app],
@@ -60,6 +70,7 @@ async function listenPids(admin: pg.Client, app: string): Promise<number[]> {
 /** Terminates every backend of `app`; returns those terminated and the LISTEN one among them. */
 async function terminateAll(admin: pg.Client, app: string): Promise<{ killed: number[]; listenPid: number }> {
   const [listenPid] = await listenPids(admin, app);
+  await freshActivity(admin);
   const { rows } = await admin.query<{ pid: number; ok: boolean }>(
     `SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`,
     [app],
@@ -89,6 +100,7 @@ async function killInFlight(admin: pg.Client, app: string, schema: string, done:
     const doneAtKill = done();
     let blocked = 0;
     await waitFor(async () => {
+      await freshActivity(admin);
       const { rows } = await admin.query<{ blocked: number; busy: number }>(
         `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock')::int AS blocked,
                 count(*) FILTER (WHERE state IS DISTINCT FROM 'idle' AND wait_event_type IS DISTINCT FROM 'Lock')::int AS busy
