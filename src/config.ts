@@ -5,8 +5,53 @@ import { ConfigError } from './errors.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import { quoteSchema } from './sql/identifier.js';
-import type { Worker } from './worker.js';
-import { checkInt, checkQueueName } from './worker.js';
+import type { ResolvedThreadPoolOptions, ThreadPoolOptions } from './runtime/thread-pool.js';
+import { resolveThreadPoolOptions } from './runtime/thread-pool.js';
+import type { PartitionOptions, Worker } from './worker.js';
+import { checkInt, checkPartition, checkQueueName } from './worker.js';
+
+/**
+ * A global rate limit for one queue: at most `allowed` jobs start in any `period` seconds,
+ * counted across every node (a sliding window, by the database clock).
+ *
+ * @example
+ * ```ts
+ * queues: { webhooks: { concurrency: 20, rateLimit: { allowed: 100, period: 60 } } }
+ * ```
+ */
+export interface RateLimit {
+  /** Jobs that may start per window (1–10,000). */
+  readonly allowed: number;
+  /** Window length in seconds (1–86,400). */
+  readonly period: number;
+}
+
+/**
+ * Settings of one queue on this node, in the `queues` option.
+ *
+ * @example
+ * ```ts
+ * queues: { images: { concurrency: 5, partition: { by: (args) => (args as { tenant: string }).tenant, limit: 2 } } }
+ * ```
+ */
+export interface QueueSettings {
+  /** Jobs of this queue that may run at once on this node. Default 10. */
+  readonly concurrency?: number;
+  /** Cluster-wide rate limit. Set it alike on every node that runs the queue. */
+  readonly rateLimit?: RateLimit;
+  /**
+   * Per-key concurrency for jobs of workers that have no `partition` of their own. The key is
+   * computed at insert, so set it alike on every node that inserts into the queue.
+   */
+  readonly partition?: PartitionOptions;
+}
+
+/** Checked settings of one queue. */
+export interface ResolvedQueueSettings {
+  readonly concurrency: number;
+  readonly rateLimit: { readonly allowed: number; readonly periodMs: number } | undefined;
+  readonly partition: PartitionOptions | undefined;
+}
 
 /**
  * How docket reaches PostgreSQL: a `pg` Pool, a postgres.js `sql` instance (both stay the
@@ -34,8 +79,9 @@ export interface QueueOptions {
   /**
    * Queues this node processes, with how many jobs of each may run at once on this node.
    * Default: every queue the workers name, at 10. Use `{}` for a node that only inserts.
+   * A number is the concurrency; an object also sets a rate limit or partitions.
    */
-  readonly queues?: Readonly<Record<string, number>>;
+  readonly queues?: Readonly<Record<string, number | QueueSettings>>;
   /** Worker definitions; names must be unique. */
   readonly workers?: readonly Worker[];
   /** How often each queue polls when no notification arrives (ms). Default 1000. */
@@ -46,6 +92,21 @@ export interface QueueOptions {
   readonly nodeId?: string;
   /** Size of the pool docket creates for a connection string. Default 10. */
   readonly poolSize?: number;
+  /**
+   * How often (ms) a node re-reads queue controls (pause, scale) and checks that the jobs it
+   * runs were not cancelled or deleted meanwhile, in case it missed a notification. Default 2000.
+   */
+  readonly reconcileInterval?: number;
+  /** Least time (ms) between two progress writes of one job. Default 500. */
+  readonly progressInterval?: number;
+  /** The thread pool that runs workers with a `thread` option. Default: `{ size: os.availableParallelism() }`. */
+  readonly threads?: ThreadPoolOptions;
+  /**
+   * For the host's own test suite (see `docket/testing`): `'manual'` never fetches by itself
+   * (jobs run when the test calls `drain(queue)`); `'inline'` also runs each inserted job at
+   * once, before `insert` returns (inside the insert's transaction, when it has one).
+   */
+  readonly testing?: 'inline' | 'manual';
 }
 
 /** Checked options. */
@@ -54,11 +115,46 @@ export interface ResolvedConfig {
   readonly quotedSchema: string;
   readonly channel: string;
   readonly queues: ReadonlyMap<string, number>;
+  readonly queueSettings: ReadonlyMap<string, ResolvedQueueSettings>;
   readonly workers: ReadonlyMap<string, Worker>;
   readonly pollInterval: number;
   readonly logger: Logger;
   readonly nodeId: string;
   readonly poolSize: number;
+  readonly reconcileInterval: number;
+  readonly progressInterval: number;
+  readonly threads: ResolvedThreadPoolOptions;
+  readonly testing: 'inline' | 'manual' | undefined;
+}
+
+function checkTesting(value: unknown): 'inline' | 'manual' | undefined {
+  if (value === undefined || value === 'inline' || value === 'manual') return value;
+  throw new ConfigError(`Queue option "testing" must be 'inline' or 'manual', got ${JSON.stringify(value)}`);
+}
+
+function resolveQueueSettings(name: string, value: number | QueueSettings): ResolvedQueueSettings {
+  const where = `Queue option "queues.${name}"`;
+  if (typeof value === 'number') {
+    return { concurrency: checkInt(value, 1, 10_000, `Concurrency of queue "${name}"`), rateLimit: undefined, partition: undefined };
+  }
+  if (typeof value !== 'object' || value === null) {
+    throw new ConfigError(`${where} must be a concurrency (number) or { concurrency, rateLimit, partition }`);
+  }
+  let rateLimit: ResolvedQueueSettings['rateLimit'];
+  if (value.rateLimit !== undefined) {
+    if (typeof value.rateLimit !== 'object' || value.rateLimit === null) {
+      throw new ConfigError(`${where}: rateLimit must be { allowed, period }`);
+    }
+    rateLimit = {
+      allowed: checkInt(value.rateLimit.allowed, 1, 10_000, `${where}: rateLimit.allowed`),
+      periodMs: checkInt(value.rateLimit.period, 1, 86_400, `${where}: rateLimit.period (seconds)`) * 1000,
+    };
+  }
+  return {
+    concurrency: checkInt(value.concurrency ?? 10, 1, 10_000, `Concurrency of queue "${name}"`),
+    rateLimit,
+    partition: value.partition === undefined ? undefined : checkPartition(value.partition, where),
+  };
 }
 
 /** Validates options; throws ConfigError naming the first problem. */
@@ -78,13 +174,20 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     workers.set(worker.name, worker);
   }
   const queues = new Map<string, number>();
+  const queueSettings = new Map<string, ResolvedQueueSettings>();
   if (options.queues !== undefined) {
-    for (const [name, limit] of Object.entries(options.queues)) {
+    if (typeof options.queues !== 'object' || options.queues === null) throw new ConfigError('Queue option "queues" must be an object');
+    for (const [name, value] of Object.entries(options.queues)) {
       checkQueueName(name, 'Queue option "queues"');
-      queues.set(name, checkInt(limit, 1, 10_000, `Concurrency of queue "${name}"`));
+      const settings = resolveQueueSettings(name, value);
+      queueSettings.set(name, settings);
+      queues.set(name, settings.concurrency);
     }
   } else {
-    for (const worker of workers.values()) queues.set(worker.queue, 10);
+    for (const worker of workers.values()) {
+      queues.set(worker.queue, 10);
+      queueSettings.set(worker.queue, { concurrency: 10, rateLimit: undefined, partition: undefined });
+    }
   }
   const nodeId = options.nodeId ?? defaultNodeId();
   if (typeof nodeId !== 'string' || nodeId.length === 0 || nodeId.length > 200) {
@@ -95,10 +198,15 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     quotedSchema,
     channel: `docket:${schema}`,
     queues,
+    queueSettings,
     workers,
     pollInterval: checkInt(options.pollInterval ?? 1000, 10, 3_600_000, 'Queue option "pollInterval"'),
     logger: options.logger ?? silentLogger(),
     nodeId,
     poolSize: checkInt(options.poolSize ?? 10, 1, 1000, 'Queue option "poolSize"'),
+    reconcileInterval: checkInt(options.reconcileInterval ?? 2000, 50, 3_600_000, 'Queue option "reconcileInterval"'),
+    progressInterval: checkInt(options.progressInterval ?? 500, 0, 3_600_000, 'Queue option "progressInterval"'),
+    threads: resolveThreadPoolOptions(options.threads, workers.values()),
+    testing: checkTesting(options.testing),
   };
 }

@@ -89,6 +89,7 @@ export class Engine {
       errors: [],
       result: null,
       attemptedBy: null,
+      lastProgress: null,
       insertedAt: new Date(insertedAt),
       scheduledAt: new Date(scheduledAt),
       attemptedAt: null,
@@ -101,8 +102,8 @@ export class Engine {
     await this.driver.query(this.sql.notify, [this.channel, payload]);
   }
 
-  async fetchJobs(queue: string, limit: number, nodeId: string): Promise<FetchedJob[]> {
-    const rows = await this.driver.query<JobRow & { claim: string; queue_ms: number }>(this.sql.fetchJobs, [queue, limit, nodeId]);
+  async fetchJobs(queue: string, limit: number, nodeId: string, runner: Queryable = this.driver): Promise<FetchedJob[]> {
+    const rows = await runner.query<JobRow & { claim: string; queue_ms: number }>(this.sql.fetchJobs, [queue, limit, nodeId]);
     return rows.map((row) => ({ job: rowToJob(row), claim: row.claim, queueMs: Math.max(0, Number(row.queue_ms)) }));
   }
 
@@ -110,8 +111,8 @@ export class Engine {
    * `batchJson` is a JSON array of outcomes (see the ackJobs statement). Without `detailed`,
    * only the ids of the rows that were updated come back.
    */
-  async ackJobs(batchJson: string, detailed: boolean): Promise<AckedRow[]> {
-    return this.driver.query<AckedRow>(detailed ? this.sql.ackJobs : this.sql.ackJobsLean, [batchJson]);
+  async ackJobs(batchJson: string, detailed: boolean, runner: Queryable = this.driver): Promise<AckedRow[]> {
+    return runner.query<AckedRow>(detailed ? this.sql.ackJobs : this.sql.ackJobsLean, [batchJson]);
   }
 
   async stageJobs(limit: number): Promise<StageResult> {

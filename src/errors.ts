@@ -146,3 +146,38 @@ export class ShutdownError extends DocketError {
     super('DOCKET_SHUTDOWN', 'The queue stopped before the job finished');
   }
 }
+
+/**
+ * The reason a running job's AbortSignal fires when the job was cancelled, discarded or deleted
+ * (from any node) while it ran. Its row already holds the final state; whatever perform does
+ * next is not recorded.
+ *
+ * @example
+ * ```ts
+ * if (signal.reason instanceof JobCancelledError) log.info(`stopped: job is now ${signal.reason.state}`);
+ * ```
+ */
+export class JobCancelledError extends DocketError {
+  readonly jobId: string;
+  /** The job's state now: `cancelled`, `discarded`, ..., or `deleted` when the row is gone. */
+  readonly state: string;
+  constructor(jobId: string, state: string) {
+    super('DOCKET_JOB_CANCELLED', `Job ${jobId} was ${state === 'deleted' ? 'deleted' : `moved to ${state}`} while it ran`);
+    this.jobId = jobId;
+    this.state = state;
+  }
+}
+
+/**
+ * A job could not go back to a pending state because a newer job holds its unique key.
+ *
+ * @example
+ * ```ts
+ * await queue.retryJobs({ queue: 'reports', state: 'completed' }).catch((e) => e instanceof UniqueConflictError);
+ * ```
+ */
+export class UniqueConflictError extends DocketError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DOCKET_UNIQUE_CONFLICT', message, options);
+  }
+}

@@ -2,7 +2,7 @@
 // runs, a throwing or rejecting one is reported to the logger and the others still run.
 import { EventEmitter } from 'eventemitter3';
 
-import type { Job, JobError } from './job.js';
+import type { Job, JobError, JobProgress } from './job.js';
 import type { Logger } from './logger.js';
 
 /** Timing every job event after `job:start` carries. */
@@ -39,6 +39,13 @@ export interface QueueEvents {
   'job:cancel': (e: { readonly job: Job; readonly reason: string } & JobTimings) => void;
   /** The job was discarded: attempts exhausted, or discarded by the worker. */
   'job:discard': (e: { readonly job: Job; readonly reason: string } & JobTimings) => void;
+  /** A job running on this node stored a progress report (see `job.progress()`); throttled. */
+  'job:progress': (e: { readonly job: Job; readonly progress: JobProgress }) => void;
+  /**
+   * A unique insert found its job already there: `job` is the existing one (any state, even
+   * `executing`), `args` what this insert asked for.
+   */
+  'job:unique_conflict': (e: { readonly job: Job; readonly args: unknown }) => void;
   /** The queue started fetching on this node. */
   'queue:start': (e: { readonly queues: Readonly<Record<string, number>>; readonly nodeId: string }) => void;
   /** The queue stopped; `aborted` jobs were still running at the timeout and were left retryable. */

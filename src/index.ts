@@ -3,10 +3,17 @@ export { Queue } from './queue.js';
 export type { StopOptions } from './queue.js';
 export { Worker, WorkerResults, defaultBackoff } from './worker.js';
 export type { WorkerOptions, WorkerResult, PerformContext, Backoff, ArgsSchema, WorkerInput } from './worker.js';
-export type { QueueOptions, Connection } from './config.js';
-export type { InsertOptions } from './insert.js';
+export type { QueueOptions, Connection, QueueSettings, RateLimit } from './config.js';
+export { QueueAdmin } from './admin.js';
+export type { PartitionOptions } from './worker.js';
+export type { UniqueOptions, UniqueBy, UniqueInsert } from './unique.js';
+export type { JobFilter, ListJobsOptions, JobPage } from './control/job-filter.js';
+export type { QueueStats } from './control/queue-stats.js';
+export type { ThreadOption } from './worker.js';
+export type { ThreadPoolOptions } from './runtime/thread-pool.js';
+export type { InsertOptions, UniqueInsertOptions } from './insert.js';
 export { JOB_STATES } from './job.js';
-export type { Job, JobState, JobError } from './job.js';
+export type { Job, JobState, JobError, JobProgress, RunningJob } from './job.js';
 export type { QueueEvents, QueueEventName, JobTimings } from './events.js';
 export type { Logger } from './logger.js';
 export type { MigrationReport, MigrationScript } from './migrate/migrator.js';
@@ -19,5 +26,7 @@ export {
   MigrationError,
   JobTimeoutError,
   ShutdownError,
+  JobCancelledError,
+  UniqueConflictError,
 } from './errors.js';
 export type { ArgsIssue } from './errors.js';

@@ -1,6 +1,7 @@
 // Turns insert calls into rows: validates args with the worker's zod schema and checks options,
 // so a bad job throws before anything reaches the database. Also picks the NOTIFY hint.
 import { ArgsValidationError, ConfigError } from './errors.js';
+import type { UniqueOptions } from './unique.js';
 import type { InsertBatch } from './engine.js';
 import type { Worker } from './worker.js';
 import { checkInt } from './worker.js';
@@ -29,6 +30,19 @@ export interface InsertOptions {
    * `sql.begin(tx => ...)`. The job exists, and workers wake for it, only if that commits.
    */
   readonly tx?: unknown;
+}
+
+/**
+ * Insert options with `unique`: the insert then returns `{ job, duplicate }`.
+ *
+ * @example
+ * ```ts
+ * const { job, duplicate } = await queue.insert(syncAccount, { accountId }, { unique: { by: ['worker', ['accountId']] } });
+ * ```
+ */
+export interface UniqueInsertOptions extends InsertOptions {
+  /** At most one such job in the given states; see {@link UniqueOptions}. */
+  readonly unique: UniqueOptions;
 }
 
 /** Validates args against the worker's schema; returns the parsed (possibly transformed) value. */

@@ -44,6 +44,24 @@ export interface JobError {
 }
 
 /**
+ * The latest progress a running job reported with {@link RunningJob.progress}.
+ *
+ * @example
+ * ```ts
+ * const job = await queue.getJob(id);
+ * job?.lastProgress; // { percent: 40, data: { pages: 4 }, at: '2026-…' }
+ * ```
+ */
+export interface JobProgress {
+  /** 0–100. */
+  readonly percent: number;
+  /** What the job attached (JSON), e.g. partial results. */
+  readonly data?: unknown;
+  /** When it was stored, by the database clock (ISO 8601). */
+  readonly at: string;
+}
+
+/**
  * A job as stored in the database.
  *
  * @typeParam Args - the worker's parsed args type
@@ -71,6 +89,8 @@ export interface Job<Args = unknown> {
   readonly result: unknown;
   /** The node that ran the latest attempt. */
   readonly attemptedBy: string | null;
+  /** The latest progress reported while running; `null` when none was. */
+  readonly lastProgress: JobProgress | null;
   readonly insertedAt: Date;
   readonly scheduledAt: Date;
   readonly attemptedAt: Date | null;
@@ -92,6 +112,7 @@ export interface JobRow {
   errors: string;
   result: string | null;
   attempted_by: string | null;
+  progress: string | null;
   inserted_at: number;
   scheduled_at: number;
   attempted_at: number | null;
@@ -124,9 +145,33 @@ export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {
     errors: row.errors === '[]' ? NO_ERRORS : (JSON.parse(row.errors) as JobError[]),
     result: row.result === null ? null : (JSON.parse(row.result) as unknown),
     attemptedBy: row.attempted_by,
+    lastProgress: row.progress === null ? null : (JSON.parse(row.progress) as JobProgress),
     insertedAt: toDate(row.inserted_at),
     scheduledAt: toDate(row.scheduled_at),
     attemptedAt: toDateOrNull(row.attempted_at),
     completedAt: toDateOrNull(row.completed_at),
   };
+}
+
+/**
+ * The job `perform` receives: the stored job, plus `progress()` to report how far it got.
+ *
+ * @typeParam Args - the worker's parsed args type
+ * @example
+ * ```ts
+ * perform: async (job) => {
+ *   for (const [i, page] of pages.entries()) {
+ *     await render(page);
+ *     await job.progress(((i + 1) / pages.length) * 100, { rendered: i + 1 });
+ *   }
+ * }
+ * ```
+ */
+export interface RunningJob<Args = unknown> extends Job<Args> {
+  /**
+   * Stores `percent` (0–100) and optional JSON `data` on the job and emits `job:progress`.
+   * Throttled: calls closer together than the queue's `progressInterval` are merged, the
+   * latest value wins. Resolves once that value (or a later one) is stored.
+   */
+  progress(percent: number, data?: unknown): Promise<void>;
 }

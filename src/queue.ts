@@ -1,33 +1,49 @@
 // The facade users hold: configuration, migrations, inserts (on the pool or in the host's
-// transaction), lookups, typed events, and the runtime's start/stop. The runtime pieces
-// (producers, executor, completer, stager, LISTEN) are wired here and nowhere else.
+// transaction), typed events, and the runtime's start/stop; job and queue administration comes
+// from QueueAdmin. The runtime pieces (producers, executor, completer, stager, LISTEN,
+// reconciler, progress, thread pool, testing modes) are wired here and nowhere else.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
+import { QueueAdmin } from './admin.js';
 import type { QueueOptions, ResolvedConfig } from './config.js';
+import type { QueueControlRow } from './control/control-engine.js';
+import { ControlEngine } from './control/control-engine.js';
 import { resolveConfig } from './config.js';
-import { resolveDriver, resolveTransaction } from './driver/resolve.js';
+import { resolveDriver } from './driver/resolve.js';
 import type { Driver, Subscription } from './driver/types.js';
 import type { AckedRow, FetchedJob } from './engine.js';
 import { Engine } from './engine.js';
-import { ConfigError, MigrationError, QueueStateError, UnknownWorkerError } from './errors.js';
-import { SafeEmitter } from './events.js';
-import type { InsertOptions } from './insert.js';
-import { buildBatch, notifyHint, parseArgs } from './insert.js';
-import type { Job, JobError } from './job.js';
+import { ConfigError, MigrationError, QueueStateError } from './errors.js';
+import { Inserter, isUnique } from './inserter.js';
+import type { InsertOptions, UniqueInsertOptions } from './insert.js';
+import type { Job, JobProgress } from './job.js';
 import type { MigrationReport, MigrationScript } from './migrate/migrator.js';
 import { LATEST_VERSION, currentVersion, migrate, migrationScripts } from './migrate/migrator.js';
 import { Completer } from './runtime/completer.js';
 import { Executor } from './runtime/executor.js';
 import type { PendingAck } from './runtime/outcome.js';
 import { buildAck } from './runtime/outcome.js';
+import type { AckFollowUps } from './runtime/ack-events.js';
+import { emitAckEvents } from './runtime/ack-events.js';
+import { fetcherFor, isLimited } from './runtime/fetchers.js';
+import { parseNotice } from './runtime/notice.js';
 import { Producer } from './runtime/producer.js';
+import { ProgressReporter } from './runtime/progress.js';
+import { Reconciler } from './runtime/reconciler.js';
+import type { DrainOptions, DrainResult } from './runtime/inline-runner.js';
+import { InlineRunner } from './runtime/inline-runner.js';
 import { Stager } from './runtime/stager.js';
+import { ThreadPool } from './runtime/thread-pool.js';
 import { Hinter } from './runtime/hinter.js';
+import { buildControlStatements } from './sql/control-statements.js';
 import { buildStatements } from './sql/statements.js';
+import type { UniqueInsert } from './unique.js';
 import type { ArgsSchema, Worker } from './worker.js';
 
 type Lifecycle = 'idle' | 'started' | 'stopping' | 'stopped';
+
+
 
 /**
  * Options of {@link Queue.stop}.
@@ -54,26 +70,71 @@ export interface StopOptions {
  * process.on('SIGTERM', () => void queue.stop({ timeout: 10_000 }));
  * ```
  */
-export class Queue extends SafeEmitter {
+export class Queue extends QueueAdmin {
   readonly #config: ResolvedConfig;
   readonly #driver: Driver;
   readonly #engine: Engine;
-  readonly #executor = new Executor();
+  readonly #control: ControlEngine;
+  readonly #progress: ProgressReporter;
+  readonly #reconciler: Reconciler;
+  readonly #inline: InlineRunner;
+  readonly #inserter: Inserter;
+  readonly #executor = new Executor(
+    (job, claim, percent, data) => this.#progress.report(job, claim, percent, data),
+    (worker, job, signal) => this.#threads.run(worker, job, signal),
+  );
+  readonly #threads: ThreadPool;
   readonly #completer: Completer;
   readonly #stager: Stager;
   readonly #hinter: Hinter;
   readonly #producers = new Map<string, Producer>();
   readonly #executing = new Set<Promise<void>>();
+  readonly #followUps: AckFollowUps = {
+    dueIn: (delayMs) => this.#stager.wake(delayMs),
+    released: (queue) => this.#hinter.add([queue], false),
+  };
   #subscription: Subscription | undefined;
   #state: Lifecycle = 'idle';
   #stopping: Promise<void> | undefined;
 
   constructor(options: QueueOptions) {
     const config = resolveConfig(options, () => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`);
-    super(config.logger);
+    const driver = resolveDriver(options.connection, config.poolSize, config.logger);
+    const engine = new Engine(driver, buildStatements(config.quotedSchema), config.channel);
+    const control = new ControlEngine(driver, buildControlStatements(config.quotedSchema), config.channel, `docket:fetch:${config.schema}:`);
+    super({ config, driver, engine, control });
     this.#config = config;
-    this.#driver = resolveDriver(options.connection, config.poolSize, config.logger);
-    this.#engine = new Engine(this.#driver, buildStatements(config.quotedSchema), config.channel);
+    this.#driver = driver;
+    this.#engine = engine;
+    this.#control = control;
+    this.#progress = new ProgressReporter(control, config.progressInterval, {
+      onStored: (job, progress) => this.#progressStored(job, progress),
+      onError: (error) => this.#error(error, 'progress'),
+    });
+    this.#reconciler = new Reconciler(control, config.reconcileInterval, {
+      attempts: (minAgeMs) => this.#executor.attempts(minAgeMs),
+      abandon: (id, claim, state) => this.#executor.abandon(id, claim, state),
+      applyControls: (rows) => this.#applyControls(rows),
+      onError: (error, context) => this.#error(error, context),
+    });
+    this.#threads = new ThreadPool(config.threads);
+    this.#inline = new InlineRunner(engine, control, this.#executor, config.workers, config.nodeId, this, this.#followUps);
+    this.#inserter = new Inserter(config, driver, engine, control, this.#inline, this, {
+      assertUsable: () => this.assertUsable(),
+      committed: (queue, scheduled) => {
+        // Committed: wake local producers now, other nodes by a merged hint.
+        if (this.#state === 'started') {
+          this.#wake([queue]);
+          if (scheduled) this.#stager.wake(0);
+        }
+        this.#hinter.add([queue], scheduled);
+      },
+    });
+    // docket/testing reaches the testing modes through this hook: a registered symbol, so a
+    // separately bundled copy of docket/testing finds it too, and it stays out of the types.
+    Object.defineProperty(this, Symbol.for('docket.testing'), {
+      value: { mode: config.testing, drain: (options: DrainOptions) => this.#drain(options) },
+    });
     this.#completer = new Completer(this.#engine, {
       // Only completions nobody listens to can skip the details (every other outcome emits).
       detailed: (batch) => this.listenerCount('job:complete') > 0 || batch.some((a) => a.event.type !== 'complete'),
@@ -112,7 +173,7 @@ export class Queue extends SafeEmitter {
    * ```
    */
   async migrate(): Promise<MigrationReport> {
-    this.#assertUsable();
+    this.assertUsable();
     return migrate(this.#driver, this.#engine.sql, this.#config.schema, this.#config.quotedSchema);
   }
 
@@ -141,12 +202,23 @@ export class Queue extends SafeEmitter {
         `Schema "${this.#config.schema}" is at version ${version}; this docket needs ${LATEST_VERSION}. Run queue.migrate() first.`,
       );
     }
+    // Rate-limited queues log their starts in their row; a node that starts later obeys the
+    // persisted controls (pause, scale) before its first fetch.
+    for (const [queue, settings] of this.#config.queueSettings) {
+      if (settings.rateLimit !== undefined) await this.#control.ensureQueue(queue);
+    }
+    const controls = await this.#control.controls();
     if (this.#state !== 'idle') throw new QueueStateError(`Queue cannot start: it is ${this.#state}`);
     this.#state = 'started';
+    if (this.#config.testing !== undefined) {
+      // Testing modes run jobs only when the test says so (drain, or inline at insert).
+      this.emit('queue:start', { queues: Object.fromEntries(this.#config.queues), nodeId: this.#config.nodeId });
+      return;
+    }
     for (const [queue, limit] of this.#config.queues) {
       const producer = new Producer(
-        this.#engine,
-        { queue, limit, nodeId: this.#config.nodeId, pollInterval: this.#config.pollInterval },
+        fetcherFor(this.#config, this.#engine, this.#control, queue),
+        { queue, limit, pollInterval: this.#config.pollInterval, limited: isLimited(this.#config, queue) },
         {
           execute: (fetched) => this.#execute(fetched),
           release: (jobs) => this.#release(jobs),
@@ -154,8 +226,10 @@ export class Queue extends SafeEmitter {
         },
       );
       this.#producers.set(queue, producer);
-      producer.start();
     }
+    this.#applyControls(controls);
+    for (const producer of this.#producers.values()) producer.start();
+    void this.#reconciler.start();
     this.#stager.start();
     this.#subscription = this.#driver.listen(this.#config.channel, {
       onNotify: (payload) => this.#notified(payload),
@@ -181,79 +255,56 @@ export class Queue extends SafeEmitter {
 
   /**
    * Inserts one job. Args are validated by the worker's schema first; nothing is written when
-   * they are invalid. With `tx`, the job is part of the host's transaction.
+   * they are invalid. With `tx`, the job is part of the host's transaction. With `unique`, it
+   * returns `{ job, duplicate }`: the new job, or the one already holding its identity.
    *
    * @example
    * ```ts
    * const job = await queue.insert(resize, { url, width: 200 }, { priority: 1 });
    * await sql.begin((tx) => queue.insert(resize, { url, width: 200 }, { tx }));
+   * const { job: digest, duplicate } = await queue.insert(sendDigest, { userId }, { unique: { period: 3600 } });
    * ```
    */
+  async insert<S extends ArgsSchema>(worker: Worker<S>, args: z.input<S>, options: UniqueInsertOptions): Promise<UniqueInsert<z.output<S>>>;
   async insert<S extends ArgsSchema>(worker: Worker<S>, args: z.input<S>, options?: InsertOptions): Promise<Job<z.output<S>>>;
+  async insert(worker: string, args: unknown, options: UniqueInsertOptions): Promise<UniqueInsert>;
   async insert(worker: string, args: unknown, options?: InsertOptions): Promise<Job>;
-  async insert(worker: Worker | string, args: unknown, options: InsertOptions = {}): Promise<Job> {
-    const [job] = await this.#insert(worker, [args], options);
-    return job!;
+  async insert(worker: Worker | string, args: unknown, options: InsertOptions | UniqueInsertOptions = {}): Promise<Job | UniqueInsert> {
+    const { jobs, duplicate } = await this.#insert(worker, [args], options);
+    return isUnique(options) ? { job: jobs[0]!, duplicate: duplicate![0]! } : jobs[0]!;
   }
 
   /**
    * Inserts many jobs of one worker in one statement (one round trip). All args are validated
-   * before anything is written; the error names the item that failed.
+   * before anything is written; the error names the item that failed. With `unique`, each
+   * item is unique on its own and comes back as `{ job, duplicate }`.
    *
    * @example
    * ```ts
    * const jobs = await queue.insertMany(resize, urls.map((url) => ({ url, width: 200 })));
    * ```
    */
+  async insertMany<S extends ArgsSchema>(worker: Worker<S>, args: readonly z.input<S>[], options: UniqueInsertOptions): Promise<UniqueInsert<z.output<S>>[]>;
   async insertMany<S extends ArgsSchema>(worker: Worker<S>, args: readonly z.input<S>[], options?: InsertOptions): Promise<Job<z.output<S>>[]>;
+  async insertMany(worker: string, args: readonly unknown[], options: UniqueInsertOptions): Promise<UniqueInsert[]>;
   async insertMany(worker: string, args: readonly unknown[], options?: InsertOptions): Promise<Job[]>;
-  async insertMany(worker: Worker | string, args: readonly unknown[], options: InsertOptions = {}): Promise<Job[]> {
+  async insertMany(worker: Worker | string, args: readonly unknown[], options: InsertOptions | UniqueInsertOptions = {}): Promise<Job[] | UniqueInsert[]> {
     if (!Array.isArray(args)) throw new ConfigError('insertMany expects an array of args');
-    return this.#insert(worker, args, options, true);
+    const { jobs, duplicate } = await this.#insert(worker, args, options, true);
+    return isUnique(options) ? jobs.map((job, i) => ({ job, duplicate: duplicate![i]! })) : jobs;
   }
 
-  /**
-   * Reads a job by id; `null` when there is none.
-   *
-   * @example
-   * ```ts
-   * const job = await queue.getJob(id);
-   * ```
-   */
-  async getJob(id: string | number | bigint): Promise<Job | null> {
-    const text = String(id);
-    if (!/^[1-9][0-9]{0,18}$/.test(text)) throw new ConfigError(`Invalid job id ${JSON.stringify(text)}`);
-    this.#assertUsable();
-    return this.#engine.getJob(text);
-  }
-
-  async #insert(workerRef: Worker | string, argsList: readonly unknown[], options: InsertOptions, many = false): Promise<Job[]> {
-    const name = typeof workerRef === 'string' ? workerRef : workerRef?.name;
-    const worker = this.#config.workers.get(name);
-    if (worker === undefined) throw new UnknownWorkerError(String(name), [...this.#config.workers.keys()]);
-    const batch = buildBatch(worker, argsList.map((args, i) => parseArgs(worker, args, many ? i : undefined)), options);
-    if (batch.args.length === 0) return [];
-    this.#assertUsable();
-    let jobs: Job[];
-    if (options.tx === undefined) {
-      // Committed when this returns: wake local producers now, other nodes by a merged hint.
-      jobs = await this.#engine.insertJobs(this.#driver, batch, null);
-      const scheduled = jobs[0]!.state === 'scheduled';
-      if (this.#state === 'started') {
-        this.#wake([batch.queue]);
-        if (scheduled) this.#stager.wake(0);
-      }
-      this.#hinter.add([batch.queue], scheduled);
-    } else {
-      // Only the host's commit may wake anyone: the NOTIFY rides in its transaction.
-      jobs = await this.#engine.insertJobs(resolveTransaction(options.tx), batch, notifyHint(batch));
-    }
-    if (this.listenerCount('job:insert') > 0) this.emit('job:insert', { jobs });
-    return jobs;
+  #insert(
+    workerRef: Worker | string,
+    argsList: readonly unknown[],
+    options: InsertOptions | UniqueInsertOptions,
+    many = false,
+  ): Promise<{ jobs: Job[]; duplicate?: boolean[] }> {
+    return this.#inserter.insert(workerRef, argsList, options, many);
   }
 
   // A pool docket created is closed by stop(); a host's pool stays usable for inserts.
-  #assertUsable(): void {
+  protected assertUsable(): void {
     if (this.#state === 'stopped' && this.#driver.owned) {
       throw new QueueStateError('This queue was stopped and the connection pool it created is closed');
     }
@@ -280,7 +331,13 @@ export class Queue extends SafeEmitter {
     const worker = this.#config.workers.get(job.worker);
     if (this.listenerCount('job:start') > 0) this.emit('job:start', { job, queueTime: queueMs });
     const started = performance.now();
-    const outcome = await this.#executor.run(job, worker);
+    const outcome = await this.#executor.run(job, worker, claim);
+    this.#progress.forget(job.id);
+    if (outcome.kind === 'moved') {
+      // Cancelled, discarded or deleted elsewhere while it ran: its row already says so.
+      this.#config.logger.info('docket: a running job was taken away and aborted', { jobId: job.id, reason: String(outcome.error) });
+      return;
+    }
     this.#completer.push(buildAck(job, claim, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started }));
   }
 
@@ -292,49 +349,7 @@ export class Queue extends SafeEmitter {
       });
       return;
     }
-    // The hot path: a completion nobody listens to needs no Job rebuilt.
-    if (ack.event.type === 'complete' && this.listenerCount('job:complete') === 0) return;
-    const error = row.error === null ? undefined : (JSON.parse(row.error) as JobError);
-    const job: Job = {
-      ...ack.job,
-      state: ack.state,
-      attempt: Number(row.attempt),
-      scheduledAt: new Date(Number(row.scheduled_at)),
-      completedAt: row.completed_at === null ? null : new Date(Number(row.completed_at)),
-      errors: error === undefined ? ack.job.errors : [...ack.job.errors, error],
-      result: ack.resultJson === null ? ack.job.result : (JSON.parse(ack.resultJson) as unknown),
-    };
-    const timing = { queueTime: ack.queueTime, runTime: ack.runTime };
-    const event = ack.event;
-    switch (event.type) {
-      case 'complete':
-        this.emit('job:complete', { job, ...timing });
-        break;
-      case 'retry':
-        this.emit('job:error', { job, error: error!, ...timing });
-        this.emit('job:retry', { job, error: error!, delay: event.delay, ...timing });
-        this.#stager.wake(event.delay);
-        break;
-      case 'shutdown':
-        this.emit('job:error', { job, error: error!, ...timing });
-        this.emit('job:retry', { job, error: error!, delay: 0, ...timing });
-        break;
-      case 'snooze':
-        this.emit('job:snooze', { job, delay: event.delay, ...timing });
-        this.#stager.wake(event.delay);
-        break;
-      case 'release':
-        // The job is available again: tell the nodes (this one included, unless stopping).
-        this.#hinter.add([job.queue], false);
-        break;
-      case 'cancel':
-        this.emit('job:cancel', { job, reason: event.reason, ...timing });
-        break;
-      case 'discard':
-        if (event.failed) this.emit('job:error', { job, error: error!, ...timing });
-        this.emit('job:discard', { job, reason: event.reason, ...timing });
-        break;
-    }
+    emitAckEvents(this, ack, row, this.#followUps);
   }
 
   // The database refused this outcome for its data (e.g. a result jsonb cannot hold): record a
@@ -353,18 +368,51 @@ export class Queue extends SafeEmitter {
     this.#completer.push({ ...fallback, fallback: true });
   }
 
-  // Anyone with access to the database can NOTIFY this channel: parse defensively, never throw.
+  // A notice only makes this node look at the database (see runtime/notice.ts).
   #notified(payload: string): void {
-    let hint: unknown;
-    try {
-      hint = JSON.parse(payload);
-    } catch {
-      return;
+    const notice = parseNotice(payload);
+    if (notice === undefined) return;
+    this.#wake(notice.queues);
+    if (notice.scheduled) this.#stager.wake(0);
+    if (notice.controls) void this.#reconciler.reloadControls();
+    if (notice.abort) void this.#reconciler.checkAttempts(0);
+  }
+
+  #applyControls(rows: readonly QueueControlRow[]): void {
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    for (const [queue, producer] of this.#producers) {
+      const row = byName.get(queue);
+      producer.setPaused(row?.paused ?? false);
+      producer.setLimit(row?.concurrency ?? this.#config.queues.get(queue)!);
     }
-    if (typeof hint !== 'object' || hint === null) return;
-    const { queues, scheduled } = hint as { queues?: unknown; scheduled?: unknown };
-    if (Array.isArray(queues)) this.#wake(queues.filter((q): q is string => typeof q === 'string'));
-    if (scheduled === true) this.#stager.wake(0);
+  }
+
+  protected controlChanged(row: QueueControlRow): void {
+    const producer = this.#producers.get(row.name);
+    if (producer === undefined) return;
+    producer.setPaused(row.paused);
+    producer.setLimit(row.concurrency ?? this.#config.queues.get(row.name)!);
+  }
+
+  protected jobsTakenAway(): void {
+    if (this.#state === 'started') void this.#reconciler.checkAttempts(0);
+  }
+
+  protected localLimits(): ReadonlyMap<string, number> {
+    return new Map([...this.#config.queues].map(([name, limit]) => [name, this.#producers.get(name)?.limit ?? limit]));
+  }
+
+  async #drain(options: DrainOptions = {}): Promise<DrainResult> {
+    if (this.#config.testing === undefined) {
+      throw new QueueStateError('drain() needs a queue created with the option testing: "manual" or "inline"');
+    }
+    this.assertUsable();
+    const queues = options.queues ?? [...new Set([...this.#config.queues.keys(), ...[...this.#config.workers.values()].map((w) => w.queue)])];
+    return this.#inline.drain(this.#driver, queues, options);
+  }
+
+  #progressStored(job: Job, progress: JobProgress): void {
+    if (this.listenerCount('job:progress') > 0) this.emit('job:progress', { job: { ...job, lastProgress: progress }, progress });
   }
 
   #wake(queues: readonly string[]): void {
@@ -389,7 +437,7 @@ export class Queue extends SafeEmitter {
       ]);
       // Prefetched jobs that never started go back as they were.
       this.#release(unstarted.flat());
-      await this.#subscription?.close();
+      await Promise.all([this.#subscription?.close(), this.#reconciler.stop()]);
       if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();
       await Promise.all([...this.#executing]);
       if (!(await this.#completer.drain(Math.max(5_000, timeout)))) {
@@ -398,7 +446,9 @@ export class Queue extends SafeEmitter {
         });
       }
       this.#completer.close();
+      this.#progress.close();
     }
+    await this.#threads.close();
     await this.#hinter.idle();
     await this.#driver.close();
     this.#state = 'stopped';

@@ -2,7 +2,7 @@
 // priority, timeout, backoff), and the explicit results `perform` may return.
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
-import type { Job } from './job.js';
+import type { RunningJob } from './job.js';
 
 const RESULT_BRAND = Symbol.for('docket.worker-result');
 
@@ -96,6 +96,74 @@ export const defaultBackoff: Backoff = (attempt) => {
   return Math.round(base * (0.8 + Math.random() * 0.4));
 };
 
+/**
+ * Per-key concurrency: at most `limit` jobs with the same key (e.g. a tenant id) run at once
+ * across the whole cluster, while jobs of other keys keep flowing. The key is computed from the
+ * parsed args at insert time. Keys are scoped to the queue: workers of one queue that return
+ * the same key share its limit.
+ *
+ * @example
+ * ```ts
+ * partition: { by: (args) => args.tenantId, limit: 2 }
+ * ```
+ */
+export interface PartitionOptions<Args = unknown> {
+  /** The key of a job; 1–255 characters. */
+  readonly by: (args: Args) => string;
+  /** How many jobs of one key may run at once across all nodes (1–10,000). */
+  readonly limit: number;
+}
+
+/** Validates partition options (worker or queue level). */
+export function checkPartition<Args>(partition: PartitionOptions<Args>, where: string): PartitionOptions<Args> {
+  if (typeof partition !== 'object' || partition === null || typeof partition.by !== 'function') {
+    throw new ConfigError(`${where}: partition must be { by: (args) => string, limit: number }`);
+  }
+  return { by: partition.by, limit: checkInt(partition.limit, 1, 10_000, `${where}: partition.limit`) };
+}
+
+/**
+ * Runs a worker's `perform` in a `worker_threads` thread of its Queue's pool, so CPU-heavy work
+ * does not block the event loop. A function cannot be sent to a thread, so the thread imports
+ * `module` and takes the exported Worker of the same name: export the worker from a module that
+ * does nothing else on import (no Queue started, no server).
+ *
+ * In the thread, `job` (with `job.progress`) and the returned value or WorkerResult behave as
+ * in-process; errors keep their message, name and stack. The job's args and result cross as
+ * JSON. `signal` never fires there: a timeout or shutdown terminates the thread instead.
+ *
+ * @example
+ * ```ts
+ * // workers/thumbnail.ts
+ * export const thumbnail = new Worker({
+ *   name: 'thumbnail',
+ *   args: z.object({ path: z.string() }),
+ *   timeout: 60_000,
+ *   thread: { module: import.meta.url }, // CommonJS: { module: __filename }
+ *   perform: (job) => renderThumbnail(job.args.path), // CPU-bound, synchronous is fine
+ * });
+ * ```
+ */
+export interface ThreadOption {
+  /** The module that exports this Worker: a `file:` URL (`import.meta.url`) or an absolute path. */
+  readonly module: string | URL;
+}
+
+// A path on POSIX, a Windows drive or a UNC share. (No node:path here: this module is bundled
+// into the pool's thread entry too, which needs none of these checks.)
+const ABSOLUTE_PATH_RE = /^(?:\/|[A-Za-z]:[\\/]|\\\\)/;
+
+function checkThread(thread: ThreadOption, where: string): { readonly module: string } {
+  const module: unknown = (thread as { module?: unknown } | null)?.module;
+  const text = module instanceof URL ? module.href : module;
+  if (typeof text === 'string' && (text.startsWith('file:') ? URL.canParse(text) : ABSOLUTE_PATH_RE.test(text))) {
+    return { module: text };
+  }
+  throw new ConfigError(
+    `${where}: thread.module must be the file URL or absolute path of the module that exports this worker (import.meta.url, or __filename in CommonJS), got ${String(module)}`,
+  );
+}
+
 /** Any zod schema. */
 export type ArgsSchema = z.ZodType;
 
@@ -121,8 +189,12 @@ export interface WorkerOptions<S extends ArgsSchema> {
   readonly backoff?: Backoff;
   /** Tags added to every job of this worker. */
   readonly tags?: readonly string[];
+  /** Per-key concurrency across the cluster, e.g. per tenant. Default: none. */
+  readonly partition?: PartitionOptions<z.output<S>>;
+  /** Run perform in a worker thread of the Queue's pool (see {@link ThreadOption}). Default: in-process. */
+  readonly thread?: ThreadOption;
   /** The work. Return a JSON-serializable value, throw, or return a {@link WorkerResult}. */
-  readonly perform: (job: Job<z.output<S>>, context: PerformContext) => unknown;
+  readonly perform: (job: RunningJob<z.output<S>>, context: PerformContext) => unknown;
 }
 
 const NAME_RE = /^[A-Za-z0-9_.:\-/]{1,128}$/;
@@ -168,6 +240,9 @@ export class Worker<S extends ArgsSchema = ArgsSchema> {
   readonly timeout: number | undefined;
   readonly backoff: Backoff;
   readonly tags: readonly string[];
+  readonly partition: PartitionOptions<z.output<S>> | undefined;
+  /** Set when perform runs in a thread: the module that exports this worker (file URL or absolute path). */
+  readonly thread: { readonly module: string } | undefined;
   readonly perform: WorkerOptions<S>['perform'];
 
   constructor(options: WorkerOptions<S>) {
@@ -188,6 +263,8 @@ export class Worker<S extends ArgsSchema = ArgsSchema> {
     }
     this.backoff = options.backoff ?? defaultBackoff;
     this.tags = [...(options.tags ?? [])];
+    this.partition = options.partition === undefined ? undefined : checkPartition(options.partition, where);
+    this.thread = options.thread === undefined ? undefined : checkThread(options.thread, where);
     this.perform = options.perform;
   }
 }

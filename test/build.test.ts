@@ -95,6 +95,69 @@ console.log(JSON.stringify({
 }));
 `;
 
+// docket/testing from the build: a separate entry with no runtime copy of docket, which must
+// drive a Queue created by the main entry (through the registered symbol), in ESM and CJS.
+const TESTING_SCRIPT = (cjs: boolean): string => `
+${cjs ? `const { Queue, Worker } = require('docket');\nconst { drain, assertEnqueued, refuteEnqueued } = require('docket/testing');\nconst { z } = require('zod');` : `import { Queue, Worker } from 'docket';\nimport { drain, assertEnqueued, refuteEnqueued } from 'docket/testing';\nimport { z } from 'zod';`}
+const [url, schema] = process.argv.slice(2);
+const greet = new Worker({ name: 'greet-${cjs ? 'cjs' : 'esm'}', args: z.object({ to: z.string() }), perform: (job) => 'hi ' + job.args.to });
+const queue = new Queue({ connection: url, schema, workers: [greet], testing: 'manual' });
+(async () => {
+  await queue.migrate();
+  await queue.insert(greet, { to: 'ada' });
+  const enqueued = await assertEnqueued(queue, { worker: greet, args: { to: 'ada' } });
+  const drained = await drain(queue);
+  await refuteEnqueued(queue, { worker: greet });
+  await queue.stop();
+  console.log(JSON.stringify({ enqueued: enqueued.args, completed: drained.completed, result: drained.jobs[0].job.result }));
+})();
+`;
+
+// Thread workers from the build, as ESM and as CJS: the pool must find dist/thread-entry.js (or
+// .cjs) next to the bundle, the thread must import the app's module and find its worker, a
+// timeout must terminate a spinning thread, and the process must end by itself after stop().
+const THREAD_WORKERS = (cjs: boolean): string => `
+${cjs ? `const { isMainThread } = require('node:worker_threads');\nconst { Worker, WorkerResults } = require('docket');\nconst { z } = require('zod');` : `import { isMainThread } from 'node:worker_threads';\nimport { Worker, WorkerResults } from 'docket';\nimport { z } from 'zod';`}
+const thread = { module: ${cjs ? '__filename' : 'import.meta.url'} };
+const queue = '${cjs ? 'cjs' : 'esm'}-threads';
+const fib = (n) => (n < 2 ? n : fib(n - 1) + fib(n - 2));
+${cjs ? 'exports.fibonacci =' : 'export const fibonacci ='} new Worker({
+  name: queue + '-fib', queue, args: z.object({ n: z.number() }), thread,
+  perform: (job) => (job.args.n < 0 ? WorkerResults.discard('negative') : { fib: fib(job.args.n), isMainThread }),
+});
+${cjs ? 'exports.stuck =' : 'export const stuck ='} new Worker({
+  name: queue + '-stuck', queue, args: z.object({}), thread, timeout: 200, maxAttempts: 1,
+  perform: () => { for (;;) {} },
+});
+`;
+
+const THREADS_SCRIPT = (cjs: boolean): string => `
+${cjs ? `const { Queue } = require('docket');\nconst { fibonacci, stuck } = require('./thread-workers.cjs');` : `import { Queue } from 'docket';\nimport { fibonacci, stuck } from './thread-workers.mjs';`}
+async function main() {
+  const [url, schema] = process.argv.slice(2);
+  const queue = new Queue({ connection: url, schema, workers: [fibonacci, stuck], queues: { [stuck.queue]: 2 }, threads: { size: 1 }, pollInterval: 100 });
+  await queue.migrate();
+  const ended = new Set();
+  const waiters = [];
+  for (const event of ['job:complete', 'job:discard']) {
+    queue.on(event, ({ job }) => { ended.add(job.id); for (const wake of waiters.splice(0)) wake(); });
+  }
+  const settled = async (id) => { while (!ended.has(id)) await new Promise((resolve) => waiters.push(resolve)); };
+  await queue.start();
+  const jobs = [await queue.insert(stuck, {}), await queue.insert(fibonacci, { n: 20 }), await queue.insert(fibonacci, { n: -1 })];
+  for (const job of jobs) await settled(job.id);
+  const [spun, fib, negative] = await Promise.all(jobs.map((job) => queue.getJob(job.id)));
+  await queue.stop();
+  // No process.exit: the process must end by itself, so no thread may be left.
+  console.log(JSON.stringify({
+    stuck: { state: spun.state, error: spun.errors[0].name },
+    fib: { state: fib.state, result: fib.result },
+    negative: { state: negative.state, reason: negative.errors[0].message },
+  }));
+}
+${cjs ? 'main();' : 'await main();'}
+`;
+
 beforeAll(async () => {
   scratch = await realpath(await mkdtemp(path.join(os.tmpdir(), 'docket-build-')));
   pkg = path.join(scratch, 'docket');
@@ -112,6 +175,12 @@ beforeAll(async () => {
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: { docket: '*' } }));
   await writeFile(path.join(project, 'esm.mjs'), ESM_SCRIPT);
   await writeFile(path.join(project, 'cjs.cjs'), CJS_SCRIPT);
+  await writeFile(path.join(project, 'thread-workers.mjs'), THREAD_WORKERS(false));
+  await writeFile(path.join(project, 'threads.mjs'), THREADS_SCRIPT(false));
+  await writeFile(path.join(project, 'thread-workers.cjs'), THREAD_WORKERS(true));
+  await writeFile(path.join(project, 'threads.cjs'), THREADS_SCRIPT(true));
+  await writeFile(path.join(project, 'testing.mjs'), TESTING_SCRIPT(false));
+  await writeFile(path.join(project, 'testing.cjs'), TESTING_SCRIPT(true));
 }, 120_000);
 
 afterAll(async () => {
@@ -127,7 +196,8 @@ async function node(script: string, ...args: string[]): Promise<Record<string, u
 
 describe('the built package', () => {
   it('has every file package.json points to', () => {
-    for (const file of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']) {
+    const files = ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/thread-entry.js', 'dist/thread-entry.cjs'];
+    for (const file of [...files, 'dist/testing.js', 'dist/testing.cjs', 'dist/testing.d.ts', 'dist/testing.d.cts']) {
       expect(existsSync(path.join(pkg, file)), file).toBe(true);
     }
   });
@@ -158,5 +228,19 @@ describe('the built package', () => {
     expect(cjs.ok).toBe('ok');
     expect(cjs.states).toEqual([...source.JOB_STATES]);
     expect(cjs.configError).toEqual({ isConfigError: true, isDocketError: true, code: 'DOCKET_CONFIG' });
+  });
+
+  it.each(['testing.mjs', 'testing.cjs'])('serves docket/testing (%s): matchers and drain() on a Queue of the main entry', async (script) => {
+    const out = await node(script, url, schema);
+    expect(out).toEqual({ enqueued: { to: 'ada' }, completed: 1, result: 'hi ada' });
+  });
+
+  it.each(['threads.mjs', 'threads.cjs'])('runs thread workers from the build (%s), and the process ends after stop()', async (script) => {
+    const out = await node(script, url, schema);
+    expect(out).toEqual({
+      stuck: { state: 'discarded', error: 'JobTimeoutError' },
+      fib: { state: 'completed', result: { fib: 6765, isMainThread: false } },
+      negative: { state: 'discarded', reason: 'negative' },
+    });
   });
 });

@@ -11,7 +11,11 @@ type PgRunner = Pick<pg.PoolClient, 'query'>;
 function runnerQueryable(runner: PgRunner): Queryable {
   return {
     async query<R>(statement: Statement, params: readonly unknown[]): Promise<R[]> {
-      const result = await runner.query({ name: statement.name, text: statement.text, values: params as unknown[] });
+      const result = await runner.query(
+        statement.prepare === false
+          ? { text: statement.text, values: params as unknown[] }
+          : { name: statement.name, text: statement.text, values: params as unknown[] },
+      );
       return result.rows as R[];
     },
     async exec(sql: string): Promise<void> {

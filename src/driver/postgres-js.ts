@@ -17,7 +17,9 @@ export function isPostgresJs(value: unknown): value is Sql {
 function runnerQueryable(runner: Runner): Queryable {
   return {
     async query<R>(statement: Statement, params: readonly unknown[]): Promise<R[]> {
-      const rows = await runner.unsafe(statement.text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+      const rows = await runner.unsafe(statement.text, params as postgres.ParameterOrJSON<never>[], {
+        prepare: statement.prepare !== false,
+      });
       return rows as unknown as R[];
     },
     async exec(sql: string): Promise<void> {

@@ -5,6 +5,11 @@
 export interface Statement {
   readonly name: string;
   readonly text: string;
+  /**
+   * False for statements whose best plan depends on which filters are set (listing, bulk
+   * control): they are planned for each call's parameters instead of reusing a generic plan.
+   */
+  readonly prepare?: boolean;
 }
 
 /** Something statements run on: the pool, a transaction of ours, or the host's transaction. */

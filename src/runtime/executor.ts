@@ -1,7 +1,8 @@
 // Runs one attempt: calls perform with an AbortSignal, enforces the timeout (abort the signal
-// AND stop waiting), and settles exactly once with an Outcome. Also aborts running jobs on stop.
-import { JobTimeoutError, ShutdownError } from '../errors.js';
-import type { Job } from '../job.js';
+// AND stop waiting), and settles exactly once with an Outcome. Also aborts running jobs on stop,
+// and abandons those whose row was taken away (cancelled, deleted) while they ran.
+import { JobCancelledError, JobTimeoutError, ShutdownError } from '../errors.js';
+import type { Job, RunningJob } from '../job.js';
 import type { Worker } from '../worker.js';
 import type { Outcome } from './outcome.js';
 import { outcomeOf } from './outcome.js';
@@ -10,19 +11,57 @@ import { waitWithDeadline } from './deadline.js';
 interface Running {
   readonly abort: (reason: unknown) => void;
   readonly settle: (outcome: Outcome) => void;
+  readonly claim: string;
+  readonly startedAt: number;
 }
+
+/** Reports a running job's progress (see RunningJob.progress). */
+export type ProgressSink = (job: Job, claim: string, percent: number, data: unknown) => Promise<void>;
+
+/** Runs perform of a worker with a `thread` option in a thread; settles as perform did there. */
+export type ThreadRunner = (worker: Worker, job: Job, signal: AbortSignal) => Promise<unknown>;
 
 /** Tracks the attempts running on this node. */
 export class Executor {
   readonly #running = new Map<string, Running>();
   #idle: (() => void)[] = [];
 
+  /**
+   * @param runInThread - runs perform of workers that have a `thread` option (the Queue's
+   *   ThreadPool); without it, they run in-process like any other worker
+   */
+  constructor(
+    private readonly progress: ProgressSink = () => Promise.resolve(),
+    private readonly runInThread?: ThreadRunner,
+  ) {}
+
+  /** Attempts running for at least `minAgeMs`, with the claim each runs under. */
+  attempts(minAgeMs = 0): { id: string; claim: string }[] {
+    const now = performance.now();
+    const out: { id: string; claim: string }[] = [];
+    for (const [id, running] of this.#running) if (now - running.startedAt >= minAgeMs) out.push({ id, claim: running.claim });
+    return out;
+  }
+
+  /**
+   * The row of this attempt moved on without it (cancelled, discarded, deleted elsewhere): abort
+   * its signal and settle it as `moved`, so nothing is written for it and its slot frees now.
+   */
+  abandon(id: string, claim: string, state: string | null): boolean {
+    const running = this.#running.get(id);
+    if (running === undefined || running.claim !== claim) return false;
+    const error = new JobCancelledError(id, state ?? 'deleted');
+    running.abort(error);
+    running.settle({ kind: 'moved', error });
+    return true;
+  }
+
   get size(): number {
     return this.#running.size;
   }
 
   /** Runs `job` with `worker` (undefined: no such worker on this node) and resolves with its outcome. */
-  run(job: Job, worker: Worker | undefined): Promise<Outcome> {
+  run(job: Job, worker: Worker | undefined, claim = ''): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       // The AbortController is made on first use: most jobs never read their signal and are
       // never aborted, and at tens of thousands of jobs a second the allocation shows.
@@ -47,7 +86,7 @@ export class Executor {
           for (const wake of waiters) wake();
         }
       };
-      this.#running.set(job.id, { abort, settle });
+      this.#running.set(job.id, { abort, settle, claim, startedAt: performance.now() });
       if (worker === undefined) {
         settle({ kind: 'error', error: new Error(`No worker named "${job.worker}" is registered on this node`) });
         return;
@@ -62,12 +101,28 @@ export class Executor {
       }
       // perform may throw synchronously, return a value, or return a promise.
       Promise.resolve()
-        .then(() => worker.perform(job as never, context))
+        .then(() => this.#perform(worker, this.#runningJob(job, claim), context))
         .then(
           (value) => settle(outcomeOf(value)),
           (error: unknown) => settle({ kind: 'error', error }),
         );
     });
+  }
+
+  #perform(worker: Worker, job: RunningJob, context: { readonly signal: AbortSignal }): unknown {
+    if (worker.thread !== undefined && this.runInThread !== undefined) return this.runInThread(worker, job, context.signal);
+    return worker.perform(job as never, context);
+  }
+
+  #runningJob(job: Job, claim: string): RunningJob {
+    const sink = this.progress;
+    const running = this.#running;
+    return {
+      ...job,
+      // A report after the attempt ended (a callback that outlived perform) has nothing to update.
+      progress: (percent: number, data?: unknown) =>
+        running.get(job.id)?.claim === claim ? sink(job, claim, percent, data) : Promise.resolve(),
+    };
   }
 
   /** Resolves when no attempt is running, or after `ms`; returns whether all finished. */

@@ -14,7 +14,12 @@ export type Outcome =
   | { readonly kind: 'discard'; readonly reason: string }
   | { readonly kind: 'shutdown'; readonly error: unknown }
   /** Claimed (prefetched) but never started: handed back untouched. */
-  | { readonly kind: 'release' };
+  | { readonly kind: 'release' }
+  /** The row moved on while the attempt ran (cancelled, deleted...): nothing to write. */
+  | { readonly kind: 'moved'; readonly error: unknown };
+
+/** Every outcome but `moved`, which writes nothing. */
+export type AckableOutcome = Exclude<Outcome, { kind: 'moved' }>;
 
 /** The event to emit after the ack lands. */
 export type AckEvent =
@@ -43,7 +48,7 @@ export interface PendingAck {
 }
 
 /** Maps a value returned by perform (plain or WorkerResult) to an Outcome. */
-export function outcomeOf(value: unknown): Outcome {
+export function outcomeOf(value: unknown): AckableOutcome {
   if (!isWorkerResult(value)) return { kind: 'ok', value };
   switch (value.kind) {
     case 'ok':
@@ -106,7 +111,13 @@ interface Timing {
 }
 
 /** Builds the ack for an attempt of `job` that ended with `outcome`. */
-export function buildAck(job: Job, claim: string, worker: Worker | undefined, outcome: Outcome, timing: Timing): PendingAck {
+export function buildAck(
+  job: Job,
+  claim: string,
+  worker: Worker | undefined,
+  outcome: AckableOutcome,
+  timing: Timing,
+): PendingAck {
   const make = (state: JobState, extra: Record<string, unknown>, event: AckEvent): PendingAck => ({
     job,
     claim,

@@ -7,8 +7,15 @@
 // about PREFETCH_MS worth of work, refilled when half of it is left. Short jobs otherwise wait on
 // the fetch round trip more than they run. Long jobs never prefetch, so they are not held back
 // from idle nodes; buffered jobs still unstarted at stop() are handed back.
-import type { Engine, FetchedJob } from '../engine.js';
+//
+// Limited queues (partitions, a rate limit) fetch through a serialized statement and never
+// prefetch: buffered jobs would hold partition slots and rate budget they may not use.
+// Paused producers fetch nothing; scaling changes the limit at once.
+import type { FetchedJob } from '../engine.js';
 import { backoffDelay } from '../driver/types.js';
+
+/** Claims up to `demand` jobs; `waitMs`: the rate limit frees more only after this long. */
+export type Fetcher = (demand: number) => Promise<{ readonly jobs: FetchedJob[]; readonly waitMs: number | null }>;
 
 /** What a producer needs from the queue around it. */
 export interface ProducerHooks {
@@ -23,8 +30,9 @@ export interface ProducerHooks {
 export interface ProducerOptions {
   readonly queue: string;
   readonly limit: number;
-  readonly nodeId: string;
   readonly pollInterval: number;
+  /** Partitions or a rate limit apply: no prefetch. */
+  readonly limited: boolean;
 }
 
 /** Average run time (ms) under which a queue prefetches. */
@@ -61,17 +69,51 @@ export class Producer {
   #failures = 0;
   #scheduled = false;
   #retryTimer: NodeJS.Timeout | undefined;
+  #rateTimer: NodeJS.Timeout | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #inflight: Promise<unknown> = Promise.resolve();
+  #paused = false;
+  #limit: number;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly fetcher: Fetcher,
     private readonly options: ProducerOptions,
     private readonly hooks: ProducerHooks,
-  ) {}
+  ) {
+    this.#limit = options.limit;
+  }
 
   get running(): number {
     return this.#running;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Jobs that may run at once on this node now. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /**
+   * Stops fetching (running jobs finish) and hands buffered jobs back; with `false`, fetches
+   * again.
+   */
+  setPaused(paused: boolean): void {
+    if (paused === this.#paused) return;
+    this.#paused = paused;
+    if (paused) this.#releaseBuffer();
+    else this.dispatch();
+  }
+
+  /** Changes how many jobs may run at once here; running jobs above a lower limit finish. */
+  setLimit(limit: number): void {
+    if (limit === this.#limit) return;
+    this.#limit = limit;
+    if (this.#buffer.length > limit) this.#releaseBuffer();
+    this.#startBuffered();
+    this.dispatch();
   }
 
   start(): void {
@@ -86,6 +128,7 @@ export class Producer {
   async stop(): Promise<FetchedJob[]> {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#rateTimer);
     clearTimeout(this.#pollTimer);
     await this.#inflight;
     const unstarted = this.#buffer.map((b) => b.fetched);
@@ -117,19 +160,19 @@ export class Producer {
   // Enough buffered jobs to keep every slot busy for about PREFETCH_MS, at most MAX_PREFETCH.
   get #prefetch(): number {
     const avg = this.#avgRunMs;
-    if (avg === undefined || avg >= SHORT_JOB_MS) return 0;
-    const limit = this.options.limit;
+    if (avg === undefined || avg >= SHORT_JOB_MS || this.options.limited || this.#limit === 0) return 0;
+    const limit = this.#limit;
     return Math.min(MAX_PREFETCH, Math.max(limit, Math.floor((limit * PREFETCH_MS) / Math.max(avg, 0.1))));
   }
 
   async #fetch(): Promise<void> {
-    if (this.#stopped || this.#retryTimer !== undefined) return;
+    if (this.#stopped || this.#paused || this.#retryTimer !== undefined || this.#rateTimer !== undefined) return;
     if (this.#fetching) {
       this.#again = true;
       return;
     }
     const prefetch = this.#prefetch;
-    const free = this.options.limit - this.#running;
+    const free = this.#limit - this.#running;
     // Nothing to do while every slot is busy and the buffer is more than half full.
     if (free <= this.#buffer.length && this.#buffer.length > prefetch / 2) return;
     const demand = free + prefetch - this.#buffer.length;
@@ -137,10 +180,11 @@ export class Producer {
     this.#fetching = true;
     this.#again = false;
     let fetched: FetchedJob[];
+    let waitMs: number | null;
     try {
-      const request = this.engine.fetchJobs(this.options.queue, demand, this.options.nodeId);
+      const request = this.fetcher(demand);
       this.#inflight = request.catch(() => undefined);
-      fetched = await request;
+      ({ jobs: fetched, waitMs } = await request);
       this.#failures = 0;
     } catch (error) {
       this.#fetching = false;
@@ -155,9 +199,26 @@ export class Producer {
     this.#fetching = false;
     const receivedAt = performance.now();
     for (const job of fetched.sort(byFetchOrder)) this.#buffer.push({ fetched: job, receivedAt });
+    // Paused (or stopped) while the fetch was in flight: what it claimed goes back.
+    if (this.#paused && !this.#stopped) this.#releaseBuffer();
     this.#startBuffered();
+    if (waitMs !== null && !this.#stopped) {
+      // The rate limit held jobs back: nothing more until the window frees a slot.
+      this.#rateTimer = setTimeout(() => {
+        this.#rateTimer = undefined;
+        this.dispatch();
+      }, Math.ceil(waitMs));
+      return;
+    }
     // A full batch means more may be waiting; a wake during the fetch may have been for new jobs.
     if (fetched.length === demand || this.#again) this.dispatch();
+  }
+
+  #releaseBuffer(): void {
+    if (this.#buffer.length === 0) return;
+    const released = this.#buffer.map((b) => b.fetched);
+    this.#buffer = [];
+    this.hooks.release(released);
   }
 
   // A queue whose jobs turn slow (or mix fast and slow workers) must not sit on a buffer while
@@ -166,13 +227,11 @@ export class Producer {
     if (this.#buffer.length === 0 || this.#stopped) return;
     const stale = performance.now() - this.#buffer[0]!.receivedAt > STALE_BUFFER_MS;
     if (!stale && this.#prefetch > 0) return;
-    const released = this.#buffer.map((b) => b.fetched);
-    this.#buffer = [];
-    this.hooks.release(released);
+    this.#releaseBuffer();
   }
 
   #startBuffered(): void {
-    while (this.#running < this.options.limit && this.#buffer.length > 0 && !this.#stopped) {
+    while (this.#running < this.#limit && this.#buffer.length > 0 && !this.#stopped && !this.#paused) {
       const { fetched, receivedAt } = this.#buffer.shift()!;
       const started = performance.now();
       this.#running++;

@@ -19,6 +19,7 @@ export const JOB_COLUMNS = [
   'errors::text AS errors',
   'result::text AS result',
   'attempted_by',
+  'progress::text AS progress',
   ...['inserted_at', 'scheduled_at', 'attempted_at', 'completed_at'].map((c) => `${epochMs(c)} AS ${c}`),
 ].join(', ');
 

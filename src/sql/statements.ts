@@ -5,10 +5,12 @@ import { createHash } from 'node:crypto';
 import { JOB_COLUMNS, epochMs } from './columns.js';
 import type { Statement } from '../driver/types.js';
 
-function statement(label: string, text: string): Statement {
+/** A named statement; `prepare: false` plans it for every call's parameters (see Statement). */
+export function statement(label: string, text: string, prepare = true): Statement {
   // Prepared-statement names must be unique per text: the schema is part of the text.
   const hash = createHash('sha1').update(text).digest('hex').slice(0, 12);
-  return { name: `docket_${label}_${hash}`, text: text.replace(/\s+/g, ' ').trim() };
+  const compact = text.replace(/\s+/g, ' ').trim();
+  return prepare ? { name: `docket_${label}_${hash}`, text: compact } : { name: `docket_${label}_${hash}`, text: compact, prepare: false };
 }
 
 /** All statements for one schema. */

@@ -1,0 +1,135 @@
+// Inserts jobs that carry a unique key and/or a partition key. Uniqueness is the database's: the
+// insert skips rows whose key is held (ON CONFLICT DO NOTHING on the partial unique index, which
+// waits for an uncommitted holder, so nobody is told about a job that never committed); the
+// holders are then read. A holder that left its unique states between the two statements frees
+// the key, so those rows are simply inserted again.
+import type { Queryable } from '../driver/types.js';
+import type { InsertBatch } from '../engine.js';
+import { ConfigError, UniqueConflictError } from '../errors.js';
+import type { Job, JobState } from '../job.js';
+import { rowToJob } from '../job.js';
+import type { ResolvedUnique } from '../unique.js';
+import { uniqueKey } from '../unique.js';
+import type { PartitionOptions } from '../worker.js';
+import type { ControlEngine, KeyedRow } from './control-engine.js';
+
+/** One inserted or found job per input, in input order. */
+export interface KeyedOutcome {
+  readonly jobs: Job[];
+  readonly duplicate: boolean[];
+}
+
+const MAX_ROUNDS = 5;
+
+/** Computes each row's keys; throws before anything is written when a partition key is bad. */
+export function keyedRows(
+  batch: InsertBatch,
+  unique: ResolvedUnique | undefined,
+  partition: PartitionOptions | undefined,
+): KeyedRow[] {
+  return batch.args.map((args, i) => {
+    let pkey: string | null = null;
+    if (partition !== undefined) {
+      let key: unknown;
+      try {
+        key = partition.by(args);
+      } catch (error) {
+        throw new ConfigError(`Partition key of a "${batch.worker}" job could not be computed: ${(error as Error).message}`);
+      }
+      if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
+        throw new ConfigError(`Partition key of a "${batch.worker}" job must be a string of 1–255 characters, got ${JSON.stringify(key)}`);
+      }
+      pkey = key;
+    }
+    return { i, args, ukey: unique === undefined ? null : uniqueKey(unique, batch.worker, batch.queue, args), pkey };
+  });
+}
+
+/** Inserts keyed rows on `runner` (the pool, or the host's transaction). */
+export async function insertKeyed(
+  control: ControlEngine,
+  runner: Queryable,
+  batch: InsertBatch,
+  rows: readonly KeyedRow[],
+  unique: ResolvedUnique | undefined,
+  partitionLimit: number | null,
+  notify: string | null,
+): Promise<KeyedOutcome> {
+  const jobs: (Job | undefined)[] = new Array<Job | undefined>(rows.length);
+  const duplicate: boolean[] = new Array<boolean>(rows.length).fill(false);
+  let pending: KeyedRow[] = [...rows];
+  for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
+    const result = await control.insertKeyed(
+      runner,
+      batch,
+      pending,
+      unique === undefined ? null : { states: unique.states, period: unique.period },
+      partitionLimit,
+      notify,
+    );
+    const made = (id: string, args: unknown): Job => ({
+      id,
+      worker: batch.worker,
+      queue: batch.queue,
+      state: result.state as JobState,
+      args,
+      tags: batch.tags,
+      priority: batch.priority,
+      attempt: 0,
+      maxAttempts: batch.max_attempts,
+      errors: [],
+      result: null,
+      attemptedBy: null,
+      lastProgress: null,
+      insertedAt: new Date(result.insertedAt),
+      scheduledAt: new Date(result.scheduledAt),
+      attemptedAt: null,
+      completedAt: null,
+    });
+    if (unique === undefined) {
+      // No keys to conflict on: every row went in, ids in input order.
+      pending.forEach((row, k) => (jobs[row.i] = made(result.inserted[k]![0], row.args)));
+      break;
+    }
+    // The first row of each key (lowest position) is the one inserted; later rows of the same
+    // key in this call are its duplicates.
+    const insertedIds = new Map<string, string>();
+    for (const [id, key] of result.inserted) insertedIds.set(key!, id);
+    const owners = new Map<string, Job>();
+    const conflicted: KeyedRow[] = [];
+    for (const row of [...pending].sort((a, b) => a.i - b.i)) {
+      const key = row.ukey! + result.suffix;
+      const owner = owners.get(key);
+      const id = insertedIds.get(key);
+      if (owner !== undefined) {
+        jobs[row.i] = owner;
+        duplicate[row.i] = true;
+      } else if (id !== undefined) {
+        const job = made(id, row.args);
+        owners.set(key, job);
+        jobs[row.i] = job;
+      } else {
+        conflicted.push(row);
+      }
+    }
+    if (conflicted.length === 0) break;
+    const keys = [...new Set(conflicted.map((row) => row.ukey! + result.suffix))];
+    const holders = new Map((await control.lookupUnique(runner, keys)).map((row) => [row.unique_key, rowToJob(row)]));
+    pending = [];
+    for (const row of conflicted) {
+      const holder = holders.get(row.ukey! + result.suffix);
+      if (holder === undefined) {
+        pending.push(row);
+      } else {
+        jobs[row.i] = holder;
+        duplicate[row.i] = true;
+      }
+    }
+  }
+  if (jobs.some((job) => job === undefined)) {
+    throw new UniqueConflictError(
+      `insert into "${batch.worker}": the unique key kept changing hands (${MAX_ROUNDS} rounds). Retry the call: jobs it already inserted come back as duplicates.`,
+    );
+  }
+  return { jobs: jobs as Job[], duplicate };
+}

@@ -1,0 +1,88 @@
+// Writes inserts: validates args and options (nothing is written when anything is wrong), then
+// takes the plain batch insert, or the keyed one for unique and partitioned jobs; wakes workers
+// (at once outside a host transaction, on its commit inside one), emits insert events, and in
+// inline testing mode runs the new jobs before returning.
+import type { ResolvedConfig } from './config.js';
+import type { ControlEngine } from './control/control-engine.js';
+import { insertKeyed, keyedRows } from './control/keyed-insert.js';
+import { resolveTransaction } from './driver/resolve.js';
+import type { Driver } from './driver/types.js';
+import type { Engine } from './engine.js';
+import { UnknownWorkerError } from './errors.js';
+import type { SafeEmitter } from './events.js';
+import type { InsertOptions, UniqueInsertOptions } from './insert.js';
+import { buildBatch, notifyHint, parseArgs } from './insert.js';
+import type { Job } from './job.js';
+import type { InlineRunner } from './runtime/inline-runner.js';
+import { resolveUnique } from './unique.js';
+import type { Worker } from './worker.js';
+
+/** Whether insert options ask for a unique job. */
+export function isUnique(options: InsertOptions | UniqueInsertOptions): options is UniqueInsertOptions {
+  return (options as UniqueInsertOptions).unique !== undefined;
+}
+
+/** What the inserter needs from the queue around it. */
+export interface InserterHooks {
+  /** Throws when the queue can no longer reach the database. */
+  assertUsable(): void;
+  /** Jobs of `queue` were committed (outside a host transaction): wake whoever runs them. */
+  committed(queue: string, scheduled: boolean): void;
+}
+
+/** Inserts jobs for one Queue. */
+export class Inserter {
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly driver: Driver,
+    private readonly engine: Engine,
+    private readonly control: ControlEngine,
+    private readonly inline: InlineRunner,
+    private readonly emitter: SafeEmitter,
+    private readonly hooks: InserterHooks,
+  ) {}
+
+  async insert(
+    workerRef: Worker | string,
+    argsList: readonly unknown[],
+    options: InsertOptions | UniqueInsertOptions,
+    many = false,
+  ): Promise<{ jobs: Job[]; duplicate?: boolean[] }> {
+    const name = typeof workerRef === 'string' ? workerRef : workerRef?.name;
+    const worker = this.config.workers.get(name);
+    if (worker === undefined) throw new UnknownWorkerError(String(name), [...this.config.workers.keys()]);
+    const batch = buildBatch(worker, argsList.map((args, i) => parseArgs(worker, args, many ? i : undefined)), options);
+    const unique = isUnique(options) ? resolveUnique(options.unique, `insert into "${worker.name}"`) : undefined;
+    const partition = worker.partition ?? this.config.queueSettings.get(worker.queue)?.partition;
+    const keyed = unique !== undefined || partition !== undefined ? keyedRows(batch, unique, partition as never) : undefined;
+    if (batch.args.length === 0) return { jobs: [], duplicate: [] };
+    this.hooks.assertUsable();
+    const runner = options.tx === undefined ? this.driver : resolveTransaction(options.tx);
+    // In the host's transaction only its commit may wake anyone: the NOTIFY rides in it.
+    const notify = options.tx === undefined ? null : notifyHint(batch);
+    let jobs: Job[];
+    let duplicate: boolean[] | undefined;
+    if (keyed === undefined) {
+      jobs = await this.engine.insertJobs(runner, batch, notify);
+    } else {
+      ({ jobs, duplicate } = await insertKeyed(this.control, runner, batch, keyed, unique, partition?.limit ?? null, notify));
+    }
+    const fresh = duplicate === undefined ? jobs : jobs.filter((_, i) => !duplicate[i]);
+    if (options.tx === undefined && fresh.length > 0) {
+      // Committed when this returns: wake local producers now, other nodes by a merged hint.
+      this.hooks.committed(batch.queue, fresh[0]!.state === 'scheduled');
+    }
+    if (fresh.length > 0 && this.emitter.listenerCount('job:insert') > 0) this.emitter.emit('job:insert', { jobs: fresh });
+    if (this.config.testing === 'inline' && fresh.length > 0) {
+      // Inline: run them now, on the insert's connection (inside its transaction, if any).
+      const ran = new Map((await this.inline.runIds(runner, fresh.map((j) => j.id))).map((r) => [r.job.id, r.job]));
+      jobs = jobs.map((job) => ran.get(job.id) ?? job);
+    }
+    if (duplicate !== undefined && this.emitter.listenerCount('job:unique_conflict') > 0) {
+      jobs.forEach((job, i) => {
+        if (duplicate[i]) this.emitter.emit('job:unique_conflict', { job, args: batch.args[i] });
+      });
+    }
+    return duplicate === undefined ? { jobs } : { jobs, duplicate };
+  }
+}

@@ -1,0 +1,27 @@
+// How each queue claims jobs: the lock-free SKIP LOCKED fetch, or, for queues with partitions or
+// a rate limit, the serialized fetch that honours them (see docs/control.md).
+import type { ResolvedConfig } from '../config.js';
+import type { ControlEngine } from '../control/control-engine.js';
+import type { Engine } from '../engine.js';
+import type { Fetcher } from './producer.js';
+
+/** Whether a queue's fetch must be serialized: a partition (of a worker or the queue) or a rate limit. */
+export function isLimited(config: ResolvedConfig, queue: string): boolean {
+  const settings = config.queueSettings.get(queue);
+  if (settings?.rateLimit !== undefined || settings?.partition !== undefined) return true;
+  for (const worker of config.workers.values()) if (worker.queue === queue && worker.partition !== undefined) return true;
+  return false;
+}
+
+/** The fetch function of one queue on this node. */
+export function fetcherFor(config: ResolvedConfig, engine: Engine, control: ControlEngine, queue: string): Fetcher {
+  const nodeId = config.nodeId;
+  if (!isLimited(config, queue)) {
+    return async (demand) => ({ jobs: await engine.fetchJobs(queue, demand, nodeId), waitMs: null });
+  }
+  const rate = config.queueSettings.get(queue)?.rateLimit;
+  return async (demand) => {
+    const { jobs, rateWaitMs } = await control.fetchLimited(queue, demand, nodeId, rate);
+    return { jobs, waitMs: rateWaitMs };
+  };
+}

@@ -1,0 +1,124 @@
+// Runs jobs on demand for the testing modes: claim (by queue, or the ids an insert just wrote),
+// run each in turn, write its outcome at once, emit the usual events. Everything goes through
+// the same statements as production, on the pool or inside the caller's transaction, so a test
+// sees exactly what production would write.
+import type { ControlEngine } from '../control/control-engine.js';
+import type { Queryable } from '../driver/types.js';
+import type { Engine, FetchedJob } from '../engine.js';
+import type { SafeEmitter } from '../events.js';
+import type { Job, JobState } from '../job.js';
+import type { Worker } from '../worker.js';
+import type { AckFollowUps } from './ack-events.js';
+import { emitAckEvents, jobAfterAck } from './ack-events.js';
+import type { Executor } from './executor.js';
+import { buildAck } from './outcome.js';
+
+/**
+ * Options of `drain()` (from `docket/testing`).
+ *
+ * @example
+ * ```ts
+ * await drain(queue, { queues: ['emails'], withScheduled: true });
+ * ```
+ */
+export interface DrainOptions {
+  /** Queues to drain. Default: every queue this Queue's workers use. */
+  readonly queues?: readonly string[];
+  /**
+   * Also run scheduled and retryable jobs, pulled forward to now, until none is left (a job
+   * that keeps failing runs until it is discarded). Default false.
+   */
+  readonly withScheduled?: boolean;
+  /** Stop after this many attempts (a guard against jobs that keep inserting jobs). Default 10,000. */
+  readonly maxJobs?: number;
+}
+
+/** One attempt a drain ran: the job as it was stored afterwards. */
+export interface DrainedJob {
+  readonly job: Job;
+  /** The state the attempt left the job in. */
+  readonly state: JobState;
+}
+
+/**
+ * What `drain()` ran, and how each attempt ended.
+ *
+ * @example
+ * ```ts
+ * const { completed, retryable, discarded, jobs } = await drain(queue);
+ * ```
+ */
+export interface DrainResult {
+  readonly completed: number;
+  /** Attempts that failed and left the job waiting for a retry. */
+  readonly retryable: number;
+  /** Snoozed attempts. */
+  readonly scheduled: number;
+  readonly discarded: number;
+  readonly cancelled: number;
+  /** Every attempt, in the order it ran. */
+  readonly jobs: readonly DrainedJob[];
+}
+
+const BATCH = 100;
+
+/** Claims and runs jobs one at a time on a given runner. */
+export class InlineRunner {
+  constructor(
+    private readonly engine: Engine,
+    private readonly control: ControlEngine,
+    private readonly executor: Executor,
+    private readonly workers: ReadonlyMap<string, Worker>,
+    private readonly nodeId: string,
+    private readonly emitter: SafeEmitter,
+    private readonly follow: AckFollowUps,
+  ) {}
+
+  /** Runs those of `ids` that are available (inline mode, right after an insert). */
+  async runIds(runner: Queryable, ids: readonly string[]): Promise<DrainedJob[]> {
+    return this.#run(runner, await this.control.claimIds(runner, ids, this.nodeId));
+  }
+
+  /** Runs every available job of `queues` until none is left (see DrainOptions). */
+  async drain(runner: Queryable, queues: readonly string[], options: DrainOptions): Promise<DrainResult> {
+    const max = options.maxJobs ?? 10_000;
+    const ran: DrainedJob[] = [];
+    for (;;) {
+      if (options.withScheduled === true) await this.control.dueNow(runner, queues);
+      let fetched = 0;
+      for (const queue of queues) {
+        const jobs = await this.engine.fetchJobs(queue, Math.min(BATCH, max - ran.length), this.nodeId, runner);
+        fetched += jobs.length;
+        ran.push(...(await this.#run(runner, jobs)));
+        if (ran.length >= max) break;
+      }
+      if (fetched === 0 || ran.length >= max) break;
+    }
+    const count = (state: JobState): number => ran.filter((r) => r.state === state).length;
+    return {
+      completed: count('completed'),
+      retryable: count('retryable'),
+      scheduled: count('scheduled'),
+      discarded: count('discarded'),
+      cancelled: count('cancelled'),
+      jobs: ran,
+    };
+  }
+
+  async #run(runner: Queryable, fetched: readonly FetchedJob[]): Promise<DrainedJob[]> {
+    const ran: DrainedJob[] = [];
+    for (const { job, claim, queueMs } of fetched) {
+      const worker = this.workers.get(job.worker);
+      if (this.emitter.listenerCount('job:start') > 0) this.emitter.emit('job:start', { job, queueTime: queueMs });
+      const started = performance.now();
+      const outcome = await this.executor.run(job, worker, claim);
+      if (outcome.kind === 'moved') continue;
+      const ack = buildAck(job, claim, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started });
+      const [row] = await this.engine.ackJobs(`[${ack.json}]`, true, runner);
+      if (row === undefined) continue;
+      emitAckEvents(this.emitter, ack, row, this.follow);
+      ran.push({ job: jobAfterAck(ack, row).job, state: ack.state });
+    }
+    return ran;
+  }
+}
