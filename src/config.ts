@@ -35,7 +35,10 @@ export interface RateLimit {
  * ```
  */
 export interface QueueSettings {
-  /** Jobs of this queue that may run at once on this node. Default 10. */
+  /**
+   * Jobs of this queue that may run at once on this node. Default 10. `0`: this node never runs
+   * the queue's jobs, but its settings (a queue-level `partition`) still apply to its inserts.
+   */
   readonly concurrency?: number;
   /** Cluster-wide rate limit. Set it alike on every node that runs the queue. */
   readonly rateLimit?: RateLimit;
@@ -135,7 +138,7 @@ function checkTesting(value: unknown): 'inline' | 'manual' | undefined {
 function resolveQueueSettings(name: string, value: number | QueueSettings): ResolvedQueueSettings {
   const where = `Queue option "queues.${name}"`;
   if (typeof value === 'number') {
-    return { concurrency: checkInt(value, 1, 10_000, `Concurrency of queue "${name}"`), rateLimit: undefined, partition: undefined };
+    return { concurrency: checkInt(value, 0, 10_000, `Concurrency of queue "${name}"`), rateLimit: undefined, partition: undefined };
   }
   if (typeof value !== 'object' || value === null) {
     throw new ConfigError(`${where} must be a concurrency (number) or { concurrency, rateLimit, partition }`);
@@ -151,7 +154,7 @@ function resolveQueueSettings(name: string, value: number | QueueSettings): Reso
     };
   }
   return {
-    concurrency: checkInt(value.concurrency ?? 10, 1, 10_000, `Concurrency of queue "${name}"`),
+    concurrency: checkInt(value.concurrency ?? 10, 0, 10_000, `Concurrency of queue "${name}"`),
     rateLimit,
     partition: value.partition === undefined ? undefined : checkPartition(value.partition, where),
   };

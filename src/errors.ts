@@ -1,5 +1,6 @@
 // Typed errors docket throws. Every error a caller can act on has its own class and a `code`,
 // so apps can branch on `err instanceof ArgsValidationError` or on `err.code` across bundles.
+import type { JobState } from './job.js';
 
 /**
  * Base class of every error docket throws on purpose.
@@ -160,8 +161,8 @@ export class ShutdownError extends DocketError {
 export class JobCancelledError extends DocketError {
   readonly jobId: string;
   /** The job's state now: `cancelled`, `discarded`, ..., or `deleted` when the row is gone. */
-  readonly state: string;
-  constructor(jobId: string, state: string) {
+  readonly state: JobState | 'deleted';
+  constructor(jobId: string, state: JobState | 'deleted') {
     super('DOCKET_JOB_CANCELLED', `Job ${jobId} was ${state === 'deleted' ? 'deleted' : `moved to ${state}`} while it ran`);
     this.jobId = jobId;
     this.state = state;

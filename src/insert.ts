@@ -30,6 +30,8 @@ export interface InsertOptions {
    * `sql.begin(tx => ...)`. The job exists, and workers wake for it, only if that commits.
    */
   readonly tx?: unknown;
+  /** Only in {@link UniqueInsertOptions} (the insert then returns `{ job, duplicate }`). */
+  readonly unique?: undefined;
 }
 
 /**
@@ -40,7 +42,7 @@ export interface InsertOptions {
  * const { job, duplicate } = await queue.insert(syncAccount, { accountId }, { unique: { by: ['worker', ['accountId']] } });
  * ```
  */
-export interface UniqueInsertOptions extends InsertOptions {
+export interface UniqueInsertOptions extends Omit<InsertOptions, 'unique'> {
   /** At most one such job in the given states; see {@link UniqueOptions}. */
   readonly unique: UniqueOptions;
 }
@@ -57,7 +59,7 @@ export function parseArgs(worker: Worker, args: unknown, index?: number): unknow
 }
 
 /** Builds the batch for jobs of one worker sharing one set of options. */
-export function buildBatch(worker: Worker, args: readonly unknown[], options: InsertOptions): InsertBatch {
+export function buildBatch(worker: Worker, args: readonly unknown[], options: Omit<InsertOptions, 'unique'>): InsertBatch {
   const where = `insert into "${worker.name}"`;
   if (options.scheduledAt !== undefined && options.delay !== undefined) {
     throw new ConfigError(`${where}: give either scheduledAt or delay, not both`);

@@ -55,8 +55,8 @@ export interface JobError {
 export interface JobProgress {
   /** 0–100. */
   readonly percent: number;
-  /** What the job attached (JSON), e.g. partial results. */
-  readonly data?: unknown;
+  /** What the job attached (JSON), e.g. partial results; `null` when nothing was. */
+  readonly data: unknown;
   /** When it was stored, by the database clock (ISO 8601). */
   readonly at: string;
 }
@@ -171,7 +171,9 @@ export interface RunningJob<Args = unknown> extends Job<Args> {
   /**
    * Stores `percent` (0–100) and optional JSON `data` on the job and emits `job:progress`.
    * Throttled: calls closer together than the queue's `progressInterval` are merged, the
-   * latest value wins. Resolves once that value (or a later one) is stored.
+   * latest value wins. Resolves once stored (the first report, and any after a quiet interval,
+   * are written at once), so do not await it in a loop tighter than the interval; rejects with
+   * a ConfigError for a percent outside 0–100 or data that is not JSON.
    */
   progress(percent: number, data?: unknown): Promise<void>;
 }

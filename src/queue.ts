@@ -118,7 +118,9 @@ export class Queue extends QueueAdmin {
       onError: (error, context) => this.#error(error, context),
     });
     this.#threads = new ThreadPool(config.threads);
-    this.#inline = new InlineRunner(engine, control, this.#executor, config.workers, config.nodeId, this, this.#followUps);
+    this.#inline = new InlineRunner(engine, control, this.#executor, config.workers, config.nodeId, this, this.#followUps, (id, claim) =>
+      this.#progress.forget(id, claim),
+    );
     this.#inserter = new Inserter(config, driver, engine, control, this.#inline, this, {
       assertUsable: () => this.assertUsable(),
       committed: (queue, scheduled) => {
@@ -216,6 +218,7 @@ export class Queue extends QueueAdmin {
       return;
     }
     for (const [queue, limit] of this.#config.queues) {
+      if (limit === 0) continue; // settings only: this node inserts into the queue, never runs it
       const producer = new Producer(
         fetcherFor(this.#config, this.#engine, this.#control, queue),
         { queue, limit, pollInterval: this.#config.pollInterval, limited: isLimited(this.#config, queue) },
@@ -332,7 +335,7 @@ export class Queue extends QueueAdmin {
     if (this.listenerCount('job:start') > 0) this.emit('job:start', { job, queueTime: queueMs });
     const started = performance.now();
     const outcome = await this.#executor.run(job, worker, claim);
-    this.#progress.forget(job.id);
+    this.#progress.forget(job.id, claim);
     if (outcome.kind === 'moved') {
       // Cancelled, discarded or deleted elsewhere while it ran: its row already says so.
       this.#config.logger.info('docket: a running job was taken away and aborted', { jobId: job.id, reason: String(outcome.error) });
@@ -437,9 +440,11 @@ export class Queue extends QueueAdmin {
       ]);
       // Prefetched jobs that never started go back as they were.
       this.#release(unstarted.flat());
-      await Promise.all([this.#subscription?.close(), this.#reconciler.stop()]);
+      await this.#subscription?.close();
       if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();
       await Promise.all([...this.#executing]);
+      // Only now: a job cancelled while running jobs wound down must still be stopped.
+      await this.#reconciler.stop();
       if (!(await this.#completer.drain(Math.max(5_000, timeout)))) {
         this.#config.logger.error('docket: could not write every outcome before stopping; those jobs will be rescued', {
           pending: this.#completer.pending,

@@ -182,10 +182,11 @@ export class ControlEngine {
     limit: number,
     nodeId: string,
     rate: { readonly allowed: number; readonly periodMs: number } | undefined,
+    unkeyed: boolean,
   ): Promise<LimitedFetch> {
     const rows = await this.driver.transaction(async (tx) => {
       await tx.query(this.sql.fetchLock, [`${this.lockPrefix}${queue}`]);
-      return tx.query<ClaimedRow>(this.sql.fetchLimited, [queue, limit, nodeId, rate?.allowed ?? null, rate?.periodMs ?? 0]);
+      return tx.query<ClaimedRow>(this.sql.fetchLimited, [queue, limit, nodeId, rate?.allowed ?? null, rate?.periodMs ?? 0, unkeyed]);
     });
     const jobs: FetchedJob[] = [];
     let rateWaitMs: number | null = null;

@@ -54,11 +54,12 @@ export interface JobPage<Args = unknown> {
 }
 
 const ID_RE = /^[1-9][0-9]{0,18}$/;
+const MAX_ID = 9223372036854775807n;
 
 /** Checks a job id; returns it as a decimal string. */
 export function checkJobId(id: unknown, where = 'Job id'): string {
   const text = typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint' ? String(id) : '';
-  if (!ID_RE.test(text)) throw new ConfigError(`${where}: invalid job id ${JSON.stringify(String(id))}`);
+  if (!ID_RE.test(text) || BigInt(text) > MAX_ID) throw new ConfigError(`${where}: invalid job id ${JSON.stringify(String(id))}`);
   return text;
 }
 

@@ -68,7 +68,9 @@ export function createPgDriver(pool: pg.Pool, owned: boolean, logger: Logger): D
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        await client.query('BEGIN');
+        // docket's own transactions (migrations, limited fetches) rely on READ COMMITTED
+        // snapshots per statement, whatever the database's default isolation is.
+        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
         const out = await fn(runnerQueryable(client));
         await client.query('COMMIT');
         return out;

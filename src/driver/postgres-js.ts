@@ -42,7 +42,8 @@ export function createPostgresJsDriver(sql: Sql): Driver {
     query: base.query,
     exec: base.exec,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      return (await sql.begin((tx) => fn(runnerQueryable(tx)))) as T;
+      // READ COMMITTED whatever the database's default: see the pg driver.
+      return (await sql.begin('isolation level read committed', (tx) => fn(runnerQueryable(tx)))) as T;
     },
     listen(channel: string, handlers: ListenHandlers): Subscription {
       return listenPostgresJs(sql, channel, handlers);

@@ -19,9 +19,14 @@ export function fetcherFor(config: ResolvedConfig, engine: Engine, control: Cont
   if (!isLimited(config, queue)) {
     return async (demand) => ({ jobs: await engine.fetchJobs(queue, demand, nodeId), waitMs: null });
   }
-  const rate = config.queueSettings.get(queue)?.rateLimit;
+  const settings = config.queueSettings.get(queue);
+  const rate = settings?.rateLimit;
+  // Jobs without a key can only exist when some worker of the queue has no partition of its own
+  // and the queue has none either.
+  const unkeyed =
+    settings?.partition === undefined && [...config.workers.values()].some((w) => w.queue === queue && w.partition === undefined);
   return async (demand) => {
-    const { jobs, rateWaitMs } = await control.fetchLimited(queue, demand, nodeId, rate);
+    const { jobs, rateWaitMs } = await control.fetchLimited(queue, demand, nodeId, rate, unkeyed);
     return { jobs, waitMs: rateWaitMs };
   };
 }

@@ -72,6 +72,8 @@ export class InlineRunner {
     private readonly nodeId: string,
     private readonly emitter: SafeEmitter,
     private readonly follow: AckFollowUps,
+    /** An attempt ended (its unwritten progress can go). */
+    private readonly ended: (jobId: string, claim: string) => void,
   ) {}
 
   /** Runs those of `ids` that are available (inline mode, right after an insert). */
@@ -112,6 +114,7 @@ export class InlineRunner {
       if (this.emitter.listenerCount('job:start') > 0) this.emitter.emit('job:start', { job, queueTime: queueMs });
       const started = performance.now();
       const outcome = await this.executor.run(job, worker, claim);
+      this.ended(job.id, claim);
       if (outcome.kind === 'moved') continue;
       const ack = buildAck(job, claim, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started });
       const [row] = await this.engine.ackJobs(`[${ack.json}]`, true, runner);

@@ -33,7 +33,11 @@ export class ProgressReporter {
     private readonly hooks: ProgressHooks,
   ) {}
 
-  /** Records a report; resolves once it (or a later one of the same job) is stored or dropped. */
+  /**
+   * Records a report; resolves once it (or a later report of the same job, which replaces it)
+   * is stored, or dropped because the attempt ended. The first report, and any after a quiet
+   * interval, are written at once; a loop that awaits every report runs at most one per interval.
+   */
   report(job: Job, claim: string, percent: number, data: unknown): Promise<void> {
     if (typeof percent !== 'number' || !Number.isFinite(percent) || percent < 0 || percent > 100) {
       return Promise.reject(new ConfigError(`job.progress: percent must be a number from 0 to 100, got ${String(percent)}`));
@@ -52,15 +56,15 @@ export class ProgressReporter {
       this.#entries.set(job.id, entry);
     }
     entry.pending = { percent, data: json };
-    const done = new Promise<void>((resolve) => entry.waiters.push(resolve));
+    const stored = new Promise<void>((resolve) => entry.waiters.push(resolve));
     this.#schedule(entry.lastWrite + this.interval);
-    return done;
+    return stored;
   }
 
   /** The attempt ended: its unwritten progress no longer matters (the ack is the final word). */
-  forget(jobId: string): void {
+  forget(jobId: string, claim: string): void {
     const entry = this.#entries.get(jobId);
-    if (entry === undefined) return;
+    if (entry === undefined || entry.claim !== claim) return;
     this.#entries.delete(jobId);
     for (const resolve of entry.waiters) resolve();
   }
@@ -69,7 +73,8 @@ export class ProgressReporter {
   close(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const id of [...this.#entries.keys()]) this.forget(id);
+    for (const entry of this.#entries.values()) for (const resolve of entry.waiters) resolve();
+    this.#entries.clear();
   }
 
   #schedule(at: number): void {
@@ -96,8 +101,8 @@ export class ProgressReporter {
         continue;
       }
       batch.push({ entry, ...entry.pending, waiters: entry.waiters });
-      entry.pending = undefined;
       entry.waiters = [];
+      entry.pending = undefined;
       entry.lastWrite = now;
     }
     try {

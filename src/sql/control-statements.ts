@@ -59,11 +59,18 @@ export function buildControlStatements(s: string) {
   // Retry: back to available now. A job that used up its attempts gets one more. Jobs whose
   // unique key a newer job holds stay as they are (re-entering would break uniqueness).
   const retry = (where: string, channel: number, many: boolean): string => `
-    WITH target AS (
-      SELECT j.id AS tid FROM ${jobs} j WHERE ${where} AND j.state IN ('scheduled', 'retryable', ${FINAL.slice(1, -1)})
+    WITH eligible AS (
+      SELECT j.id, j.unique_key FROM ${jobs} j WHERE ${where} AND j.state IN ('scheduled', 'retryable', ${FINAL.slice(1, -1)})
         AND NOT (j.unique_key IS NOT NULL AND j.state IN ${FINAL} AND EXISTS (
           SELECT 1 FROM ${jobs} o WHERE o.unique_key = j.unique_key AND o.id <> j.id AND o.state = ANY (o.unique_states)))
-      ORDER BY j.id FOR UPDATE
+    ), target AS (
+      /* Of several finished jobs sharing a unique key, only the newest may come back. */
+      SELECT id AS tid FROM ${jobs} WHERE id IN (
+        SELECT id FROM eligible WHERE unique_key IS NULL
+        UNION ALL
+        (SELECT DISTINCT ON (unique_key) id FROM eligible WHERE unique_key IS NOT NULL ORDER BY unique_key, id DESC))
+      AND state IN ('scheduled', 'retryable', ${FINAL.slice(1, -1)})
+      ORDER BY id FOR UPDATE
     ), changed AS (
       UPDATE ${jobs} SET state = 'available', scheduled_at = now(), completed_at = NULL,
         max_attempts = greatest(max_attempts, attempt + 1)
@@ -235,12 +242,20 @@ export function buildControlStatements(s: string) {
     ),
 
     /** $1: lock key. Serializes limited fetches of one queue across the cluster (in a transaction). */
-    fetchLock: statement('fetch_lock', `SELECT pg_advisory_xact_lock(hashtext($1))`),
+    // A node that froze holding the lock must not stall every other node's fetch of the queue:
+    // waits give up after lock_timeout (the producer retries), and a transaction left idle is
+    // ended by the server.
+    fetchLock: statement(
+      'fetch_lock',
+      `SELECT pg_advisory_xact_lock(hashtext($1))
+       FROM (SELECT set_config('lock_timeout', '5s', true), set_config('idle_in_transaction_session_timeout', '30s', true)) settings`,
+    ),
 
     /**
      * The fetch of a queue with partitions and/or a rate limit, run right after fetchLock in the
      * same transaction (so it sees every claim committed before it). $1 queue, $2 how many,
-     * $3 node id, $4 rate allowed or NULL, $5 rate period ms.
+     * $3 node id, $4 rate allowed or NULL, $5 rate period ms, $6 whether the queue may hold jobs
+     * without a partition key (when it cannot, that branch would only scan the keyed backlog).
      * Per partition key, takes at most (its limit - its executing jobs) in fetch order; jobs
      * without a key are taken as usual; the rate budget caps the total and logs the starts.
      * Returns the claimed jobs; when the rate limit held it back, every row (or a lone row of
@@ -269,6 +284,7 @@ export function buildControlStatements(s: string) {
          WHERE state = 'executing' AND queue = $1 AND partition_key IS NOT NULL GROUP BY partition_key
        ), candidates AS (
          SELECT c.id, c.priority, c.scheduled_at FROM keys
+         LEFT JOIN running ON running.k = keys.k
          CROSS JOIN LATERAL (
            SELECT id, priority, scheduled_at FROM ${jobs}
            WHERE state = 'available' AND queue = $1 AND partition_key = keys.k
@@ -276,32 +292,36 @@ export function buildControlStatements(s: string) {
            LIMIT greatest(0, least($2::int,
              (SELECT partition_limit FROM ${jobs} WHERE state = 'available' AND queue = $1 AND partition_key = keys.k
               ORDER BY priority, scheduled_at, id LIMIT 1)
-             - coalesce((SELECT n FROM running WHERE running.k = keys.k), 0)))
+             - coalesce(running.n, 0)))
          ) c
          WHERE keys.k IS NOT NULL
          UNION ALL
          (SELECT id, priority, scheduled_at FROM ${jobs}
-          WHERE state = 'available' AND queue = $1 AND partition_key IS NULL
+          WHERE $6::bool AND state = 'available' AND queue = $1 AND partition_key IS NULL
           ORDER BY priority, scheduled_at, id LIMIT $2)
        ), picked AS (
          SELECT id FROM ${jobs} WHERE id = ANY(ARRAY(
            SELECT id FROM candidates ORDER BY priority, scheduled_at, id LIMIT (SELECT budget FROM rate)))
+           AND state = 'available'
          FOR UPDATE SKIP LOCKED
        ), claimed AS (
          UPDATE ${jobs}
          SET state = 'executing', attempt = attempt + 1, attempted_at = statement_timestamp(), attempted_by = $3,
              claim = gen_random_uuid()
-         WHERE id IN (SELECT id FROM picked)
+         WHERE id IN (SELECT id FROM picked) AND state = 'available'
          RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('statement_timestamp() - scheduled_at')} AS queue_ms
        ), logged AS (
          UPDATE ${s}.queues SET rate_log = ARRAY(
              SELECT t FROM unnest(rate_log) t WHERE t > statement_timestamp() - $5::float8 * interval '1 ms'
              UNION ALL SELECT statement_timestamp() FROM claimed)
          WHERE name = $1 AND $4::int IS NOT NULL
+           AND (EXISTS (SELECT 1 FROM claimed)
+                OR EXISTS (SELECT 1 FROM unnest(rate_log) t WHERE t <= statement_timestamp() - $5::float8 * interval '1 ms'))
          RETURNING 1
        )
        SELECT claimed.*,
               CASE WHEN $4::int IS NOT NULL AND (SELECT budget FROM rate) < $2::int
+                        AND (SELECT count(*) FROM claimed) >= (SELECT budget FROM rate)
                    THEN greatest(1, ${epochMs(`coalesce((SELECT oldest FROM rate), statement_timestamp()) + $5::float8 * interval '1 ms' - statement_timestamp()`)})
               END AS rate_wait_ms,
               (SELECT count(*) FROM logged) AS logged

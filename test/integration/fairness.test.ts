@@ -290,7 +290,7 @@ describe('rate limit', () => {
     const clients = await Promise.all([db.pool.connect(), db.pool.connect(), db.pool.connect()]);
     const lock = (c: pg.PoolClient) => c.query(sql.fetchLock.text, [`docket:fetch:${db.schema}:${QUEUE}`]);
     const fetch = async (c: pg.PoolClient, demand: number, node: string): Promise<number> =>
-      (await c.query<{ id: string | null }>(sql.fetchLimited.text, [QUEUE, demand, node, 5, 1000])).rows.filter((r) => r.id !== null).length;
+      (await c.query<{ id: string | null }>(sql.fetchLimited.text, [QUEUE, demand, node, 5, 1000, true])).rows.filter((r) => r.id !== null).length;
     try {
       const [c1, c2, c3] = clients as [pg.PoolClient, pg.PoolClient, pg.PoolClient];
       await c1.query('BEGIN');
@@ -346,7 +346,7 @@ describe('partition and rate-limit validation', () => {
     for (const rateLimit of badRates) {
       expect(() => new Queue({ connection: db.pool, schema: db.schema, queues: { q: { rateLimit: rateLimit as never } } }), JSON.stringify(rateLimit)).toThrow(ConfigError);
     }
-    expect(() => new Queue({ connection: db.pool, schema: db.schema, queues: { q: { concurrency: 0 } } })).toThrow(ConfigError);
+    expect(() => new Queue({ connection: db.pool, schema: db.schema, queues: { q: { concurrency: -1 } } })).toThrow(ConfigError);
     // The good ones are accepted.
     expect(() => new Worker({ name: 'good-part', args: Args, perform, partition: { by: () => 'x', limit: 1 } })).not.toThrow();
     const ok = new Queue({ connection: db.pool, schema: db.schema, queues: { q: { concurrency: 2, rateLimit: { allowed: 1, period: 86_400 }, partition: { by: () => 'k', limit: 10_000 } } } });
@@ -382,5 +382,27 @@ describe('partition and rate-limit validation', () => {
       { id: good.id, k: 'x'.repeat(255), l: 1 },
       { id: viaQueue.id, k: 't1', l: 1 },
     ]);
+  });
+});
+
+describe('an insert-only node', () => {
+  it('applies a queue-level partition to its inserts with concurrency 0, and never runs the queue', async () => {
+    const Tenant = z.object({ tenant: z.string() });
+    const starts: string[] = [];
+    const web = new Worker({ name: 'io-job', queue: 'fair-io', args: Tenant, perform: (job) => void starts.push(`web:${job.id}`) });
+    const settings = { 'fair-io': { concurrency: 0, partition: { by: (a: unknown) => (a as { tenant: string }).tenant, limit: 1 } } };
+    const inserter = await db.queue({ connection: connection('pg', 'io-web'), workers: [web], queues: settings });
+    await inserter.start();
+    const jobs = await inserter.insertMany(web, [{ tenant: 'a' }, { tenant: 'a' }, { tenant: 'b' }]);
+    const { rows } = await db.pool.query<{ k: string }>(`SELECT partition_key AS k FROM "${db.schema}".jobs WHERE queue = 'fair-io' ORDER BY id`);
+    expect(rows.map((r) => r.k)).toEqual(['a', 'a', 'b']);
+    expect((await inserter.queueStats()).find((q) => q.name === 'fair-io')?.localConcurrency).toBe(0);
+
+    // A node that runs the queue takes them; the inserting node never does.
+    const run = new Worker({ name: 'io-job', queue: 'fair-io', args: Tenant, perform: (job) => void starts.push(`runner:${job.id}`) });
+    const runner = await db.queue({ connection: connection('pg', 'io-runner'), workers: [run], queues: { 'fair-io': { concurrency: 5, partition: settings['fair-io'].partition } } });
+    await runner.start();
+    await waitFor(async () => (await db.count(`queue = 'fair-io' AND state = 'completed'`)) === 3, 'the runner to complete all three');
+    expect(starts.sort()).toEqual(jobs.map((j) => `runner:${j.id}`).sort());
   });
 });

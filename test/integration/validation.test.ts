@@ -73,7 +73,7 @@ describe('validation', () => {
   });
 
   it('rejects bad queue options', () => {
-    expect(() => new Queue({ connection: db.pool, queues: { default: 0 } })).toThrow(/Concurrency of queue "default"/);
+    expect(() => new Queue({ connection: db.pool, queues: { default: -1 } })).toThrow(/Concurrency of queue "default"/);
     expect(() => new Queue({ connection: db.pool, queues: { 'bad queue': 1 } })).toThrow(ConfigError);
     expect(() => new Queue({ connection: db.pool, workers: [resize, resize] })).toThrow(/Duplicate worker name/);
     expect(() => new Queue({ connection: 42 as never })).toThrow(ConfigError);
