@@ -4,6 +4,8 @@ import type postgres from 'postgres';
 import { ConfigError } from './errors.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
+import { checkPlugins } from './plugins/host.js';
+import type { Plugin } from './plugins/plugin.js';
 import { quoteSchema } from './sql/identifier.js';
 import type { ResolvedThreadPoolOptions, ThreadPoolOptions } from './runtime/thread-pool.js';
 import { resolveThreadPoolOptions } from './runtime/thread-pool.js';
@@ -110,6 +112,15 @@ export interface QueueOptions {
    * once, before `insert` returns (inside the insert's transaction, when it has one).
    */
   readonly testing?: 'inline' | 'manual';
+  /** Plugins this node runs: `new Lifeline()`, `new Pruner()`, `new Cron(...)`, or your own. */
+  readonly plugins?: readonly Plugin[];
+  /** How often (ms) this node records its heartbeat. Default 1000. */
+  readonly heartbeatInterval?: number;
+  /**
+   * How long (ms) the leader lease lasts without renewal; the leader renews every quarter of it
+   * and steps down after three quarters without a renewal. Default 10,000.
+   */
+  readonly leaseTtl?: number;
 }
 
 /** Checked options. */
@@ -128,6 +139,9 @@ export interface ResolvedConfig {
   readonly progressInterval: number;
   readonly threads: ResolvedThreadPoolOptions;
   readonly testing: 'inline' | 'manual' | undefined;
+  readonly plugins: readonly Plugin[];
+  readonly heartbeatInterval: number;
+  readonly leaseTtl: number;
 }
 
 function checkTesting(value: unknown): 'inline' | 'manual' | undefined {
@@ -211,5 +225,8 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     progressInterval: checkInt(options.progressInterval ?? 500, 0, 3_600_000, 'Queue option "progressInterval"'),
     threads: resolveThreadPoolOptions(options.threads, workers.values()),
     testing: checkTesting(options.testing),
+    plugins: checkPlugins(options.plugins),
+    heartbeatInterval: checkInt(options.heartbeatInterval ?? 1000, 50, 600_000, 'Queue option "heartbeatInterval"'),
+    leaseTtl: checkInt(options.leaseTtl ?? 10_000, 200, 3_600_000, 'Queue option "leaseTtl"'),
   };
 }

@@ -46,6 +46,16 @@ export interface QueueEvents {
    * `executing`), `args` what this insert asked for.
    */
   'job:unique_conflict': (e: { readonly job: Job; readonly args: unknown }) => void;
+  /** Lifeline rescued a job from a node that stopped heartbeating (emitted on the leader). */
+  'job:rescue': (e: { readonly job: Job }) => void;
+  /** Pruner deleted finished jobs (`state` 'finished' for a maxCount rule; emitted on the leader). */
+  'jobs:pruned': (e: { readonly queue: string | null; readonly state: string; readonly count: number }) => void;
+  /** This node took the leader lease; leader plugins start. */
+  'leader:elected': (e: { readonly nodeId: string }) => void;
+  /** This node is no longer leader (stopped, lease not renewed in time, taken over); leader plugins stop. */
+  'leader:lost': (e: { readonly nodeId: string; readonly reason: string }) => void;
+  /** A plugin's tick failed; it runs again on its next tick. */
+  'plugin:error': (e: { readonly plugin: string; readonly error: unknown }) => void;
   /** The queue started fetching on this node. */
   'queue:start': (e: { readonly queues: Readonly<Record<string, number>>; readonly nodeId: string }) => void;
   /** The queue stopped; `aborted` jobs were still running at the timeout and were left retryable. */

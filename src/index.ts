@@ -30,3 +30,13 @@ export {
   UniqueConflictError,
 } from './errors.js';
 export type { ArgsIssue } from './errors.js';
+export { Plugin } from './plugins/plugin.js';
+export type { PluginContext, PluginOptions, PluginScope } from './plugins/plugin.js';
+export { Lifeline } from './plugins/lifeline.js';
+export type { LifelineOptions } from './plugins/lifeline.js';
+export { Pruner } from './plugins/pruner.js';
+export type { PrunerOptions, MaxAge, PrunedState } from './plugins/pruner.js';
+export { Cron } from './plugins/cron.js';
+export type { CronOptions, CronJob } from './plugins/cron.js';
+export { Schedules } from './schedules.js';
+export type { Schedule, ScheduleDefinition, ScheduleJobOptions } from './schedules.js';

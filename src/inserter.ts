@@ -13,7 +13,9 @@ import type { SafeEmitter } from './events.js';
 import type { InsertOptions, UniqueInsertOptions } from './insert.js';
 import { buildBatch, notifyHint, parseArgs } from './insert.js';
 import type { Job } from './job.js';
+import { JOB_STATES } from './job.js';
 import type { InlineRunner } from './runtime/inline-runner.js';
+import type { ResolvedUnique } from './unique.js';
 import { resolveUnique } from './unique.js';
 import type { Worker } from './worker.js';
 
@@ -41,6 +43,26 @@ export class Inserter {
     private readonly emitter: SafeEmitter,
     private readonly hooks: InserterHooks,
   ) {}
+
+  /**
+   * Inserts one job under an exact unique key held in every state (a cron tick): whoever
+   * inserts the same key again gets the existing job.
+   */
+  async insertWithKey(worker: string, args: unknown, options: InsertOptions, key: string): Promise<{ job: Job; duplicate: boolean }> {
+    const found = this.config.workers.get(worker);
+    if (found === undefined) throw new UnknownWorkerError(worker, [...this.config.workers.keys()]);
+    const batch = buildBatch(found, [parseArgs(found, args)], options);
+    const unique: ResolvedUnique = { by: ['worker'], period: null, states: [...JOB_STATES].sort() };
+    const partition = found.partition ?? this.config.queueSettings.get(found.queue)?.partition;
+    const rows = keyedRows(batch, undefined, partition as never).map((row) => ({ ...row, ukey: key }));
+    this.hooks.assertUsable();
+    const { jobs, duplicate } = await insertKeyed(this.control, this.driver, batch, rows, unique, partition?.limit ?? null, null);
+    if (!duplicate[0]) {
+      this.hooks.committed(batch.queue, jobs[0]!.state === 'scheduled');
+      if (this.emitter.listenerCount('job:insert') > 0) this.emitter.emit('job:insert', { jobs });
+    }
+    return { job: jobs[0]!, duplicate: duplicate[0]! };
+  }
 
   async insert(
     workerRef: Worker | string,

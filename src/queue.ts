@@ -38,6 +38,9 @@ import { ThreadPool } from './runtime/thread-pool.js';
 import { Hinter } from './runtime/hinter.js';
 import { buildControlStatements } from './sql/control-statements.js';
 import { buildStatements } from './sql/statements.js';
+import { buildPluginStatements } from './sql/plugin-statements.js';
+import { Schedules } from './schedules.js';
+import { Cluster } from './runtime/cluster.js';
 import type { UniqueInsert } from './unique.js';
 import type { ArgsSchema, Worker } from './worker.js';
 
@@ -79,6 +82,8 @@ export class Queue extends QueueAdmin {
   readonly #reconciler: Reconciler;
   readonly #inline: InlineRunner;
   readonly #inserter: Inserter;
+  readonly #schedules: Schedules;
+  readonly #cluster: Cluster;
   readonly #executor = new Executor(
     (job, claim, percent, data) => this.#progress.report(job, claim, percent, data),
     (worker, job, signal) => this.#threads.run(worker, job, signal),
@@ -132,6 +137,13 @@ export class Queue extends QueueAdmin {
         this.#hinter.add([queue], scheduled);
       },
     });
+    const pluginSql = buildPluginStatements(config.quotedSchema);
+    this.#schedules = new Schedules(driver, pluginSql, config.workers);
+    this.#cluster = new Cluster(config, driver, pluginSql, this, {
+      insertTick: (worker, args, options, key) => this.#inserter.insertWithKey(worker, args, options, key),
+      queues: () => Object.fromEntries(this.localLimits()),
+      onError: (error, context) => this.#error(error, context),
+    });
     // docket/testing reaches the testing modes through this hook: a registered symbol, so a
     // separately bundled copy of docket/testing finds it too, and it stays out of the types.
     Object.defineProperty(this, Symbol.for('docket.testing'), {
@@ -159,6 +171,23 @@ export class Queue extends QueueAdmin {
   /** The schema docket's tables live in. */
   get schema(): string {
     return this.#config.schema;
+  }
+
+  /** Whether this node holds the leader lease (and runs the leader-only plugins). */
+  get isLeader(): boolean {
+    return this.#cluster.isLeader;
+  }
+
+  /**
+   * The persisted cron schedules (the Cron plugin, on the leader, enqueues them).
+   *
+   * @example
+   * ```ts
+   * await queue.schedules.set({ name: 'digest', expression: '0 9 * * MON-FRI', worker: sendDigest });
+   * ```
+   */
+  get schedules(): Schedules {
+    return this.#schedules;
   }
 
   /** Whether the queue is running jobs on this node. */
@@ -217,6 +246,8 @@ export class Queue extends QueueAdmin {
       this.emit('queue:start', { queues: Object.fromEntries(this.#config.queues), nodeId: this.#config.nodeId });
       return;
     }
+    // The node's heartbeat row exists before it claims anything (Lifeline reads it).
+    await this.#cluster.start();
     for (const [queue, limit] of this.#config.queues) {
       if (limit === 0) continue; // settings only: this node inserts into the queue, never runs it
       const producer = new Producer(
@@ -379,6 +410,7 @@ export class Queue extends QueueAdmin {
     if (notice.scheduled) this.#stager.wake(0);
     if (notice.controls) void this.#reconciler.reloadControls();
     if (notice.abort) void this.#reconciler.checkAttempts(0);
+    if (notice.leaseReleased) this.#cluster.released();
   }
 
   #applyControls(rows: readonly QueueControlRow[]): void {
@@ -433,10 +465,12 @@ export class Queue extends QueueAdmin {
     let aborted = 0;
     if (wasStarted) {
       // Both stop() calls flag their loops synchronously, before any await, so nothing fetches
-      // once stop() was called; then we wait for the queries already in flight.
+      // once stop() was called; then we wait for the queries already in flight. Plugins stop and
+      // the lease is released meanwhile.
       const [unstarted] = await Promise.all([
         Promise.all([...this.#producers.values()].map((p) => p.stop())),
         this.#stager.stop(),
+        this.#cluster.stopPlugins(),
       ]);
       // Prefetched jobs that never started go back as they were.
       this.#release(unstarted.flat());
@@ -450,8 +484,10 @@ export class Queue extends QueueAdmin {
           pending: this.#completer.pending,
         });
       }
+      const allWritten = this.#completer.pending === 0;
       this.#completer.close();
       this.#progress.close();
+      await this.#cluster.stopHeartbeat(allWritten);
     }
     await this.#threads.close();
     await this.#hinter.idle();

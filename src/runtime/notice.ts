@@ -13,6 +13,8 @@ export interface Notice {
   readonly controls: boolean;
   /** A job was cancelled, discarded or deleted: check the attempts running here. */
   readonly abort: boolean;
+  /** The leader released its lease: try to take it. */
+  readonly leaseReleased: boolean;
 }
 
 /** Parses a notice; undefined when it is not one of ours. */
@@ -24,11 +26,12 @@ export function parseNotice(payload: string): Notice | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { queues, scheduled, control, abort } = value as Record<string, unknown>;
+  const { queues, scheduled, control, abort, lease } = value as Record<string, unknown>;
   return {
     queues: Array.isArray(queues) ? queues.filter((q): q is string => typeof q === 'string') : [],
     scheduled: scheduled === true,
     controls: control === 'queues',
     abort: abort === true,
+    leaseReleased: lease === 'released',
   };
 }

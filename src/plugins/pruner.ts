@@ -1,0 +1,143 @@
+// Pruner: deletes finished jobs (completed, cancelled, discarded) older than their max age, per
+// state and per queue, and optionally keeps at most maxCount finished jobs per queue. Each
+// statement deletes one batch (at most batchSize rows, SKIP LOCKED, its own transaction), so it
+// never holds many locks for long and fetches go on beside it. Leader only.
+import { ConfigError } from '../errors.js';
+import { checkQueueName } from '../worker.js';
+import { internals } from './host.js';
+import type { PluginContext, PluginOptions } from './plugin.js';
+import { Plugin } from './plugin.js';
+
+/** The finished states the Pruner deletes. */
+export type PrunedState = 'completed' | 'cancelled' | 'discarded';
+
+/**
+ * A max age (ms): one for every finished state, or one per state.
+ *
+ * @example
+ * ```ts
+ * const maxAge: MaxAge = { completed: 86_400_000, discarded: 7 * 86_400_000 };
+ * ```
+ */
+export type MaxAge = number | Partial<Record<PrunedState, number>>;
+
+/**
+ * Options of {@link Pruner}.
+ *
+ * @example
+ * ```ts
+ * new Pruner({ maxAge: { completed: 3_600_000 }, queues: { audit: { maxAge: 90 * 86_400_000 } }, maxCount: 100_000 });
+ * ```
+ */
+export interface PrunerOptions extends PluginOptions {
+  /** Default: completed 1 day, cancelled and discarded 7 days. A state left out is kept. */
+  readonly maxAge?: MaxAge;
+  /** Per-queue rules replacing the default for that queue. */
+  readonly queues?: Readonly<Record<string, { readonly maxAge?: MaxAge; readonly maxCount?: number }>>;
+  /** Keep at most this many finished jobs per queue (newest first). Default: no limit. */
+  readonly maxCount?: number;
+  /** Rows per DELETE. Default 10,000. */
+  readonly batchSize?: number;
+}
+
+const STATES: readonly PrunedState[] = ['completed', 'cancelled', 'discarded'];
+const DEFAULT_AGE: Record<PrunedState, number> = { completed: 86_400_000, cancelled: 7 * 86_400_000, discarded: 7 * 86_400_000 };
+
+function resolveAge(value: MaxAge | undefined, where: string, fallback: Record<PrunedState, number> | undefined): Map<PrunedState, number> {
+  const out = new Map<PrunedState, number>();
+  const check = (v: unknown, what: string): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ConfigError(`Pruner: ${what} must be a whole number of ms >= 0, got ${String(v)}`);
+    return v;
+  };
+  if (value === undefined) {
+    for (const state of STATES) if (fallback?.[state] !== undefined) out.set(state, fallback[state]);
+  } else if (typeof value === 'number') {
+    for (const state of STATES) out.set(state, check(value, `${where}maxAge`));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [state, age] of Object.entries(value)) {
+      if (!(STATES as readonly string[]).includes(state)) throw new ConfigError(`Pruner: ${where}maxAge has unknown state "${state}" (use ${STATES.join(', ')})`);
+      out.set(state as PrunedState, check(age, `${where}maxAge.${state}`));
+    }
+  } else {
+    throw new ConfigError(`Pruner: ${where}maxAge must be ms or { completed?, cancelled?, discarded? }`);
+  }
+  return out;
+}
+
+function count(value: unknown, where: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new ConfigError(`Pruner: ${where} must be a whole number >= 0, got ${String(value)}`);
+  return value;
+}
+
+interface Rule {
+  readonly ages: Map<PrunedState, number>;
+  readonly maxCount: number | undefined;
+}
+
+/**
+ * Deletes old finished jobs in small batches, on the leader.
+ *
+ * @example
+ * ```ts
+ * const queue = new Queue({ connection, workers, plugins: [new Pruner({ maxAge: 86_400_000 })] });
+ * queue.on('jobs:pruned', ({ queue, state, count }) => metrics.add(count, { queue, state }));
+ * ```
+ */
+export class Pruner extends Plugin {
+  readonly name = 'pruner';
+  readonly batchSize: number;
+  readonly #default: Rule;
+  readonly #queues: ReadonlyMap<string, Rule>;
+
+  constructor(options: PrunerOptions = {}) {
+    super(options, 30_000);
+    this.batchSize = count(options.batchSize ?? 10_000, 'batchSize')!;
+    if (this.batchSize < 1 || this.batchSize > 100_000) throw new ConfigError('Pruner: batchSize must be from 1 to 100,000');
+    this.#default = { ages: resolveAge(options.maxAge, '', DEFAULT_AGE), maxCount: count(options.maxCount, 'maxCount') };
+    const queues = new Map<string, Rule>();
+    for (const [name, rule] of Object.entries(options.queues ?? {})) {
+      checkQueueName(name, 'Pruner option "queues"');
+      queues.set(name, {
+        ages: rule.maxAge === undefined ? this.#default.ages : resolveAge(rule.maxAge, `queues.${name}.`, undefined),
+        maxCount: rule.maxCount === undefined ? this.#default.maxCount : count(rule.maxCount, `queues.${name}.maxCount`),
+      });
+    }
+    this.#queues = queues;
+  }
+
+  protected async tick(ctx: PluginContext): Promise<void> {
+    const { driver, sql, emit } = internals(ctx);
+    const overridden = JSON.stringify([...this.#queues.keys()]);
+    // Deletes batch after batch until a short one; each DELETE is its own short transaction.
+    const drain = async (run: () => Promise<number>, queue: string | null, state: PrunedState | 'finished'): Promise<void> => {
+      for (;;) {
+        if (ctx.signal.aborted) return;
+        const n = await run();
+        if (n > 0) emit('jobs:pruned', { queue, state, count: n });
+        if (n < this.batchSize) return;
+      }
+    };
+    for (const [state, age] of this.#default.ages) {
+      await drain(async () => one(await driver.query<{ n: number }>(sql.pruneByAge, [state, age, null, overridden, this.batchSize])), null, state);
+    }
+    for (const [queue, rule] of this.#queues) {
+      for (const [state, age] of rule.ages) {
+        await drain(async () => one(await driver.query<{ n: number }>(sql.pruneByAge, [state, age, queue, '[]', this.batchSize])), queue, state);
+      }
+    }
+    const counted = new Map<string, number>();
+    if (this.#default.maxCount !== undefined) {
+      const rows = await driver.query<{ queue: string }>(sql.finishedQueues, []);
+      for (const { queue } of rows) if (!this.#queues.has(queue)) counted.set(queue, this.#default.maxCount);
+    }
+    for (const [queue, rule] of this.#queues) if (rule.maxCount !== undefined) counted.set(queue, rule.maxCount);
+    for (const [queue, keep] of counted) {
+      await drain(async () => one(await driver.query<{ n: number }>(sql.pruneByCount, [queue, keep, this.batchSize])), queue, 'finished');
+    }
+  }
+}
+
+function one(rows: readonly { n: number }[]): number {
+  return Number(rows[0]?.n ?? 0);
+}

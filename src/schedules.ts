@@ -1,0 +1,184 @@
+// Persisted cron schedules (`queue.schedules`): add, change, remove and list them at runtime,
+// from any node. Everything is checked before it is stored: the expression, the time zone, the
+// worker (known to this Queue) and its args (by the worker's schema). The Cron plugin, on the
+// leader, is what turns due schedules into jobs.
+import type { Driver } from './driver/types.js';
+import { ConfigError, UnknownWorkerError } from './errors.js';
+import { parseArgs } from './insert.js';
+import { checkExpression, checkTimezone } from './plugins/cron-expression.js';
+import type { PluginStatements } from './sql/plugin-statements.js';
+import type { Worker } from './worker.js';
+import { checkInt } from './worker.js';
+
+/**
+ * Insert options a schedule passes to each job it enqueues.
+ *
+ * @example
+ * ```ts
+ * const opts: ScheduleJobOptions = { priority: -1, maxAttempts: 3, tags: ['nightly'] };
+ * ```
+ */
+export interface ScheduleJobOptions {
+  readonly priority?: number;
+  readonly maxAttempts?: number;
+  readonly tags?: readonly string[];
+}
+
+/**
+ * A schedule to add or change.
+ *
+ * @example
+ * ```ts
+ * await queue.schedules.set({ name: 'weekday-digest', expression: '0 9 * * MON-FRI', timezone: 'Europe/London', worker: sendDigest, args: {} });
+ * ```
+ */
+export interface ScheduleDefinition {
+  /** Unique; 1–128 characters. */
+  readonly name: string;
+  /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first. */
+  readonly expression: string;
+  /** A Worker of this Queue, or its name. */
+  readonly worker: Worker | string;
+  /** Args of every job (checked by the worker's schema). Default `{}`. */
+  readonly args?: unknown;
+  /** IANA zone the expression is read in. Default `'UTC'` (or the Cron plugin's `timezone`). */
+  readonly timezone?: string;
+  readonly opts?: ScheduleJobOptions;
+  /** Ticks missed while no node ran: `'skip'` them (default) or enqueue the `'last'` one. */
+  readonly missed?: 'skip' | 'last';
+}
+
+/**
+ * A stored schedule.
+ *
+ * @example
+ * ```ts
+ * for (const s of await queue.schedules.list()) console.log(s.name, s.nextAt);
+ * ```
+ */
+export interface Schedule {
+  readonly name: string;
+  readonly expression: string;
+  readonly timezone: string;
+  readonly worker: string;
+  readonly args: unknown;
+  readonly opts: ScheduleJobOptions;
+  readonly missed: 'skip' | 'last';
+  /** The next tick to enqueue; `null` until the leader has computed it. */
+  readonly nextAt: Date | null;
+  /** The last tick enqueued. */
+  readonly lastAt: Date | null;
+}
+
+/** A schedules row as selected by the plugin statements. */
+export interface ScheduleRow {
+  name: string;
+  expression: string;
+  timezone: string;
+  worker: string;
+  args: string;
+  options: string;
+  missed: 'skip' | 'last';
+  next_at: number | null;
+  last_at: number | null;
+}
+
+/** Turns a schedules row into a Schedule. */
+export function rowToSchedule(row: ScheduleRow): Schedule {
+  return {
+    name: row.name,
+    expression: row.expression,
+    timezone: row.timezone,
+    worker: row.worker,
+    args: JSON.parse(row.args) as unknown,
+    opts: JSON.parse(row.options) as ScheduleJobOptions,
+    missed: row.missed,
+    nextAt: row.next_at === null ? null : new Date(Number(row.next_at)),
+    lastAt: row.last_at === null ? null : new Date(Number(row.last_at)),
+  };
+}
+
+const NAME_RE = /^.{1,128}$/su;
+
+/**
+ * Checks a definition; with `workers`, also that the worker exists and accepts the args.
+ * Returns what is stored.
+ */
+export function checkSchedule(def: ScheduleDefinition, workers: ReadonlyMap<string, Worker> | undefined, defaultZone = 'UTC') {
+  if (typeof def !== 'object' || def === null) throw new ConfigError('A schedule must be an object { name, expression, worker, ... }');
+  if (typeof def.name !== 'string' || !NAME_RE.test(def.name)) throw new ConfigError('Schedule name must be 1–128 characters');
+  const where = `Schedule "${def.name}"`;
+  const timezone = checkTimezone(def.timezone ?? defaultZone, where);
+  const expression = checkExpression(def.expression, timezone, where);
+  const workerName = typeof def.worker === 'string' ? def.worker : def.worker?.name;
+  if (typeof workerName !== 'string' || workerName.length === 0) throw new ConfigError(`${where}: worker must be a Worker or a worker name`);
+  const args = def.args ?? {};
+  if (workers !== undefined) {
+    const worker = workers.get(workerName);
+    if (worker === undefined) throw new UnknownWorkerError(workerName, [...workers.keys()]);
+    parseArgs(worker, args);
+  }
+  const opts = def.opts ?? {};
+  if (typeof opts !== 'object' || opts === null) throw new ConfigError(`${where}: opts must be an object`);
+  if (opts.priority !== undefined) checkInt(opts.priority, -32768, 32767, `${where}: opts.priority`);
+  if (opts.maxAttempts !== undefined) checkInt(opts.maxAttempts, 1, 32767, `${where}: opts.maxAttempts`);
+  if (opts.tags !== undefined && (!Array.isArray(opts.tags) || opts.tags.some((t) => typeof t !== 'string' || t.length === 0))) {
+    throw new ConfigError(`${where}: opts.tags must be an array of non-empty strings`);
+  }
+  const missed = def.missed ?? 'skip';
+  if (missed !== 'skip' && missed !== 'last') throw new ConfigError(`${where}: missed must be 'skip' or 'last'`);
+  return { name: def.name, expression, timezone, worker: workerName, args, opts, missed };
+}
+
+/**
+ * The persisted cron schedules of a Queue's schema. Changes apply cluster-wide: the leader's
+ * Cron plugin reads them on its next tick.
+ *
+ * @example
+ * ```ts
+ * await queue.schedules.set({ name: 'cleanup', expression: '0 * * * *', worker: 'cleanup' });
+ * await queue.schedules.remove('cleanup');
+ * ```
+ */
+export class Schedules {
+  constructor(
+    private readonly driver: Driver,
+    private readonly sql: PluginStatements,
+    private readonly workers: ReadonlyMap<string, Worker>,
+  ) {}
+
+  /** Every schedule, by name. */
+  async list(): Promise<Schedule[]> {
+    return (await this.driver.query<ScheduleRow>(this.sql.schedules, [])).map(rowToSchedule);
+  }
+
+  /** One schedule, or `null`. */
+  async get(name: string): Promise<Schedule | null> {
+    const [row] = await this.driver.query<ScheduleRow>(this.sql.schedule, [name]);
+    return row === undefined ? null : rowToSchedule(row);
+  }
+
+  /**
+   * Adds or changes a schedule. Changing its expression or zone restarts it from the next tick
+   * after now. Throws ConfigError / UnknownWorkerError / ArgsValidationError and stores nothing
+   * when the definition is bad.
+   */
+  async set(def: ScheduleDefinition, defaultZone = 'UTC'): Promise<Schedule> {
+    const s = checkSchedule(def, this.workers, defaultZone);
+    const [row] = await this.driver.query<ScheduleRow>(this.sql.upsertSchedule, [
+      s.name,
+      s.expression,
+      s.timezone,
+      s.worker,
+      JSON.stringify(s.args),
+      JSON.stringify(s.opts),
+      s.missed,
+    ]);
+    return rowToSchedule(row!);
+  }
+
+  /** Removes a schedule; whether there was one. Jobs it already enqueued stay. */
+  async remove(name: string): Promise<boolean> {
+    return (await this.driver.query(this.sql.removeSchedule, [name])).length > 0;
+  }
+}

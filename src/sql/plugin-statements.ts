@@ -1,0 +1,166 @@
+// The statements of the plugin layer: node heartbeats, the leader lease, Lifeline's rescue,
+// Pruner's batched deletes and the persisted cron schedules. Same rules as statements.ts.
+import { JOB_COLUMNS } from './columns.js';
+import { statement } from './statements.js';
+
+/** All plugin statements for one schema. */
+export type PluginStatements = ReturnType<typeof buildPluginStatements>;
+
+/** Builds the plugin statements for the given (already quoted) schema. */
+export function buildPluginStatements(s: string) {
+  const jobs = `${s}.jobs`;
+  const state = `${s}.job_state`;
+  const SCHEDULE_COLUMNS = `name, expression, timezone, worker, args::text AS args, options::text AS options, missed,
+    (extract(epoch FROM next_at) * 1000)::float8 AS next_at, (extract(epoch FROM last_at) * 1000)::float8 AS last_at`;
+  return {
+    /** $1 id, $2 host, $3 pid, $4 queues (JSON). Records this node as alive now. */
+    heartbeat: statement(
+      'heartbeat',
+      `INSERT INTO ${s}.nodes (id, host, pid, queues) VALUES ($1, $2, $3, $4::text::jsonb)
+       ON CONFLICT (id) DO UPDATE SET beat_at = now(), queues = EXCLUDED.queues`,
+    ),
+    /** $1 id. A node that stops cleanly leaves no row behind. */
+    removeNode: statement('remove_node', `DELETE FROM ${s}.nodes WHERE id = $1`),
+    /** Nodes and how long ago each beat (ms). */
+    nodes: statement(
+      'nodes',
+      `SELECT id, host, pid, queues::text AS queues, (extract(epoch FROM started_at) * 1000)::float8 AS started_at,
+              (extract(epoch FROM now() - beat_at) * 1000)::float8 AS silent_ms
+       FROM ${s}.nodes ORDER BY started_at`,
+    ),
+
+    /**
+     * $1 lease name, $2 owner, $3 ttl ms. Takes the lease if it is free or expired, or renews it
+     * if $2 holds it. Returns the owner afterwards (only when $2 got it).
+     */
+    acquireLease: statement(
+      'acquire_lease',
+      `INSERT INTO ${s}.leases AS l (name, owner, expires_at) VALUES ($1, $2, now() + $3::float8 * interval '1 ms')
+       ON CONFLICT (name) DO UPDATE SET
+         owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,
+         acquired_at = CASE WHEN l.owner = EXCLUDED.owner THEN l.acquired_at ELSE now() END
+       WHERE l.owner = EXCLUDED.owner OR l.expires_at < now()
+       RETURNING owner`,
+    ),
+    /** $1 lease name, $2 owner, $3 channel. Releases a lease at once and tells the others. */
+    releaseLease: statement(
+      'release_lease',
+      `WITH gone AS (DELETE FROM ${s}.leases WHERE name = $1 AND owner = $2 RETURNING name),
+            notified AS MATERIALIZED (SELECT pg_notify($3, '{"lease":"released"}') FROM gone)
+       SELECT (SELECT count(*) FROM gone)::int AS released, (SELECT count(*) FROM notified)::int AS notified`,
+    ),
+
+    /**
+     * $1 stale after (ms), $2 rescue after (ms), $3 batch size, $4 channel. Jobs executing on a
+     * node whose heartbeat is older than $1, or attempted more than $2 ago by a node that has no
+     * row at all, go back to retryable (or discarded when their attempts are used up), their
+     * claim cleared so a late ack from the lost attempt is fenced off.
+     */
+    rescue: statement(
+      'rescue',
+      `WITH stale AS (
+         SELECT j.id AS sid, n.id IS NOT NULL AS known FROM ${jobs} j
+         LEFT JOIN ${s}.nodes n ON n.id = j.attempted_by
+         WHERE j.state = 'executing'
+           AND CASE WHEN n.id IS NULL THEN j.attempted_at < now() - $2::float8 * interval '1 ms'
+                    ELSE n.beat_at < now() - $1::float8 * interval '1 ms' END
+         ORDER BY j.id LIMIT $3
+         FOR UPDATE OF j SKIP LOCKED
+       ), rescued AS (
+         UPDATE ${jobs} j SET
+           state = (CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END)::${state},
+           scheduled_at = now(),
+           completed_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+           claim = NULL,
+           errors = j.errors || jsonb_build_array(jsonb_build_object(
+             'attempt', j.attempt, 'at', now(), 'name', 'Rescued',
+             'message', CASE WHEN stale.known THEN 'node ' || coalesce(j.attempted_by, '?') || ' stopped heartbeating while running the job'
+                             ELSE 'the node running the job left no heartbeat, and the attempt is older than rescueAfter' END))
+         FROM stale WHERE j.id = stale.sid
+         RETURNING ${JOB_COLUMNS}
+       ), notified AS MATERIALIZED (
+         SELECT pg_notify($4, '{"queues":[],"scheduled":true}') WHERE EXISTS (SELECT 1 FROM rescued)
+       )
+       SELECT rescued.*, (SELECT count(*) FROM notified) AS notified FROM rescued`,
+    ),
+    /** $1 stale after (ms). Forgets nodes long silent that run nothing any more. */
+    forgetNodes: statement(
+      'forget_nodes',
+      `DELETE FROM ${s}.nodes n WHERE n.beat_at < now() - $1::float8 * interval '1 ms'
+         AND NOT EXISTS (SELECT 1 FROM ${jobs} j WHERE j.state = 'executing' AND j.attempted_by = n.id)`,
+    ),
+
+    /**
+     * $1 state, $2 max age (ms), $3 only this queue or NULL, $4 JSON array of queues to leave
+     * out (they have their own rule), $5 batch size. Deletes one batch; returns how many.
+     */
+    pruneByAge: statement(
+      'prune_age',
+      `WITH doomed AS (
+         SELECT id FROM ${jobs}
+         WHERE state = $1::text::${state} AND completed_at < now() - $2::float8 * interval '1 ms'
+           AND ($3::text IS NULL OR queue = $3)
+           AND NOT (queue = ANY(ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb))))
+         ORDER BY completed_at LIMIT $5
+         FOR UPDATE SKIP LOCKED
+       ), gone AS (DELETE FROM ${jobs} WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+       SELECT count(*)::int AS n FROM gone`,
+    ),
+    /** $1 queue, $2 how many finished jobs to keep, $3 batch size. Deletes the oldest beyond that. */
+    pruneByCount: statement(
+      'prune_count',
+      `WITH doomed AS (
+         SELECT id FROM ${jobs}
+         WHERE queue = $1 AND state IN ('completed', 'discarded', 'cancelled')
+         ORDER BY completed_at DESC, id DESC OFFSET $2 LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ), gone AS (DELETE FROM ${jobs} WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+       SELECT count(*)::int AS n FROM gone`,
+    ),
+
+    /** Queues that have finished jobs (for a maxCount that applies to every queue). */
+    finishedQueues: statement(
+      'finished_queues',
+      `SELECT DISTINCT queue FROM ${jobs} WHERE state IN ('completed', 'discarded', 'cancelled')`,
+    ),
+
+    /** Every schedule. */
+    schedules: statement('schedules', `SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules ORDER BY name`),
+    /** $1 name. */
+    schedule: statement('schedule', `SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules WHERE name = $1`),
+    /**
+     * $1 name, $2 expression, $3 timezone, $4 worker, $5 args, $6 options, $7 missed. Creates or
+     * changes a schedule; a changed expression or zone starts over from the next tick.
+     */
+    upsertSchedule: statement(
+      'upsert_schedule',
+      `INSERT INTO ${s}.schedules AS c (name, expression, timezone, worker, args, options, missed)
+       VALUES ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7)
+       ON CONFLICT (name) DO UPDATE SET
+         expression = EXCLUDED.expression, timezone = EXCLUDED.timezone, worker = EXCLUDED.worker,
+         args = EXCLUDED.args, options = EXCLUDED.options, missed = EXCLUDED.missed, updated_at = now(),
+         next_at = CASE WHEN c.expression = EXCLUDED.expression AND c.timezone = EXCLUDED.timezone THEN c.next_at END
+       RETURNING ${SCHEDULE_COLUMNS}`,
+    ),
+    /** $1 name. */
+    removeSchedule: statement('remove_schedule', `DELETE FROM ${s}.schedules WHERE name = $1 RETURNING name`),
+    /** Schedules due now (or never computed), with the database's now (ms). */
+    dueSchedules: statement(
+      'due_schedules',
+      `SELECT ${SCHEDULE_COLUMNS}, (extract(epoch FROM now()) * 1000)::float8 AS db_now
+       FROM ${s}.schedules WHERE next_at IS NULL OR next_at <= now() ORDER BY name`,
+    ),
+    /**
+     * $1 name, $2 the next_at this tick read (ms, NULL when none), $3 new next_at (ms), $4 last
+     * tick enqueued (ms) or NULL. Advances a schedule unless another leader already did.
+     */
+    advanceSchedule: statement(
+      'advance_schedule',
+      `UPDATE ${s}.schedules SET
+         next_at = to_timestamp($3::float8 / 1000),
+         last_at = coalesce(to_timestamp($4::float8 / 1000), last_at)
+       WHERE name = $1 AND next_at IS NOT DISTINCT FROM to_timestamp($2::float8 / 1000)
+       RETURNING name`,
+    ),
+  };
+}
