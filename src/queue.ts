@@ -26,9 +26,8 @@ import type { PendingAck } from './runtime/outcome.js';
 import { buildAck } from './runtime/outcome.js';
 import type { AckFollowUps } from './runtime/ack-events.js';
 import { emitAckEvents } from './runtime/ack-events.js';
-import { fetcherFor, isLimited } from './runtime/fetchers.js';
 import { parseNotice } from './runtime/notice.js';
-import { Producer } from './runtime/producer.js';
+import { Producers } from './runtime/producers.js';
 import { ProgressReporter } from './runtime/progress.js';
 import { Reconciler } from './runtime/reconciler.js';
 import type { DrainOptions, DrainResult } from './runtime/inline-runner.js';
@@ -92,7 +91,7 @@ export class Queue extends QueueAdmin {
   readonly #completer: Completer;
   readonly #stager: Stager;
   readonly #hinter: Hinter;
-  readonly #producers = new Map<string, Producer>();
+  readonly #producers: Producers;
   readonly #executing = new Set<Promise<void>>();
   readonly #followUps: AckFollowUps = {
     dueIn: (delayMs) => this.#stager.wake(delayMs),
@@ -109,6 +108,7 @@ export class Queue extends QueueAdmin {
     const control = new ControlEngine(driver, buildControlStatements(config.quotedSchema), config.channel, `docket:fetch:${config.schema}:`);
     super({ config, driver, engine, control });
     this.#config = config;
+    this.#producers = new Producers(config);
     this.#driver = driver;
     this.#engine = engine;
     this.#control = control;
@@ -119,7 +119,7 @@ export class Queue extends QueueAdmin {
     this.#reconciler = new Reconciler(control, config.reconcileInterval, {
       attempts: (minAgeMs) => this.#executor.attempts(minAgeMs),
       abandon: (id, claim, state) => this.#executor.abandon(id, claim, state),
-      applyControls: (rows) => this.#applyControls(rows),
+      applyControls: (rows) => this.#producers.applyAll(rows),
       onError: (error, context) => this.#error(error, context),
     });
     this.#threads = new ThreadPool(config.threads);
@@ -248,28 +248,20 @@ export class Queue extends QueueAdmin {
     }
     // The node's heartbeat row exists before it claims anything (Lifeline reads it).
     await this.#cluster.start();
-    for (const [queue, limit] of this.#config.queues) {
-      if (limit === 0) continue; // settings only: this node inserts into the queue, never runs it
-      const producer = new Producer(
-        fetcherFor(this.#config, this.#engine, this.#control, queue),
-        { queue, limit, pollInterval: this.#config.pollInterval, limited: isLimited(this.#config, queue) },
-        {
-          execute: (fetched) => this.#execute(fetched),
-          release: (jobs) => this.#release(jobs),
-          onError: (error) => this.#error(error, `fetch ${queue}`),
-        },
-      );
-      this.#producers.set(queue, producer);
-    }
-    this.#applyControls(controls);
-    for (const producer of this.#producers.values()) producer.start();
+    this.#producers.create(this.#engine, this.#control, (queue) => ({
+      execute: (fetched) => this.#execute(fetched),
+      release: (jobs) => this.#release(jobs),
+      onError: (error) => this.#error(error, `fetch ${queue}`),
+    }));
+    this.#producers.applyAll(controls);
+    this.#producers.start();
     void this.#reconciler.start();
     this.#stager.start();
     this.#subscription = this.#driver.listen(this.#config.channel, {
       onNotify: (payload) => this.#notified(payload),
       onConnect: () => {
         // (Re)connected: anything notified while we were away must not be stranded.
-        this.#wake([...this.#producers.keys()]);
+        this.#wake(this.#producers.queues);
         this.#stager.wake(0);
       },
       onError: (error) => this.#error(error, 'listen'),
@@ -413,20 +405,8 @@ export class Queue extends QueueAdmin {
     if (notice.leaseReleased) this.#cluster.released();
   }
 
-  #applyControls(rows: readonly QueueControlRow[]): void {
-    const byName = new Map(rows.map((r) => [r.name, r]));
-    for (const [queue, producer] of this.#producers) {
-      const row = byName.get(queue);
-      producer.setPaused(row?.paused ?? false);
-      producer.setLimit(row?.concurrency ?? this.#config.queues.get(queue)!);
-    }
-  }
-
   protected controlChanged(row: QueueControlRow): void {
-    const producer = this.#producers.get(row.name);
-    if (producer === undefined) return;
-    producer.setPaused(row.paused);
-    producer.setLimit(row.concurrency ?? this.#config.queues.get(row.name)!);
+    this.#producers.apply(row);
   }
 
   protected jobsTakenAway(): void {
@@ -434,7 +414,7 @@ export class Queue extends QueueAdmin {
   }
 
   protected localLimits(): ReadonlyMap<string, number> {
-    return new Map([...this.#config.queues].map(([name, limit]) => [name, this.#producers.get(name)?.limit ?? limit]));
+    return this.#producers.limits();
   }
 
   async #drain(options: DrainOptions = {}): Promise<DrainResult> {
@@ -451,7 +431,7 @@ export class Queue extends QueueAdmin {
   }
 
   #wake(queues: readonly string[]): void {
-    for (const queue of queues) this.#producers.get(queue)?.dispatch();
+    this.#producers.wake(queues);
   }
 
   #error(error: unknown, context: string): void {
@@ -468,7 +448,7 @@ export class Queue extends QueueAdmin {
       // once stop() was called; then we wait for the queries already in flight. Plugins stop and
       // the lease is released meanwhile.
       const [unstarted] = await Promise.all([
-        Promise.all([...this.#producers.values()].map((p) => p.stop())),
+        this.#producers.stop(),
         this.#stager.stop(),
         this.#cluster.stopPlugins(),
       ]);

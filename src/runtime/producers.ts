@@ -1,0 +1,59 @@
+// The producers of this node, one per queue it runs: created at start, woken by name, kept in
+// line with the persisted queue controls (pause, scale), and stopped together.
+import type { ResolvedConfig } from '../config.js';
+import type { ControlEngine, QueueControlRow } from '../control/control-engine.js';
+import type { Engine, FetchedJob } from '../engine.js';
+import { fetcherFor, isLimited } from './fetchers.js';
+import type { ProducerHooks } from './producer.js';
+import { Producer } from './producer.js';
+
+/** This node's producers. */
+export class Producers {
+  readonly #byQueue = new Map<string, Producer>();
+
+  constructor(private readonly config: ResolvedConfig) {}
+
+  /** Creates a producer per queue this node runs (concurrency 0: settings only, none). */
+  create(engine: Engine, control: ControlEngine, hooks: (queue: string) => ProducerHooks): void {
+    for (const [queue, limit] of this.config.queues) {
+      if (limit === 0) continue;
+      const options = { queue, limit, pollInterval: this.config.pollInterval, limited: isLimited(this.config, queue) };
+      this.#byQueue.set(queue, new Producer(fetcherFor(this.config, engine, control, queue), options, hooks(queue)));
+    }
+  }
+
+  start(): void {
+    for (const producer of this.#byQueue.values()) producer.start();
+  }
+
+  get queues(): string[] {
+    return [...this.#byQueue.keys()];
+  }
+
+  wake(queues: readonly string[]): void {
+    for (const queue of queues) this.#byQueue.get(queue)?.dispatch();
+  }
+
+  /** Applies every persisted control; a queue without a row runs unpaused at its own limit. */
+  applyAll(rows: readonly QueueControlRow[]): void {
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    for (const queue of this.#byQueue.keys()) this.apply(byName.get(queue) ?? { name: queue, paused: false, concurrency: null });
+  }
+
+  apply(row: QueueControlRow): void {
+    const producer = this.#byQueue.get(row.name);
+    if (producer === undefined) return;
+    producer.setPaused(row.paused);
+    producer.setLimit(row.concurrency ?? this.config.queues.get(row.name)!);
+  }
+
+  /** The limit of every configured queue on this node now. */
+  limits(): ReadonlyMap<string, number> {
+    return new Map([...this.config.queues].map(([name, limit]) => [name, this.#byQueue.get(name)?.limit ?? limit]));
+  }
+
+  /** Stops every producer; resolves with the claimed jobs that never started. */
+  async stop(): Promise<FetchedJob[]> {
+    return (await Promise.all([...this.#byQueue.values()].map((p) => p.stop()))).flat();
+  }
+}
