@@ -3,7 +3,7 @@
 // failover, or a split brain) inserting the same tick gets the existing job: exactly one job per
 // tick across the cluster. Ticks missed while no node ran are skipped, or the last one is
 // enqueued ('last'); ticks late by less than `grace` (a failover) are on time.
-import { ConfigError } from '../errors.js';
+import { ConfigError, DocketError } from '../errors.js';
 import type { ScheduleDefinition, ScheduleRow } from '../schedules.js';
 import { checkSchedule } from '../schedules.js';
 import { checkTimezone, nextTick, ticksBetween } from './cron-expression.js';
@@ -55,7 +55,7 @@ export class Cron extends Plugin {
   readonly timezone: string;
   readonly grace: number;
   readonly jobs: readonly CronJob[];
-  #declared = false;
+  readonly #undeclared: Set<CronJob>;
 
   constructor(options: CronOptions = {}) {
     super(options, 1_000);
@@ -64,6 +64,7 @@ export class Cron extends Plugin {
     if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0) throw new ConfigError(`Cron: grace must be a whole number of ms >= 0, got ${String(grace)}`);
     this.grace = grace;
     this.jobs = [...(options.jobs ?? [])];
+    this.#undeclared = new Set(this.jobs);
     const names = new Set<string>();
     for (const job of this.jobs) {
       // The worker and args are checked against the Queue at start; the rest can be checked now.
@@ -75,9 +76,17 @@ export class Cron extends Plugin {
 
   protected async tick(ctx: PluginContext): Promise<void> {
     const { driver, sql, insertTick } = internals(ctx);
-    if (!this.#declared) {
-      for (const job of this.jobs) await ctx.queue.schedules.set(job, this.timezone);
-      this.#declared = true;
+    // Declared jobs are stored once. One this node cannot store for good (its worker is not
+    // registered here, say) is reported and dropped; one that failed on the database is retried
+    // next tick; either way the other schedules still run.
+    for (const job of [...this.#undeclared]) {
+      try {
+        await ctx.queue.schedules.set(job, this.timezone);
+        this.#undeclared.delete(job);
+      } catch (error) {
+        if (error instanceof DocketError) this.#undeclared.delete(job);
+        ctx.reportError(error);
+      }
     }
     const due = await driver.query<ScheduleRow & { db_now: number }>(sql.dueSchedules, []);
     for (const row of due) {

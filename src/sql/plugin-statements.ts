@@ -159,7 +159,8 @@ export function buildPluginStatements(s: string) {
       `UPDATE ${s}.schedules SET
          next_at = to_timestamp($3::float8 / 1000),
          last_at = coalesce(to_timestamp($4::float8 / 1000), last_at)
-       WHERE name = $1 AND next_at IS NOT DISTINCT FROM to_timestamp($2::float8 / 1000)
+       WHERE name = $1 AND CASE WHEN $2::float8 IS NULL THEN next_at IS NULL
+                                ELSE abs(extract(epoch FROM next_at) * 1000 - $2::float8) < 1 END
        RETURNING name`,
     ),
   };
