@@ -22,6 +22,12 @@ export function checkExpression(expression: unknown, zone: string, where: string
   if (typeof expression !== 'string' || expression.trim().length === 0) {
     throw new ConfigError(`${where}: expression must be a cron expression such as '0 9 * * MON-FRI'`);
   }
+  // cron-parser fills in missing fields from the right ('0 9 * *' would run every minute on the
+  // 9th): a typo must be an error, not a schedule that floods the queue.
+  const fields = expression.trim().split(/\s+/).length;
+  if (fields !== 5 && fields !== 6) {
+    throw new ConfigError(`${where}: cron expression ${JSON.stringify(expression)} has ${fields} fields; use 5 (minute hour day month weekday) or 6 (seconds first)`);
+  }
   try {
     CronExpressionParser.parse(expression, { tz: zone }).next();
   } catch (error) {

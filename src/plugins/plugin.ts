@@ -106,7 +106,14 @@ export abstract class Plugin {
     const stopped = (): boolean => controller.signal.aborted || ctx.signal.aborted;
     const loop = (): void => {
       if (stopped()) return;
-      this.#running = this.tick(ctx)
+      // A tick that throws synchronously is reported like a rejected one.
+      let tick: Promise<void>;
+      try {
+        tick = Promise.resolve(this.tick(ctx));
+      } catch (error) {
+        tick = Promise.reject(error);
+      }
+      this.#running = tick
         .catch((error: unknown) => {
           if (!stopped()) ctx.reportError(error);
         })

@@ -21,6 +21,8 @@ export class Leadership {
   #demoteTimer: NodeJS.Timeout | undefined;
   #stopped = true;
   #inflight: Promise<void> | undefined;
+  /** The lease was taken by an attempt that returned after stop(): it must still be released. */
+  #heldAfterStop = false;
 
   constructor(
     private readonly driver: Driver,
@@ -51,9 +53,10 @@ export class Leadership {
     clearTimeout(this.#timer);
     clearTimeout(this.#demoteTimer);
     await this.#inflight;
-    if (this.#leader) {
+    if (this.#leader || this.#heldAfterStop) {
+      if (this.#leader) this.hooks.lost('stopped');
       this.#leader = false;
-      this.hooks.lost('stopped');
+      this.#heldAfterStop = false;
       try {
         await this.driver.query(this.sql.releaseLease, [LEASE, this.nodeId, this.channel]);
       } catch (error) {
@@ -75,7 +78,10 @@ export class Leadership {
     this.#inflight = (async () => {
       try {
         const rows = await this.driver.query<{ owner: string }>(this.sql.acquireLease, [LEASE, this.nodeId, this.ttl]);
-        if (this.#stopped) return;
+        if (this.#stopped) {
+          if (rows[0]?.owner === this.nodeId) this.#heldAfterStop = true;
+          return;
+        }
         if (rows[0]?.owner === this.nodeId) {
           // Held until sentAt + ttl by the database; step down a renewal period before that.
           clearTimeout(this.#demoteTimer);
