@@ -62,6 +62,9 @@ export class Cron extends Plugin {
     this.timezone = checkTimezone(options.timezone ?? 'UTC', 'Cron');
     const grace = options.grace ?? 60_000;
     if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0) throw new ConfigError(`Cron: grace must be a whole number of ms >= 0, got ${String(grace)}`);
+    if (grace < this.interval) {
+      throw new ConfigError(`Cron: grace (${grace} ms) must be at least the interval (${this.interval} ms), or every tick would count as missed`);
+    }
     this.grace = grace;
     this.jobs = [...(options.jobs ?? [])];
     this.#undeclared = new Set(this.jobs);

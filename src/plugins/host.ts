@@ -69,6 +69,10 @@ export class PluginHost {
     return this.plugins.length;
   }
 
+  get hasLeaderPlugins(): boolean {
+    return this.plugins.some((p) => p.scope !== 'every-node');
+  }
+
   startEveryNode(): void {
     for (const plugin of this.plugins) if (plugin.scope === 'every-node') this.#start(plugin);
   }

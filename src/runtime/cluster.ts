@@ -69,7 +69,9 @@ export class Cluster {
   async start(): Promise<void> {
     await this.#heartbeat.start();
     this.#host.startEveryNode();
-    this.#leadership.start();
+    // Only nodes that would run leader plugins compete for the lease: a node without them
+    // could win it and leave Cron or Lifeline running nowhere.
+    if (this.#host.hasLeaderPlugins) this.#leadership.start();
   }
 
   /** The leader released its lease: try to take it now. */

@@ -93,11 +93,12 @@ async function quiet(admin: pg.Client, app: string): Promise<void> {
  * Kill style 1: terminate the queue's backends while its queries are blocked in flight (and
  * nothing else of the queue runs, so no statement can be caught between COMMIT and reply).
  */
-async function killInFlight(admin: pg.Client, app: string, schema: string, done: () => number): Promise<Kill> {
+async function killInFlight(admin: pg.Client, app: string, schema: string, done: () => number, locked: () => void): Promise<Kill> {
   await admin.query('BEGIN');
   try {
     await admin.query(`LOCK TABLE "${schema}".jobs IN ACCESS EXCLUSIVE MODE`);
     const doneAtKill = done();
+    locked();
     let blocked = 0;
     await waitFor(async () => {
       await freshActivity(admin);
@@ -147,6 +148,12 @@ describe.each(['pg', 'postgres'] as const)('connections killed under load (%s dr
     let held = 0;
     let releaseHeld!: () => void;
     const heldGate = new Promise<void>((resolve) => (releaseHeld = resolve));
+    // Jobs from 30 % wait until the first kill's lock is in place: on a busy machine the queue
+    // could otherwise drain past 60 % before the lock is granted. Once it is, they finish and
+    // their acks block on it (the queries in flight that kill 1 needs).
+    const LOCK_GATE_FROM = TOTAL * 0.3;
+    let openLockGate!: () => void;
+    const lockGate = new Promise<void>((resolve) => (openLockGate = resolve));
     const queueErrors: { context: string; error: unknown }[] = [];
     const worker = new Worker({
       name: `outage-${kind}`,
@@ -156,6 +163,7 @@ describe.each(['pg', 'postgres'] as const)('connections killed under load (%s dr
         const key = `${job.id}:${job.attempt}`;
         runs.set(key, (runs.get(key) ?? 0) + 1);
         runIds.set(job.id, (runIds.get(job.id) ?? 0) + 1);
+        if (job.args.i >= LOCK_GATE_FROM) await lockGate;
         if (job.args.i >= HELD_FROM && job.args.i < HELD_FROM + 10) {
           held++;
           await heldGate;
@@ -182,7 +190,7 @@ describe.each(['pg', 'postgres'] as const)('connections killed under load (%s dr
 
       // Kill 1, at ~25 %: queries in flight.
       await waitFor(() => done >= TOTAL * 0.25, '25 % done');
-      const first = await killInFlight(admin, app, db.schema, () => done);
+      const first = await killInFlight(admin, app, db.schema, () => done, openLockGate);
       expect(first.doneAtKill).toBeLessThan(HELD_FROM);
       expect(first.blocked).toBeGreaterThan(0);
       expect(first.killed).toContain(first.listenPid);

@@ -215,7 +215,9 @@ describe('leader election', () => {
     const lost: { nodeId: string; reason: string }[] = [];
     const nodes: Queue[] = [];
     for (const [i, kind] of KINDS.entries()) {
-      const node = await lead.queue({ connection: connection(kind, `${tag}${i}`), nodeId: `${tag}-${i}`, leaseTtl, heartbeatInterval: 200, workers: [noop] });
+      // Only nodes with a leader plugin compete for the lease.
+      const plugins = [new Probe(`${tag}-probe`, 'leader', () => {}, 1_000)];
+      const node = await lead.queue({ connection: connection(kind, `${tag}${i}`), nodeId: `${tag}-${i}`, leaseTtl, heartbeatInterval: 200, workers: [noop], plugins });
       node.on('leader:elected', (e) => elected.push(e.nodeId));
       node.on('leader:lost', (e) => lost.push(e));
       nodes.push(node);
@@ -442,5 +444,19 @@ describe('Lifeline', () => {
     release.open();
     await waitFor(async () => (await get(long.id)).state === 'completed', 'the long job to complete');
     expect(await get(long.id)).toMatchObject({ result: 'long done', attempt: 1 });
+  });
+});
+
+describe('a node without leader plugins', () => {
+  it('never takes the lease, so leader plugins cannot end up running nowhere', async () => {
+    const bystander = await lead.queue({ connection: connection('pg', 'bystander'), nodeId: 'bystander', leaseTtl: 1_000, workers: [noop] });
+    await bystander.start();
+    const probe = new Probe('lead-probe', 'leader', () => {}, 50);
+    const leader = await lead.queue({ connection: connection('pg', 'with-plugin'), nodeId: 'with-plugin', leaseTtl: 1_000, workers: [noop], plugins: [probe] });
+    await leader.start();
+    await waitFor(() => leader.isLeader && probe.ticks.length > 0, 'the node with a leader plugin to lead and tick');
+    expect(bystander.isLeader).toBe(false);
+    await leader.stop();
+    await bystander.stop();
   });
 });

@@ -44,7 +44,9 @@ export async function dropSchema(url: string, name: string): Promise<void> {
  * terminated backend produces, are swallowed by a default listener; add your own to see them.
  */
 export function createPgPool(url: string, appName: string, config: pg.PoolConfig = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, application_name: appName, ...config });
+  // Idle connections go after a second: the suite runs files side by side on one server, and
+  // pools holding connections they no longer use would exhaust its max_connections.
+  const pool = new pg.Pool({ connectionString: url, application_name: appName, idleTimeoutMillis: 1_000, ...config });
   pool.on('error', () => {});
   return pool;
 }
@@ -53,6 +55,7 @@ export function createPgPool(url: string, appName: string, config: pg.PoolConfig
 export function createPostgresJs(url: string, appName: string, options: postgres.Options<{}> = {}): postgres.Sql {
   return postgres(url, {
     onnotice: () => {},
+    idle_timeout: 2,
     ...options,
     connection: { ...options.connection, application_name: appName },
   });
