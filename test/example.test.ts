@@ -1,4 +1,4 @@
-// `npm run example` must work from a fresh clone with no database configured: the quickstart
+// `npm run example:quickstart` must work from a fresh clone with no database configured: the quickstart
 // starts its own embedded PostgreSQL, runs its jobs to the end, and exits cleanly.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -9,7 +9,7 @@ const run = promisify(execFile);
 it('the quickstart runs every job to a final state on an embedded PostgreSQL', async () => {
   const env = { ...process.env };
   delete env.DATABASE_URL;
-  const { stdout } = await run('npm', ['run', '--silent', 'example'], { env, timeout: 120_000 });
+  const { stdout } = await run('npm', ['run', '--silent', 'example:quickstart'], { env, timeout: 120_000 });
   expect(stdout).toContain('starting an embedded PostgreSQL');
   expect(stdout).toContain('all jobs finished');
   expect(stdout).toMatch(/flaky-upload completed attempts 2\/3/);

@@ -1,0 +1,220 @@
+// The content-processor API end to end, as users run it: the real server in a child process on
+// a database of its own. An uploaded PNG becomes a thumbnail of the asked size; a webhook reaches
+// a local receiver with a valid signature (when private targets are allowed) and is refused for
+// 127.0.0.1 by default; the dashboard renders in headless Chromium (skipped, with the reason
+// printed, where Chromium is absent); and `npm run example` comes up on an embedded PostgreSQL
+// with no database configured, then stops cleanly on SIGTERM.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseUrl } from '../../../test/support/db.js';
+import { freePort, freshDatabase, startServer, type RunningServer } from './support/server.js';
+
+const SECRET = 'e2e-webhook-secret-0123456789abcdef';
+const ADMIN_KEY = 'e2e-admin-key-0123456789';
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cp-e2e-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function server(extra: Record<string, string>): Promise<RunningServer> {
+  const db = await freshDatabase(databaseUrl(), 'cp_e2e');
+  const dir = await tempDir();
+  const running = await startServer({ DATABASE_URL: db.url, DATA_DIR: dir, WEBHOOK_SECRET: SECRET, ADMIN_API_KEY: ADMIN_KEY, ...extra });
+  cleanups.push(db.drop, running.stop);
+  return running;
+}
+
+async function json(res: Response): Promise<Record<string, unknown>> {
+  const body = (await res.json()) as Record<string, unknown>;
+  return body;
+}
+
+async function waitForJob(base: string, id: string, states: readonly string[]): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const job = await json(await fetch(`${base}/jobs/${id}`));
+    if (states.includes(job.state as string)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${String(job.state)}: ${JSON.stringify(job)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+let strict: RunningServer;
+let open: RunningServer;
+beforeAll(async () => {
+  [strict, open] = await Promise.all([server({}), server({ ALLOW_PRIVATE_TARGETS: 'true' })]);
+}, 120_000);
+
+describe('the running API', () => {
+  it('turns an uploaded PNG into a thumbnail of the asked size, downloadable from the API', async () => {
+    const png = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 200, g: 40, b: 90 } } }).png().toBuffer();
+    const form = new FormData();
+    form.append('file', new Blob([png], { type: 'image/png' }), 'photo.png');
+    form.append('imageId', 'img-e2e');
+    form.append('tenantId', 'tenant-e2e');
+    form.append('operations', JSON.stringify({ resize: { width: 320 }, format: 'webp', thumbnails: [64] }));
+    const created = await fetch(`${strict.base}/jobs/images`, { method: 'POST', body: form });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const job = await json(created);
+
+    const done = await waitForJob(strict.base, job.id as string, ['completed', 'discarded']);
+    expect(done.state, JSON.stringify(done.errors)).toBe('completed');
+    const listing = await json(await fetch(`${strict.base}/jobs/${job.id as string}/files`));
+    const files = listing.files as { name: string; url: string }[];
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    const sizes = await Promise.all(
+      files
+        .filter((f) => /\.(webp|png|jpe?g|avif)$/.test(f.name))
+        .map(async (f) => {
+          const res = await fetch(`${strict.base}${f.url}`);
+          expect(res.status).toBe(200);
+          const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+          return `${meta.width}x${meta.height}:${meta.format}`;
+        }),
+    );
+    // The resized image keeps the aspect ratio (640x480 -> 320x240); the thumbnail is 64 wide.
+    expect(sizes).toContain('320x240:webp');
+    expect(sizes.some((s) => s.startsWith('64x'))).toBe(true);
+  });
+
+  it('delivers a webhook to a local receiver with a valid HMAC-SHA256 signature when private targets are allowed', async () => {
+    const received: { headers: IncomingMessage['headers']; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => receiver.listen(port, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => receiver.close(resolve)));
+
+    const created = await fetch(`${open.base}/jobs/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `http://127.0.0.1:${port}/hook`, event: 'order.paid', payload: { order: 42 }, tenantId: 'tenant-e2e' }),
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const job = await json(created);
+    const done = await waitForJob(open.base, job.id as string, ['completed', 'discarded']);
+    expect(done.state, JSON.stringify(done.errors)).toBe('completed');
+
+    expect(received).toHaveLength(1);
+    const [{ headers, body }] = received as [{ headers: IncomingMessage['headers']; body: string }];
+    const timestamp = headers['x-docket-timestamp'] as string;
+    const expected = `sha256=${createHmac('sha256', SECRET).update(`${timestamp}.${body}`).digest('hex')}`;
+    expect(headers['x-docket-signature']).toBe(expected);
+    expect(headers['x-docket-event']).toBe('order.paid');
+    expect(JSON.parse(body)).toMatchObject({ event: 'order.paid', payload: { order: 42 } });
+  });
+
+  it('refuses a webhook to 127.0.0.1 by default, and enqueues nothing', async () => {
+    const res = await fetch(`${strict.base}/jobs/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/hook', event: 'x', payload: {}, tenantId: 'tenant-e2e' }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/url/i);
+    const queues = (await json(await fetch(`${strict.base}/admin/queues`, { headers: { 'x-api-key': ADMIN_KEY } }))) as { queues?: { name: string; total: number }[] };
+    const webhooks = (queues.queues ?? []).find((q) => q.name === 'webhooks');
+    expect(webhooks?.total ?? 0).toBe(0);
+  });
+});
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
+
+describe('the dashboard', () => {
+  it('renders the queues in headless Chromium, without page errors', async (ctx) => {
+    if (CHROMIUM === undefined) {
+      console.log('[e2e] dashboard check skipped: no Chromium found (install Debian\'s "chromium" package to run it)');
+      ctx.skip();
+      return;
+    }
+    const { default: puppeteer } = await import('puppeteer-core');
+    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    await fetch(`${strict.base}/jobs/emails`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'ada@test.local', subject: 'hi', text: 'hello', tenantId: 'tenant-e2e' }),
+    });
+    await page.goto(`${strict.base}/dashboard?key=${ADMIN_KEY}`, { waitUntil: 'domcontentloaded' });
+    await page.waitForFunction(`(document.querySelector('#queues')?.textContent ?? '').includes('emails')`, { timeout: 15_000 });
+    const text = await page.$eval('#queues', (el) => el.textContent ?? '');
+    for (const name of ['images', 'documents', 'emails', 'webhooks', 'exports']) expect(text).toContain(name);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+// The node process running server.ts among the descendants of `root`.
+function serverPid(root: number): number | undefined {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/))
+    .filter((m): m is RegExpMatchArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+  const family = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of rows) if (family.has(r.ppid) && !family.has(r.pid)) (family.add(r.pid), (grew = true));
+  }
+  return rows.find((r) => family.has(r.pid) && r.args.includes('content-processor/src/server.ts') && /\bnode\b/.test(r.args.split(' ')[0]!))?.pid;
+}
+
+describe('npm run example', () => {
+  it('serves the API on an embedded PostgreSQL when no database is configured, and stops on SIGTERM', async () => {
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const port = await freePort();
+    const env: Record<string, string | undefined> = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: await tempDir(), LOG_LEVEL: 'warn' };
+    delete env.DATABASE_URL;
+    delete env.WEBHOOK_SECRET;
+    const child = spawn('npm', ['run', '--silent', 'example'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    cleanups.push(async () => {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+    });
+    const deadline = Date.now() + 90_000;
+    let health: Record<string, unknown> | undefined;
+    while (health === undefined) {
+      if (child.exitCode !== null) throw new Error(`npm run example exited early:\n${out}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/health`);
+        if (res.status === 200) health = await json(res);
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`npm run example did not come up:\n${out}`);
+      if (health === undefined) await new Promise((r) => setTimeout(r, 200));
+    }
+    const docs = await fetch(`http://127.0.0.1:${port}/documentation/json`);
+    expect(docs.status).toBe(200);
+    // SIGTERM to the server under npm (as a platform stops it); npm then exits with its code.
+    const server = serverPid(child.pid!);
+    expect(server, 'the server process under npm').toBeDefined();
+    process.kill(server!, 'SIGTERM');
+    expect(await exited).toBe(0);
+  }, 150_000);
+});
