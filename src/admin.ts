@@ -44,16 +44,17 @@ function sqlState(error: unknown): string | undefined {
 export abstract class QueueAdmin extends SafeEmitter {
   readonly #parts: AdminParts;
 
+  /** @internal */
   protected constructor(parts: AdminParts) {
     super(parts.config.logger);
     this.#parts = parts;
   }
 
-  /** A persisted queue control changed (this node applies it at once). */
+  /** @internal A persisted queue control changed (this node applies it at once). */
   protected abstract controlChanged(row: QueueControlRow): void;
-  /** A job that may be running on this node was taken away: check the running ones now. */
+  /** @internal A job that may be running on this node was taken away: check the running ones now. */
   protected abstract jobsTakenAway(): void;
-  /** Throws when the queue can no longer reach the database. */
+  /** @internal Throws when the queue can no longer reach the database. */
   protected abstract assertUsable(): void;
 
   /**
@@ -263,7 +264,7 @@ export abstract class QueueAdmin extends SafeEmitter {
     await this.#control(name, null, { value });
   }
 
-  /** This node's effective concurrency per queue it runs. */
+  /** @internal This node's effective concurrency per queue it runs. */
   protected abstract localLimits(): ReadonlyMap<string, number>;
 
   async #control(name: string, paused: boolean | null, concurrency: { readonly value: number | null } | null): Promise<void> {

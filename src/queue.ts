@@ -405,14 +405,17 @@ export class Queue extends QueueAdmin {
     if (notice.leaseReleased) this.#cluster.released();
   }
 
+  /** @internal */
   protected controlChanged(row: QueueControlRow): void {
     this.#producers.apply(row);
   }
 
+  /** @internal */
   protected jobsTakenAway(): void {
     if (this.#state === 'started') void this.#reconciler.checkAttempts(0);
   }
 
+  /** @internal */
   protected localLimits(): ReadonlyMap<string, number> {
     return this.#producers.limits();
   }

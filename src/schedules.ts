@@ -141,6 +141,7 @@ export function checkSchedule(def: ScheduleDefinition, workers: ReadonlyMap<stri
  * ```
  */
 export class Schedules {
+  /** @internal Created by the Queue: use `queue.schedules`. */
   constructor(
     private readonly driver: Driver,
     private readonly sql: PluginStatements,
