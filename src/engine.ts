@@ -51,6 +51,29 @@ export interface StageResult {
   readonly nextDueMs: number | null;
 }
 
+/** A job just inserted from `batch`, as the database assigned its id, state and times (ms). */
+export function insertedJob(batch: InsertBatch, id: string, args: unknown, state: JobState, insertedAt: number, scheduledAt: number): Job {
+  return {
+    id,
+    worker: batch.worker,
+    queue: batch.queue,
+    state,
+    args,
+    tags: batch.tags,
+    priority: batch.priority,
+    attempt: 0,
+    maxAttempts: batch.max_attempts,
+    errors: [],
+    result: null,
+    attemptedBy: null,
+    lastProgress: null,
+    insertedAt: new Date(insertedAt),
+    scheduledAt: new Date(scheduledAt),
+    attemptedAt: null,
+    completedAt: null,
+  };
+}
+
 /** Database operations of one Queue. */
 export class Engine {
   constructor(
@@ -74,27 +97,7 @@ export class Engine {
     ]);
     const ids = JSON.parse(row!.ids) as string[];
     const state = row!.state as JobState;
-    const insertedAt = Number(row!.inserted_at);
-    const scheduledAt = Number(row!.scheduled_at);
-    return ids.map((id, i) => ({
-      id,
-      worker: batch.worker,
-      queue: batch.queue,
-      state,
-      args: batch.args[i],
-      tags: batch.tags,
-      priority: batch.priority,
-      attempt: 0,
-      maxAttempts: batch.max_attempts,
-      errors: [],
-      result: null,
-      attemptedBy: null,
-      lastProgress: null,
-      insertedAt: new Date(insertedAt),
-      scheduledAt: new Date(scheduledAt),
-      attemptedAt: null,
-      completedAt: null,
-    }));
+    return ids.map((id, i) => insertedJob(batch, id, batch.args[i], state, Number(row!.inserted_at), Number(row!.scheduled_at)));
   }
 
   /** Sends a wake-up hint on its own (for inserts already committed). */

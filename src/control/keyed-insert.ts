@@ -5,6 +5,7 @@
 // the key, so those rows are simply inserted again.
 import type { Queryable } from '../driver/types.js';
 import type { InsertBatch } from '../engine.js';
+import { insertedJob } from '../engine.js';
 import { ConfigError, UniqueConflictError } from '../errors.js';
 import type { Job, JobState } from '../job.js';
 import { rowToJob } from '../job.js';
@@ -67,25 +68,8 @@ export async function insertKeyed(
       partitionLimit,
       notify,
     );
-    const made = (id: string, args: unknown): Job => ({
-      id,
-      worker: batch.worker,
-      queue: batch.queue,
-      state: result.state as JobState,
-      args,
-      tags: batch.tags,
-      priority: batch.priority,
-      attempt: 0,
-      maxAttempts: batch.max_attempts,
-      errors: [],
-      result: null,
-      attemptedBy: null,
-      lastProgress: null,
-      insertedAt: new Date(result.insertedAt),
-      scheduledAt: new Date(result.scheduledAt),
-      attemptedAt: null,
-      completedAt: null,
-    });
+    const made = (id: string, args: unknown): Job =>
+      insertedJob(batch, id, args, result.state as JobState, result.insertedAt, result.scheduledAt);
     if (unique === undefined) {
       // No keys to conflict on: every row went in, ids in input order.
       pending.forEach((row, k) => (jobs[row.i] = made(result.inserted[k]![0], row.args)));
