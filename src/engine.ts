@@ -51,6 +51,25 @@ export interface StageResult {
   readonly nextDueMs: number | null;
 }
 
+/**
+ * Parameters $1..$10 shared by the insert statements (plain and keyed): what the batch's jobs
+ * share, `rowsJson` (their args, or keyed rows) as $3, and the channel and NOTIFY payload.
+ */
+export function insertParams(batch: InsertBatch, rowsJson: string, channel: string, notify: string | null): unknown[] {
+  return [
+    batch.queue,
+    batch.worker,
+    rowsJson,
+    JSON.stringify(batch.tags),
+    batch.priority,
+    batch.max_attempts,
+    batch.scheduled_at,
+    batch.delay_ms,
+    channel,
+    notify,
+  ];
+}
+
 /** A job just inserted from `batch`, as the database assigned its id, state and times (ms). */
 export function insertedJob(batch: InsertBatch, id: string, args: unknown, state: JobState, insertedAt: number, scheduledAt: number): Job {
   return {
@@ -83,18 +102,7 @@ export class Engine {
   ) {}
 
   async insertJobs(runner: Queryable, batch: InsertBatch, notify: string | null): Promise<Job[]> {
-    const [row] = await runner.query<InsertedBatch>(this.sql.insertJobs, [
-      batch.queue,
-      batch.worker,
-      JSON.stringify(batch.args),
-      JSON.stringify(batch.tags),
-      batch.priority,
-      batch.max_attempts,
-      batch.scheduled_at,
-      batch.delay_ms,
-      this.channel,
-      notify,
-    ]);
+    const [row] = await runner.query<InsertedBatch>(this.sql.insertJobs, insertParams(batch, JSON.stringify(batch.args), this.channel, notify));
     const ids = JSON.parse(row!.ids) as string[];
     const state = row!.state as JobState;
     return ids.map((id, i) => insertedJob(batch, id, batch.args[i], state, Number(row!.inserted_at), Number(row!.scheduled_at)));

@@ -3,6 +3,7 @@
 // each, except the limited fetch (a short transaction: lock, then fetch).
 import type { Driver, Queryable } from '../driver/types.js';
 import type { FetchedJob, InsertBatch } from '../engine.js';
+import { insertParams } from '../engine.js';
 import type { JobRow } from '../job.js';
 import { rowToJob } from '../job.js';
 import type { ControlStatements } from '../sql/control-statements.js';
@@ -70,16 +71,7 @@ export class ControlEngine {
     const [row] = await runner.query<{ rows: string; suffix: string; state: string; inserted_at: number; scheduled_at: number }>(
       this.sql.insertKeyed,
       [
-        batch.queue,
-        batch.worker,
-        JSON.stringify(rows),
-        JSON.stringify(batch.tags),
-        batch.priority,
-        batch.max_attempts,
-        batch.scheduled_at,
-        batch.delay_ms,
-        this.channel,
-        notify,
+        ...insertParams(batch, JSON.stringify(rows), this.channel, notify),
         unique === null ? null : JSON.stringify(unique.states),
         unique?.period ?? null,
         partitionLimit,

@@ -11,19 +11,16 @@
 // runs on every node) shows every node fetched after the paused jobs were inserted, and we also
 // let a full reconcile interval pass; the paused jobs must then never have been claimed
 // (attempted_at IS NULL) nor started (no job:start).
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Worker } from '../../src/index.js';
 import type { Queue } from '../../src/index.js';
 import { createPgPool, createPostgresJs } from '../support/db.js';
+import { spawnReporter } from '../support/child.js';
 import { useSchema, waitFor } from '../support/queue.js';
 
 const db = useSchema('queue_controls');
 const Args = z.object({ n: z.number() });
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const RECONCILE = 300;
 const MARKER = 3;
 
@@ -307,46 +304,29 @@ describe('queue controls on every node', () => {
     const side = new Worker({ name: 'ctl-child-s', queue: 'ctl-child-s', args: Args, perform: noop });
     const admin = await db.queue({ workers: [main, side], queues: {} });
 
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/controls-child.ts'], {
-      cwd: repoRoot,
-      env: { ...process.env, DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const events: Record<string, unknown>[] = [];
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      try {
-        events.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        events.push({ event: 'unparsed', line });
-      }
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
+    const { child, events, stderr, exited } = spawnReporter('test/fixtures/controls-child.ts', { DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema }, 'pipe');
     const startedIds = (): string[] => events.filter((e) => e.event === 'started').map((e) => e.id as string);
     const alive = (): boolean => child.exitCode === null && child.signalCode === null;
     const childLimit = async (): Promise<unknown> => {
       const before = events.length;
-      child.stdin.write('stats\n');
+      child.stdin!.write('stats\n');
       await waitFor(() => events.slice(before).some((e) => e.event === 'stats') || !alive(), 'the child to answer');
       const stats = events.slice(before).find((e) => e.event === 'stats')?.queues as { name: string; localConcurrency: number }[] | undefined;
       return stats?.find((q) => q.name === 'ctl-child')?.localConcurrency;
     };
     try {
       await waitFor(() => events.some((e) => e.event === 'ready') || !alive(), 'the child to start', 30_000);
-      expect(events.map((e) => e.event), stderr).toContain('ready');
+      expect(events.map((e) => e.event), stderr()).toContain('ready');
 
       // Running normally: a job is started by the child.
       const before = await admin.insert(main, { n: 1 });
       await waitFor(() => startedIds().includes(before.id) || !alive(), 'the child to start a job');
-      expect(startedIds(), stderr).toContain(before.id);
+      expect(startedIds(), stderr()).toContain(before.id);
 
       await admin.pauseQueue('ctl-child');
       await admin.scaleQueue('ctl-child', MARKER);
       await waitFor(async () => (await childLimit()) === MARKER || !alive(), 'the child to apply the pause');
-      expect(alive(), stderr).toBe(true);
+      expect(alive(), stderr()).toBe(true);
 
       const ids = (await admin.insertMany(main, Array.from({ length: 6 }, (_, i) => ({ n: 10 + i })))).map((j) => j.id);
       // Sentinel: the child still fetches its other queue, after the paused jobs were inserted.
@@ -361,10 +341,10 @@ describe('queue controls on every node', () => {
       await admin.scaleQueue('ctl-child', null);
       await waitFor(() => ids.every((id) => startedIds().includes(id)) || !alive(), 'the child to run the resumed jobs');
       await completed(ids);
-      expect(events.filter((e) => e.event === 'queue-error'), stderr).toEqual([]);
+      expect(events.filter((e) => e.event === 'queue-error'), stderr()).toEqual([]);
 
       child.kill('SIGTERM');
-      expect(await exited, stderr).toEqual({ code: 0, signal: null });
+      expect(await exited, stderr()).toEqual({ code: 0, signal: null });
     } finally {
       if (alive()) child.kill('SIGKILL');
     }

@@ -2,19 +2,16 @@
 // ShutdownError and they are left retryable without using up an attempt; stop() is idempotent,
 // closes what docket owns and nothing the host owns; and a real process stops on SIGTERM with
 // its own handler.
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { QueueStateError, ShutdownError, Worker } from '../../src/index.js';
 import { createPgPool } from '../support/db.js';
+import { spawnReporter } from '../support/child.js';
 import { nextEvent, useSchema, waitFor } from '../support/queue.js';
 
 const db = useSchema('stop');
 const Args = z.object({ n: z.number() });
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 const hostPools: pg.Pool[] = [];
 afterAll(async () => {
@@ -219,37 +216,20 @@ describe('graceful stop', () => {
     const queue = await db.queue({ workers: [worker], queues: {} });
     const job = await queue.insert(worker, { label: 'long' });
 
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/stop-child.ts'], {
-      cwd: repoRoot,
-      env: { ...process.env, DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const events: Record<string, unknown>[] = [];
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      try {
-        events.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        events.push({ event: 'unparsed', line });
-      }
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
+    const { child, events, stderr, exited } = spawnReporter('test/fixtures/stop-child.ts', { DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema });
     try {
       await waitFor(
         () => events.some((e) => e.event === 'started') || child.exitCode !== null,
         'the child to start the job',
         30_000,
       );
-      expect(events.find((e) => e.event === 'started'), stderr).toMatchObject({ id: job.id, attempt: 1 });
+      expect(events.find((e) => e.event === 'started'), stderr()).toMatchObject({ id: job.id, attempt: 1 });
       const ready = events.find((e) => e.event === 'ready')!;
       expect(ready).toMatchObject({ sigtermListeners: 0, sigintListeners: 0 });
       expect(await queue.getJob(job.id)).toMatchObject({ state: 'executing', attempt: 1, attemptedBy: ready.nodeId });
 
       child.kill('SIGTERM');
-      expect(await exited, stderr).toEqual({ code: 0, signal: null });
+      expect(await exited, stderr()).toEqual({ code: 0, signal: null });
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }

@@ -266,30 +266,15 @@ async function insertBatch(deps: Pick<AppDeps, 'queue' | 'workers' | 'pool'>, it
     const key = `${item.type}\u0000${item.args.tenantId}`;
     groups.set(key, [...(groups.get(key) ?? []), i]);
   });
+  const workerOf = { image: workers.image, document: workers.document, email: workers.email, webhook: workers.webhook, export: workers.exporter };
   const out = new Array<Job>(items.length);
   const run = async (tx: unknown) => {
     for (const indexes of groups.values()) {
       const first = items[indexes[0]!]!;
       const options: InsertOptions = tx === undefined ? { tags: tagsFor(first.args) } : { tags: tagsFor(first.args), tx };
       const list = indexes.map((i) => items[i]!.args);
-      let jobs: Job[];
-      switch (first.type) {
-        case 'image':
-          jobs = await queue.insertMany(workers.image, list as z.output<typeof imageByUrl>[], options);
-          break;
-        case 'document':
-          jobs = await queue.insertMany(workers.document, list as z.output<typeof documentJobArgs>[], options);
-          break;
-        case 'email':
-          jobs = await queue.insertMany(workers.email, list as z.output<typeof emailJobArgs>[], options);
-          break;
-        case 'webhook':
-          jobs = await queue.insertMany(workers.webhook, list as z.output<typeof webhookJobArgs>[], options);
-          break;
-        case 'export':
-          jobs = await queue.insertMany(workers.exporter, list as z.output<typeof exportJobArgs>[], options);
-          break;
-      }
+      // Args were checked by the route's schema; insertMany checks them again by the worker's.
+      const jobs = await queue.insertMany(workerOf[first.type].name, list, options);
       indexes.forEach((i, k) => (out[i] = jobs[k]!));
     }
   };
