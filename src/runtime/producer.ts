@@ -8,6 +8,14 @@
 // the fetch round trip more than they run. Long jobs never prefetch, so they are not held back
 // from idle nodes; buffered jobs still unstarted at stop() are handed back.
 //
+// A buffer is a bet that a slot frees soon. While it holds jobs, a watchdog checks every
+// PREFETCH_MS whether the bet still holds and hands the whole buffer back when it does not: its
+// oldest job waited STALE_BUFFER_MS, or every slot is busy with a job that has already run longer
+// than PREFETCH_MS (nothing suggests a slot frees soon). It does not wait for a job to finish or
+// for the poll timer: a node whose slots are all taken by long jobs must not sit on hundreds of
+// claimed jobs that idle nodes could run. While every slot is busy with jobs older than
+// SHORT_JOB_MS, the queue does not prefetch at all.
+//
 // Limited queues (partitions, a rate limit) fetch through a serialized statement and never
 // prefetch: buffered jobs would hold partition slots and rate budget they may not use.
 // Paused producers fetch nothing; scaling changes the limit at once.
@@ -71,9 +79,13 @@ export class Producer {
   #retryTimer: NodeJS.Timeout | undefined;
   #rateTimer: NodeJS.Timeout | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
   #inflight: Promise<unknown> = Promise.resolve();
   #paused = false;
   #limit: number;
+  /** Start time (performance.now()) of each running job, by a per-start token. */
+  readonly #runningSince = new Map<number, number>();
+  #starts = 0;
 
   constructor(
     private readonly fetcher: Fetcher,
@@ -130,6 +142,8 @@ export class Producer {
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#rateTimer);
     clearTimeout(this.#pollTimer);
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
     await this.#inflight;
     const unstarted = this.#buffer.map((b) => b.fetched);
     this.#buffer = [];
@@ -161,6 +175,8 @@ export class Producer {
   get #prefetch(): number {
     const avg = this.#avgRunMs;
     if (avg === undefined || avg >= SHORT_JOB_MS || this.options.limited || this.#limit === 0) return 0;
+    // The average only learns from finished jobs: slots held by long jobs say more.
+    if (this.#slotsBusyFor(SHORT_JOB_MS)) return 0;
     const limit = this.#limit;
     return Math.min(MAX_PREFETCH, Math.max(limit, Math.floor((limit * PREFETCH_MS) / Math.max(avg, 0.1))));
   }
@@ -202,6 +218,7 @@ export class Producer {
     // Paused (or stopped) while the fetch was in flight: what it claimed goes back.
     if (this.#paused && !this.#stopped) this.#releaseBuffer();
     this.#startBuffered();
+    this.#armWatchdog();
     if (waitMs !== null && !this.#stopped) {
       // The rate limit held jobs back: nothing more until the window frees a slot.
       this.#rateTimer = setTimeout(() => {
@@ -221,25 +238,47 @@ export class Producer {
     this.hooks.release(released);
   }
 
+  /** Whether every slot is busy with a job that has run for more than `ms`. */
+  #slotsBusyFor(ms: number): boolean {
+    if (this.#running < this.#limit || this.#runningSince.size === 0) return false;
+    const since = performance.now() - ms;
+    for (const started of this.#runningSince.values()) if (started >= since) return false;
+    return true;
+  }
+
   // A queue whose jobs turn slow (or mix fast and slow workers) must not sit on a buffer while
   // other nodes idle: once prefetching stops paying, buffered jobs go back for anyone to take.
   #trimBuffer(): void {
     if (this.#buffer.length === 0 || this.#stopped) return;
     const stale = performance.now() - this.#buffer[0]!.receivedAt > STALE_BUFFER_MS;
-    if (!stale && this.#prefetch > 0) return;
+    if (!stale && !this.#slotsBusyFor(PREFETCH_MS) && this.#prefetch > 0) return;
     this.#releaseBuffer();
+  }
+
+  // Checks the buffer every PREFETCH_MS while it holds jobs (see the header): no job has to
+  // finish, and no poll has to come, for a buffer that stopped paying to go back.
+  #armWatchdog(): void {
+    if (this.#watchdog !== undefined || this.#buffer.length === 0 || this.#stopped) return;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      this.#trimBuffer();
+      this.#armWatchdog();
+    }, PREFETCH_MS);
   }
 
   #startBuffered(): void {
     while (this.#running < this.#limit && this.#buffer.length > 0 && !this.#stopped && !this.#paused) {
       const { fetched, receivedAt } = this.#buffer.shift()!;
       const started = performance.now();
+      const token = this.#starts++;
+      this.#runningSince.set(token, started);
       this.#running++;
       this.hooks
         .execute({ job: fetched.job, claim: fetched.claim, queueMs: fetched.queueMs + (started - receivedAt) })
         .catch((error: unknown) => this.hooks.onError(error))
         .finally(() => {
           this.#running--;
+          this.#runningSince.delete(token);
           const ms = performance.now() - started;
           this.#avgRunMs = this.#avgRunMs === undefined ? ms : this.#avgRunMs * 0.8 + ms * 0.2;
           this.#trimBuffer();
