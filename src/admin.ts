@@ -226,7 +226,9 @@ export abstract class QueueAdmin extends SafeEmitter {
    * Pauses a queue on every node: no node fetches its jobs until {@link QueueAdmin.resumeQueue};
    * jobs already running finish. Persisted, so nodes started later obey it too. Resolves once
    * stored (and applied on this node); other nodes apply it when the notification reaches them,
-   * at the latest at their next reconcile (`reconcileInterval`).
+   * at the latest at their next reconcile (`reconcileInterval`). Once a node has applied it, that
+   * node claims and starts no job of the queue: jobs claimed by a fetch already in flight go back
+   * unstarted (see docs/control.md, "What a pause promises").
    *
    * @example
    * ```ts

@@ -32,6 +32,11 @@ export interface QueueControlRow {
   readonly name: string;
   readonly paused: boolean;
   readonly concurrency: number | null;
+  /**
+   * Incremented by every change (migration 0005); a node never applies an older version over
+   * a newer one. 0: the queue has no row (never controlled).
+   */
+  readonly version: number;
 }
 
 /** A stats row: jobs of one queue in one state. */

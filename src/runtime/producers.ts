@@ -1,5 +1,11 @@
 // The producers of this node, one per queue it runs: created at start, woken by name, kept in
 // line with the persisted queue controls (pause, scale), and stopped together.
+//
+// Controls reach a node three ways (the NOTIFY-triggered re-read, the periodic re-read, and the
+// RETURNING of a change made on this node), and a re-read that started before a change committed
+// can answer after this node applied that change. Each row carries a version that every change
+// increments; an older version never overrides a newer one, so a node never briefly un-pauses
+// (and claims jobs) on a stale read.
 import type { ResolvedConfig } from '../config.js';
 import type { ControlEngine, QueueControlRow } from '../control/control-engine.js';
 import type { Engine, FetchedJob } from '../engine.js';
@@ -10,6 +16,8 @@ import { Producer } from './producer.js';
 /** This node's producers. */
 export class Producers {
   readonly #byQueue = new Map<string, Producer>();
+  /** The control version applied to each queue (0: none yet). */
+  readonly #versions = new Map<string, number>();
 
   constructor(private readonly config: ResolvedConfig) {}
 
@@ -37,12 +45,16 @@ export class Producers {
   /** Applies every persisted control; a queue without a row runs unpaused at its own limit. */
   applyAll(rows: readonly QueueControlRow[]): void {
     const byName = new Map(rows.map((r) => [r.name, r]));
-    for (const queue of this.#byQueue.keys()) this.apply(byName.get(queue) ?? { name: queue, paused: false, concurrency: null });
+    for (const queue of this.#byQueue.keys()) this.apply(byName.get(queue) ?? { name: queue, paused: false, concurrency: null, version: 0 });
   }
 
+  /** Applies one queue's control row, unless this node already applied a newer version. */
   apply(row: QueueControlRow): void {
     const producer = this.#byQueue.get(row.name);
     if (producer === undefined) return;
+    // Equal versions apply: a row changed by hand (plain SQL, no version bump) is still obeyed.
+    if (row.version < (this.#versions.get(row.name) ?? 0)) return;
+    this.#versions.set(row.name, row.version);
     producer.setPaused(row.paused);
     producer.setLimit(row.concurrency ?? this.config.queues.get(row.name)!);
   }

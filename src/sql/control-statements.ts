@@ -183,7 +183,7 @@ export function buildControlStatements(s: string) {
     ),
 
     /** Every queue's persisted controls. */
-    queueControls: statement('queue_controls', `SELECT name, paused, concurrency FROM ${s}.queues ORDER BY name`),
+    queueControls: statement('queue_controls', `SELECT name, paused, concurrency, version::float8 AS version FROM ${s}.queues ORDER BY name`),
     /**
      * $1 name, $2 paused or NULL (unchanged), $3 concurrency, $4 whether to set concurrency,
      * $5 channel. Persists a control and tells every node to re-read.
@@ -195,8 +195,9 @@ export function buildControlStatements(s: string) {
          ON CONFLICT (name) DO UPDATE SET
            paused = coalesce($2::bool, q.paused),
            concurrency = CASE WHEN $4::bool THEN $3::int ELSE q.concurrency END,
-           updated_at = now()
-         RETURNING name, paused, concurrency
+           updated_at = now(),
+           version = q.version + 1
+         RETURNING name, paused, concurrency, version::float8 AS version
        ), notified AS MATERIALIZED (SELECT pg_notify($5, '{"control":"queues"}'))
        SELECT up.*, (SELECT count(*) FROM notified) AS notified FROM up`,
     ),

@@ -143,6 +143,8 @@ CREATE TABLE IF NOT EXISTS ${s}.migrations (
 );`;
 }
 
+// A hand-back (state 'available': claimed, never started) of a job never attempted before
+// clears attempted_at/attempted_by: it leaves no trace of the claim it did not use.
 function ackSql(jobs: string, state: string, detailed: boolean): string {
   const returning = detailed
     ? `j.id::text AS id, j.attempt,
@@ -155,6 +157,8 @@ function ackSql(jobs: string, state: string, detailed: boolean): string {
          errors = CASE WHEN v.error IS NULL THEN j.errors
                   ELSE j.errors || jsonb_build_array(v.error || jsonb_build_object('at', now())) END,
          attempt = CASE WHEN v.refund THEN j.attempt - 1 ELSE j.attempt END,
+         attempted_at = CASE WHEN v.state = 'available' AND j.attempt = 1 THEN NULL ELSE j.attempted_at END,
+         attempted_by = CASE WHEN v.state = 'available' AND j.attempt = 1 THEN NULL ELSE j.attempted_by END,
          scheduled_at = CASE WHEN v.state IN ('scheduled', 'retryable')
                         THEN now() + v.delay_ms * interval '1 millisecond' ELSE j.scheduled_at END,
          completed_at = CASE WHEN v.state IN ('completed', 'discarded', 'cancelled') THEN now() END
