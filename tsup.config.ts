@@ -6,7 +6,7 @@ import { defineConfig } from 'tsup';
 // by its path, next to the index bundle. `shims` gives the CJS build an `import.meta.url`, which
 // the pool uses to find that file.
 export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', 'thread-entry': 'src/runtime/thread-entry.ts' },
+  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', 'thread-entry': 'src/runtime/threads/thread-entry.ts' },
   format: ['esm', 'cjs'],
   dts: { entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' } },
   shims: true,

@@ -4,7 +4,7 @@
 import pg from 'pg';
 import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from './types.js';
 import { backoffDelay } from './types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../definitions/logger.js';
 
 type PgRunner = Pick<pg.PoolClient, 'query'>;
 

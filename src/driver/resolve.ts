@@ -1,9 +1,9 @@
 // Picks the driver for a connection, and the Queryable for a host transaction, from the shape
 // of the object the host passed.
 import pg from 'pg';
-import type { Connection } from '../config.js';
-import { ConfigError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Connection } from '../config/config.js';
+import { ConfigError } from '../definitions/errors.js';
+import type { Logger } from '../definitions/logger.js';
 import { createPgDriver, isPgClient, isPgPool, pgTransaction } from './pg.js';
 import { createPostgresJsDriver, isPostgresJs, postgresJsTransaction } from './postgres-js.js';
 import type { Driver, Queryable } from './types.js';

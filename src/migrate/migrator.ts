@@ -2,9 +2,9 @@
 // recorded in <schema>.migrations, so 20 processes calling migrate() at once apply each version
 // exactly once. Migration files are run whole (never split on ';').
 import type { Driver } from '../driver/types.js';
-import { MigrationError } from '../errors.js';
-import type { Statements } from '../sql/statements.js';
-import { bootstrapSql } from '../sql/statements.js';
+import { MigrationError } from '../definitions/errors.js';
+import type { Statements } from '../engine/sql/jobs.js';
+import { bootstrapSql } from '../engine/sql/jobs.js';
 import { BUNDLED_MIGRATIONS } from './bundled.js';
 
 /** A migration with the schema filled in, ready for the host's own migration tool. */

@@ -2,13 +2,13 @@
 // node holds the leader lease. Gives each a context, and the built-in plugins (Lifeline, Pruner,
 // Cron) the internals they need through a registered symbol on that context, which keeps those
 // internals out of the public types.
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../definitions/errors.js';
 import type { Driver } from '../driver/types.js';
-import type { QueueEvents } from '../events.js';
-import type { Job } from '../job.js';
-import type { Logger } from '../logger.js';
+import type { QueueEvents } from '../definitions/events.js';
+import type { Job } from '../definitions/job.js';
+import type { Logger } from '../definitions/logger.js';
 import type { Queue } from '../queue.js';
-import type { PluginStatements } from '../sql/plugin-statements.js';
+import type { PluginStatements } from '../engine/sql/cluster.js';
 import type { Plugin, PluginContext } from './plugin.js';
 
 const INTERNALS = Symbol.for('docket.plugin-internals');

@@ -3,9 +3,9 @@
 // job attempted by a node with no row at all (an old version, a row already forgotten) is
 // rescued once its attempt is older than `rescueAfter`. Jobs of live nodes are never touched,
 // however long they run. Leader only.
-import { ConfigError } from '../errors.js';
-import type { JobRow } from '../job.js';
-import { rowToJob } from '../job.js';
+import { ConfigError } from '../definitions/errors.js';
+import type { JobRow } from '../definitions/job.js';
+import { rowToJob } from '../definitions/job.js';
 import { internals } from './host.js';
 import type { PluginContext, PluginOptions } from './plugin.js';
 import { Plugin } from './plugin.js';

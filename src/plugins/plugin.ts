@@ -2,8 +2,8 @@
 // leader. The base class owns the timer, so a plugin only writes `tick`: a failing tick is
 // reported (`plugin:error`) and retried on the next one, never stops job fetching, and stop()
 // waits for a tick in flight.
-import { ConfigError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { ConfigError } from '../definitions/errors.js';
+import type { Logger } from '../definitions/logger.js';
 import type { Queue } from '../queue.js';
 
 /**

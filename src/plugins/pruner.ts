@@ -2,8 +2,8 @@
 // state and per queue, and optionally keeps at most maxCount finished jobs per queue. Each
 // statement deletes one batch (at most batchSize rows, SKIP LOCKED, its own transaction), so it
 // never holds many locks for long and fetches go on beside it. Leader only.
-import { ConfigError } from '../errors.js';
-import { checkQueueName } from '../worker.js';
+import { ConfigError } from '../definitions/errors.js';
+import { checkQueueName } from '../definitions/worker.js';
 import { internals } from './host.js';
 import type { PluginContext, PluginOptions } from './plugin.js';
 import { Plugin } from './plugin.js';

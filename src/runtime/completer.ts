@@ -2,7 +2,7 @@
 // connection (or any error that may pass later) keeps the batch and retries with capped backoff,
 // so no outcome is lost; a batch the server rejects for its data is split to find the bad row,
 // which is then replaced by a plain failure.
-import type { AckedRow, Engine } from '../engine.js';
+import type { AckedRow, Engine } from '../engine/engine.js';
 import { backoffDelay } from '../driver/types.js';
 import type { PendingAck } from './outcome.js';
 import { waitWithDeadline } from './deadline.js';

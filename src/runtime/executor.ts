@@ -1,9 +1,9 @@
 // Runs one attempt: calls perform with an AbortSignal, enforces the timeout (abort the signal
 // AND stop waiting), and settles exactly once with an Outcome. Also aborts running jobs on stop,
 // and abandons those whose row was taken away (cancelled, deleted) while they ran.
-import { JobCancelledError, JobTimeoutError, ShutdownError } from '../errors.js';
-import type { Job, JobState, RunningJob } from '../job.js';
-import type { Worker } from '../worker.js';
+import { JobCancelledError, JobTimeoutError, ShutdownError } from '../definitions/errors.js';
+import type { Job, JobState, RunningJob } from '../definitions/job.js';
+import type { Worker } from '../definitions/worker.js';
 import type { Outcome } from './outcome.js';
 import { outcomeOf } from './outcome.js';
 import { waitWithDeadline } from './deadline.js';

@@ -1,8 +1,8 @@
 // How each queue claims jobs: the lock-free SKIP LOCKED fetch, or, for queues with partitions or
 // a rate limit, the serialized fetch that honours them (see docs/control.md).
-import type { ResolvedConfig } from '../config.js';
-import type { ControlEngine } from '../control/control-engine.js';
-import type { Engine } from '../engine.js';
+import type { ResolvedConfig } from '../config/config.js';
+import type { ControlEngine } from '../engine/control-engine.js';
+import type { Engine } from '../engine/engine.js';
 import type { Fetcher } from './producer.js';
 
 /** Whether a queue's fetch must be serialized: a partition (of a worker or the queue) or a rate limit. */

@@ -2,12 +2,12 @@
 // run each in turn, write its outcome at once, emit the usual events. Everything goes through
 // the same statements as production, on the pool or inside the caller's transaction, so a test
 // sees exactly what production would write.
-import type { ControlEngine } from '../control/control-engine.js';
+import type { ControlEngine } from '../engine/control-engine.js';
 import type { Queryable } from '../driver/types.js';
-import type { Engine, FetchedJob } from '../engine.js';
-import type { SafeEmitter } from '../events.js';
-import type { Job, JobState } from '../job.js';
-import type { Worker } from '../worker.js';
+import type { Engine, FetchedJob } from '../engine/engine.js';
+import type { SafeEmitter } from '../definitions/events.js';
+import type { Job, JobState } from '../definitions/job.js';
+import type { Worker } from '../definitions/worker.js';
 import type { AckFollowUps } from './ack-events.js';
 import { emitAckEvents, jobAfterAck } from './ack-events.js';
 import type { Executor } from './executor.js';

@@ -1,9 +1,9 @@
 // Turns what `perform` did (returned, threw, timed out, was stopped) into the ack docket stores
 // and the event it emits once the ack is durable. Pure: no I/O, so it is unit-testable.
-import type { JobState } from '../job.js';
-import type { Job } from '../job.js';
-import type { Worker } from '../worker.js';
-import { defaultBackoff, isWorkerResult } from '../worker.js';
+import type { JobState } from '../definitions/job.js';
+import type { Job } from '../definitions/job.js';
+import type { Worker } from '../definitions/worker.js';
+import { defaultBackoff, isWorkerResult } from '../definitions/worker.js';
 
 /** What happened to one attempt. */
 export type Outcome =

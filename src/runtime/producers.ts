@@ -6,9 +6,9 @@
 // can answer after this node applied that change. Each row carries a version that every change
 // increments; an older version never overrides a newer one, so a node never briefly un-pauses
 // (and claims jobs) on a stale read.
-import type { ResolvedConfig } from '../config.js';
-import type { ControlEngine, QueueControlRow } from '../control/control-engine.js';
-import type { Engine, FetchedJob } from '../engine.js';
+import type { ResolvedConfig } from '../config/config.js';
+import type { ControlEngine, QueueControlRow } from '../engine/control-engine.js';
+import type { Engine, FetchedJob } from '../engine/engine.js';
 import { fetcherFor, isLimited } from './fetchers.js';
 import type { ProducerHooks } from './producer.js';
 import { Producer } from './producer.js';

@@ -1,9 +1,9 @@
 // Progress reports of running jobs: stored on the job row (fenced by the claim, like acks) and
 // announced as `job:progress`. Throttled per job (calls within `interval` ms merge, the latest
 // wins) and batched across jobs, so a chatty loop can never flood the database.
-import type { ControlEngine } from '../control/control-engine.js';
-import { ConfigError } from '../errors.js';
-import type { Job, JobProgress } from '../job.js';
+import type { ControlEngine } from '../engine/control-engine.js';
+import { ConfigError } from '../definitions/errors.js';
+import type { Job, JobProgress } from '../definitions/job.js';
 
 /** How the reporter tells the queue around it. */
 export interface ProgressHooks {

@@ -2,7 +2,7 @@
 // re-reads queue controls (pause, scale) and checks that the attempts running here still own
 // their rows (a job cancelled, discarded or deleted elsewhere must stop here too). Notifications
 // trigger the same passes at once; the timer is the safety net.
-import type { ControlEngine, QueueControlRow } from '../control/control-engine.js';
+import type { ControlEngine, QueueControlRow } from '../engine/control-engine.js';
 
 /** What the reconciler needs from the queue around it. */
 export interface ReconcilerHooks {

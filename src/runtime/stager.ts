@@ -1,7 +1,7 @@
 // Makes scheduled and retryable jobs available when they fall due by the database clock. One
 // staging pass also reports when the next job is due, so the timer fires right then instead of
 // on the next poll; every node stages (SKIP LOCKED keeps them apart) and NOTIFYs the others.
-import type { Engine } from '../engine.js';
+import type { Engine } from '../engine/engine.js';
 import { backoffDelay } from '../driver/types.js';
 
 const BATCH = 5000;

@@ -6,7 +6,7 @@
 // reaches the queue through a registered symbol and its public methods only.
 import { AssertionError } from 'node:assert';
 import { isDeepStrictEqual } from 'node:util';
-import type { Job, JobState } from '../job.js';
+import type { Job, JobState } from '../definitions/job.js';
 import type { Queue } from '../queue.js';
 import type { DrainOptions, DrainResult } from '../runtime/inline-runner.js';
 

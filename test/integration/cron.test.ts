@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ArgsValidationError, ConfigError, Cron, UnknownWorkerError, Worker } from '../../src/index.js';
 import type { Queue } from '../../src/index.js';
-import { ticksBetween } from '../../src/plugins/cron-expression.js';
+import { ticksBetween } from '../../src/cron/expression.js';
 import { createPostgresJs } from '../support/db.js';
 import { useSchema, waitFor } from '../support/queue.js';
 

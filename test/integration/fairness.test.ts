@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, Queue, Worker } from '../../src/index.js';
 import type { JobProgress, RunningJob } from '../../src/index.js';
-import { buildControlStatements } from '../../src/sql/control-statements.js';
+import { buildControlStatements } from '../../src/engine/sql/control.js';
 import { createPgPool, createPostgresJs } from '../support/db.js';
 import { useSchema, waitFor } from '../support/queue.js';
 

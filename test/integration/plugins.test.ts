@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, Cron, Lifeline, Plugin, Pruner, Queue, Worker } from '../../src/index.js';
 import type { Job, PluginContext, PluginScope } from '../../src/index.js';
-import { buildPluginStatements } from '../../src/sql/plugin-statements.js';
+import { buildPluginStatements } from '../../src/engine/sql/cluster.js';
 import { createPgPool, createPostgresJs } from '../support/db.js';
 import { nextEvent, useSchema, waitFor } from '../support/queue.js';
 

@@ -3,7 +3,7 @@
 // controls carried a version, that stale answer briefly un-paused the node (and a fetch in that
 // window claimed jobs of a paused queue). The rule: an older version never overrides a newer one.
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config.js';
+import { resolveConfig } from '../../src/config/config.js';
 import { Producers } from '../../src/runtime/producers.js';
 import type { ProducerHooks } from '../../src/runtime/producer.js';
 

@@ -4,7 +4,7 @@
 // zones or expressions are ConfigErrors.
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/index.js';
-import { checkExpression, checkTimezone, nextTick, ticksBetween } from '../../src/plugins/cron-expression.js';
+import { checkExpression, checkTimezone, nextTick, ticksBetween } from '../../src/cron/expression.js';
 
 const HOUR = 3_600_000;
 

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { WorkerResults } from '../../src/index.js';
 import type { Job } from '../../src/index.js';
 import { outcomeOf } from '../../src/runtime/outcome.js';
-import type { Reply } from '../../src/runtime/thread-protocol.js';
-import { decodeReply, encodeReturn, encodeThrow, splitJob } from '../../src/runtime/thread-protocol.js';
+import type { Reply } from '../../src/runtime/threads/thread-protocol.js';
+import { decodeReply, encodeReturn, encodeThrow, splitJob } from '../../src/runtime/threads/thread-protocol.js';
 
 /** encode in the "thread", copy as postMessage would, decode in the "main thread". */
 function cross(reply: Reply): ReturnType<typeof decodeReply> {

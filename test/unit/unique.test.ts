@@ -1,8 +1,8 @@
 // Unique identities: what counts as "the same job", and which options are refused.
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/index.js';
-import { filterParams } from '../../src/control/job-filter.js';
-import { resolveUnique, uniqueKey } from '../../src/unique.js';
+import { filterParams } from '../../src/admin/job-filter.js';
+import { resolveUnique, uniqueKey } from '../../src/insert/unique.js';
 
 const key = (by: Parameters<typeof resolveUnique>[0], worker: string, queue: string, args: unknown): string =>
   uniqueKey(resolveUnique(by, 'test'), worker, queue, args);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Worker, WorkerResults, defaultBackoff } from '../../src/index.js';
 import type { Job } from '../../src/index.js';
-import { SafeEmitter } from '../../src/events.js';
+import { SafeEmitter } from '../../src/definitions/events.js';
 import { buildAck, outcomeOf } from '../../src/runtime/outcome.js';
 
 const job = (attempt: number, maxAttempts: number): Job => ({

@@ -4,15 +4,15 @@
 // holders are then read. A holder that left its unique states between the two statements frees
 // the key, so those rows are simply inserted again.
 import type { Queryable } from '../driver/types.js';
-import type { InsertBatch } from '../engine.js';
-import { insertedJob } from '../engine.js';
-import { ConfigError, UniqueConflictError } from '../errors.js';
-import type { Job, JobState } from '../job.js';
-import { rowToJob } from '../job.js';
-import type { ResolvedUnique } from '../unique.js';
-import { uniqueKey } from '../unique.js';
-import type { PartitionOptions } from '../worker.js';
-import type { ControlEngine, KeyedRow } from './control-engine.js';
+import type { InsertBatch } from '../engine/engine.js';
+import { insertedJob } from '../engine/engine.js';
+import { ConfigError, UniqueConflictError } from '../definitions/errors.js';
+import type { Job, JobState } from '../definitions/job.js';
+import { rowToJob } from '../definitions/job.js';
+import type { ResolvedUnique } from './unique.js';
+import { uniqueKey } from './unique.js';
+import type { PartitionOptions } from '../definitions/worker.js';
+import type { ControlEngine, KeyedRow } from '../engine/control-engine.js';
 
 /** One inserted or found job per input, in input order. */
 export interface KeyedOutcome {

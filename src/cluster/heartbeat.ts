@@ -3,7 +3,7 @@
 // beat went stale; a node that stops cleanly removes its row.
 import { hostname } from 'node:os';
 import type { Driver } from '../driver/types.js';
-import type { PluginStatements } from '../sql/plugin-statements.js';
+import type { PluginStatements } from '../engine/sql/cluster.js';
 
 /** Beats for one node. */
 export class Heartbeat {

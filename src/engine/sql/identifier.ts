@@ -1,6 +1,6 @@
 // Schema names are the only identifiers users choose. They are checked and quoted here, once,
 // and every statement is templated from the quoted form; nothing else is ever spliced into SQL.
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../definitions/errors.js';
 
 // Letters, digits, `_`, `-`, `$` and spaces: enough for names like "My-Schema", while keeping
 // the LISTEN channel (`docket:<schema>`) within PostgreSQL's 63-byte identifier limit.

@@ -1,9 +1,9 @@
 // Intent-named database operations over the statements: what the runtime and the facade call.
 // Each is one round trip, whatever the batch size.
-import type { Driver, Queryable } from './driver/types.js';
-import type { Job, JobRow, JobState } from './job.js';
-import { rowToJob } from './job.js';
-import type { Statements } from './sql/statements.js';
+import type { Driver, Queryable } from '../driver/types.js';
+import type { Job, JobRow, JobState } from '../definitions/job.js';
+import { rowToJob } from '../definitions/job.js';
+import type { Statements } from './sql/jobs.js';
 
 /** Jobs of one worker to insert, already validated, sharing everything but their args. */
 export interface InsertBatch {

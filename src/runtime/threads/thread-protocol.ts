@@ -4,8 +4,8 @@
 // exactly as in-process), a WorkerResult by its kind (its brand is a symbol, which a copy loses),
 // and an error by its message, name, stack and JSON-able own properties (a copy keeps only
 // built-in error names and drops properties such as `code`).
-import type { Job } from '../job.js';
-import { WorkerResults, isWorkerResult } from '../worker.js';
+import type { Job } from '../../definitions/job.js';
+import { WorkerResults, isWorkerResult } from '../../definitions/worker.js';
 
 /** A job as sent to a thread: its data, and the names of its methods the thread may call back. */
 export interface RunRequest {

@@ -1,8 +1,8 @@
 // Per-queue figures for dashboards and admin APIs: persisted controls, this node's limit, and
 // job counts by state, merged from the stats and controls statements.
-import type { JobState } from '../job.js';
-import { JOB_STATES } from '../job.js';
-import type { QueueControlRow, StatsRow } from './control-engine.js';
+import type { JobState } from '../definitions/job.js';
+import { JOB_STATES } from '../definitions/job.js';
+import type { QueueControlRow, StatsRow } from '../engine/control-engine.js';
 
 /**
  * One queue's state and counts, from {@link Queue.queueStats}.

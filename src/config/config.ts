@@ -1,16 +1,16 @@
 // Queue options: what users pass, and the checked, defaulted form the runtime uses.
 import type pg from 'pg';
 import type postgres from 'postgres';
-import { ConfigError } from './errors.js';
-import type { Logger } from './logger.js';
-import { silentLogger } from './logger.js';
-import { checkPlugins } from './plugins/host.js';
-import type { Plugin } from './plugins/plugin.js';
-import { quoteSchema } from './sql/identifier.js';
-import type { ResolvedThreadPoolOptions, ThreadPoolOptions } from './runtime/thread-pool.js';
-import { resolveThreadPoolOptions } from './runtime/thread-pool.js';
-import type { PartitionOptions, Worker } from './worker.js';
-import { checkInt, checkPartition, checkQueueName } from './worker.js';
+import { ConfigError } from '../definitions/errors.js';
+import type { Logger } from '../definitions/logger.js';
+import { silentLogger } from '../definitions/logger.js';
+import { checkPlugins } from '../plugins/host.js';
+import type { Plugin } from '../plugins/plugin.js';
+import { quoteSchema } from '../engine/sql/identifier.js';
+import type { ResolvedThreadPoolOptions, ThreadPoolOptions } from '../runtime/threads/thread-pool.js';
+import { resolveThreadPoolOptions } from '../runtime/threads/thread-pool.js';
+import type { PartitionOptions, Worker } from '../definitions/worker.js';
+import { checkInt, checkPartition, checkQueueName } from '../definitions/worker.js';
 
 /**
  * A global rate limit for one queue: at most `allowed` jobs start in any `period` seconds,

@@ -3,12 +3,12 @@
 // node is known before it claims anything), every-node plugins, then the lease. Stopping is the
 // reverse, and the heartbeat row is removed only when every outcome was written: otherwise it
 // is left to go stale, so Lifeline rescues the unwritten jobs within seconds.
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/config.js';
 import type { Driver } from '../driver/types.js';
 import type { PluginInternals } from '../plugins/host.js';
 import { PluginHost } from '../plugins/host.js';
 import type { Queue } from '../queue.js';
-import type { PluginStatements } from '../sql/plugin-statements.js';
+import type { PluginStatements } from '../engine/sql/cluster.js';
 import { Heartbeat } from './heartbeat.js';
 import { Leadership } from './leadership.js';
 

@@ -9,10 +9,10 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker as NodeWorker } from 'node:worker_threads';
-import { ConfigError, ShutdownError } from '../errors.js';
-import type { Job } from '../job.js';
-import type { Worker } from '../worker.js';
-import { checkInt } from '../worker.js';
+import { ConfigError, ShutdownError } from '../../definitions/errors.js';
+import type { Job } from '../../definitions/job.js';
+import type { Worker } from '../../definitions/worker.js';
+import { checkInt } from '../../definitions/worker.js';
 import type { FromThread, MethodCall, ToThread } from './thread-protocol.js';
 import { decodeReply, encodeError, splitJob } from './thread-protocol.js';
 

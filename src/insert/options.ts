@@ -1,10 +1,10 @@
 // Turns insert calls into rows: validates args with the worker's zod schema and checks options,
 // so a bad job throws before anything reaches the database. Also picks the NOTIFY hint.
-import { ArgsValidationError, ConfigError } from './errors.js';
+import { ArgsValidationError, ConfigError } from '../definitions/errors.js';
 import type { UniqueOptions } from './unique.js';
-import type { InsertBatch } from './engine.js';
-import type { Worker } from './worker.js';
-import { checkInt } from './worker.js';
+import type { InsertBatch } from '../engine/engine.js';
+import type { Worker } from '../definitions/worker.js';
+import { checkInt } from '../definitions/worker.js';
 
 /**
  * Per-insert options; each overrides the worker's default.

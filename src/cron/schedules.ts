@@ -2,13 +2,13 @@
 // from any node. Everything is checked before it is stored: the expression, the time zone, the
 // worker (known to this Queue) and its args (by the worker's schema). The Cron plugin, on the
 // leader, is what turns due schedules into jobs.
-import type { Driver } from './driver/types.js';
-import { ConfigError, UnknownWorkerError } from './errors.js';
-import { parseArgs } from './insert.js';
-import { checkExpression, checkTimezone } from './plugins/cron-expression.js';
-import type { PluginStatements } from './sql/plugin-statements.js';
-import type { Worker } from './worker.js';
-import { checkInt } from './worker.js';
+import type { Driver } from '../driver/types.js';
+import { ConfigError, UnknownWorkerError } from '../definitions/errors.js';
+import { parseArgs } from '../insert/options.js';
+import { checkExpression, checkTimezone } from './expression.js';
+import type { PluginStatements } from '../engine/sql/cluster.js';
+import type { Worker } from '../definitions/worker.js';
+import { checkInt } from '../definitions/worker.js';
 
 /**
  * Insert options a schedule passes to each job it enqueues.

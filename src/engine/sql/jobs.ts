@@ -3,7 +3,7 @@
 // with jsonb_to_recordset, which both drivers send identically.
 import { createHash } from 'node:crypto';
 import { JOB_COLUMNS, epochMs } from './columns.js';
-import type { Statement } from '../driver/types.js';
+import type { Statement } from '../../driver/types.js';
 
 /** A named statement; `prepare: false` plans it for every call's parameters (see Statement). */
 export function statement(label: string, text: string, prepare = true): Statement {

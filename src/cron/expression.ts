@@ -4,7 +4,7 @@
 // once, right after the gap; a local time that happens twice runs once (the first); and
 // interval schedules fire on every real interval, through the repeated hour too.
 import { CronExpressionParser } from 'cron-parser';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../definitions/errors.js';
 
 /** Throws a ConfigError unless `zone` is an IANA time zone this runtime knows. */
 export function checkTimezone(zone: unknown, where: string): string {

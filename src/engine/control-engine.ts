@@ -2,11 +2,11 @@
 // admin API, keyed inserts, progress, the reconciler and limited fetches call. One round trip
 // each, except the limited fetch (a short transaction: lock, then fetch).
 import type { Driver, Queryable } from '../driver/types.js';
-import type { FetchedJob, InsertBatch } from '../engine.js';
-import { insertParams } from '../engine.js';
-import type { JobRow } from '../job.js';
-import { rowToJob } from '../job.js';
-import type { ControlStatements } from '../sql/control-statements.js';
+import type { FetchedJob, InsertBatch } from './engine.js';
+import { insertParams } from './engine.js';
+import type { JobRow } from '../definitions/job.js';
+import { rowToJob } from '../definitions/job.js';
+import type { ControlStatements } from './sql/control.js';
 
 /** One row of a keyed insert: its position in the call, args, and keys. */
 export interface KeyedRow {

@@ -1,7 +1,7 @@
 // The statements of the plugin layer: node heartbeats, the leader lease, Lifeline's rescue,
 // Pruner's batched deletes and the persisted cron schedules. Same rules as statements.ts.
 import { JOB_COLUMNS } from './columns.js';
-import { statement } from './statements.js';
+import { statement } from './jobs.js';
 
 /** All plugin statements for one schema. */
 export type PluginStatements = ReturnType<typeof buildPluginStatements>;

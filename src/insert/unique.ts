@@ -2,9 +2,9 @@
 // enforces uniqueness (a partial unique index and INSERT ... ON CONFLICT); this module only
 // decides what "the same job" means.
 import { createHash } from 'node:crypto';
-import { ConfigError } from './errors.js';
-import type { Job, JobState } from './job.js';
-import { JOB_STATES } from './job.js';
+import { ConfigError } from '../definitions/errors.js';
+import type { Job, JobState } from '../definitions/job.js';
+import { JOB_STATES } from '../definitions/job.js';
 
 /**
  * What makes two jobs "the same": `'worker'`, `'queue'`, `'args'` (all of them), or a list of

@@ -3,13 +3,13 @@
 // failover, or a split brain) inserting the same tick gets the existing job: exactly one job per
 // tick across the cluster. Ticks missed while no node ran are skipped, or the last one is
 // enqueued ('last'); ticks late by less than `grace` (a failover) are on time.
-import { ConfigError, DocketError } from '../errors.js';
-import type { ScheduleDefinition, ScheduleRow } from '../schedules.js';
-import { checkSchedule } from '../schedules.js';
-import { checkTimezone, nextTick, ticksBetween } from './cron-expression.js';
-import { internals } from './host.js';
-import type { PluginContext, PluginOptions } from './plugin.js';
-import { Plugin } from './plugin.js';
+import { ConfigError, DocketError } from '../definitions/errors.js';
+import type { ScheduleDefinition, ScheduleRow } from './schedules.js';
+import { checkSchedule } from './schedules.js';
+import { checkTimezone, nextTick, ticksBetween } from './expression.js';
+import { internals } from '../plugins/host.js';
+import type { PluginContext, PluginOptions } from '../plugins/plugin.js';
+import { Plugin } from '../plugins/plugin.js';
 
 /**
  * A schedule declared with the plugin. Stored (created or updated) when the plugin starts;

@@ -1,8 +1,8 @@
 // Which jobs a bulk action or a listing applies to: the filter users pass, checked, and turned
 // into the five JSON parameters the control statements expect (NULL meaning "any").
-import { ConfigError } from '../errors.js';
-import type { Job, JobState } from '../job.js';
-import { JOB_STATES } from '../job.js';
+import { ConfigError } from '../definitions/errors.js';
+import type { Job, JobState } from '../definitions/job.js';
+import { JOB_STATES } from '../definitions/job.js';
 
 /**
  * Selects jobs by id, queue, state, worker and tags. Every field set must match (tags: the job

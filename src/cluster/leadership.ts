@@ -3,7 +3,7 @@
 // for `ttl - ttl / 4` by its own monotonic clock (measured from when the last successful renewal
 // was sent), so a partitioned leader steps down before its lease can pass to another node.
 import type { Driver } from '../driver/types.js';
-import type { PluginStatements } from '../sql/plugin-statements.js';
+import type { PluginStatements } from '../engine/sql/cluster.js';
 
 /** What leadership tells the queue around it. */
 export interface LeadershipHooks {

@@ -3,7 +3,7 @@
 // check that running jobs were not taken away, and the fetch that honours partitions and rate
 // limits. Same rules as statements.ts: values are parameters, batches are one JSON parameter.
 import { JOB_COLUMNS, epochMs } from './columns.js';
-import { statement } from './statements.js';
+import { statement } from './jobs.js';
 
 const FINAL = `('completed', 'discarded', 'cancelled')`;
 const UNIQUE_ARBITER = `(unique_key) WHERE unique_key IS NOT NULL AND state = ANY (unique_states)`;

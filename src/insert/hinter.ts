@@ -3,8 +3,8 @@
 // makes every insert commit queue on the database-wide notification lock through its WAL flush,
 // which caps single-row inserts near one per fsync. Instead hints are merged and sent by one
 // statement at a time: twenty concurrent inserts cost one or two NOTIFYs, not twenty.
-import type { Engine } from '../engine.js';
-import { hintPayload } from '../insert.js';
+import type { Engine } from '../engine/engine.js';
+import { hintPayload } from './options.js';
 
 /** Merges insert hints and sends them as few NOTIFYs as possible. */
 export class Hinter {

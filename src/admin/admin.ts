@@ -2,19 +2,19 @@
 // or by filter), and pause, resume or scale queues. Every action is one statement that also
 // NOTIFYs the cluster, and is persisted, so nodes that miss the notification catch up on their
 // next reconcile. Queue extends this class; the runtime reacts through the protected hooks.
-import type { ResolvedConfig } from './config.js';
-import type { ControlEngine, QueueControlRow } from './control/control-engine.js';
-import type { JobFilter, JobPage, ListJobsOptions } from './control/job-filter.js';
-import { checkJobId, filterParams } from './control/job-filter.js';
-import type { QueueStats } from './control/queue-stats.js';
-import { buildStats } from './control/queue-stats.js';
-import type { Driver } from './driver/types.js';
-import type { Engine } from './engine.js';
-import { ConfigError, UniqueConflictError } from './errors.js';
-import { SafeEmitter } from './events.js';
-import type { Job, JobRow } from './job.js';
-import { rowToJob } from './job.js';
-import { checkInt, checkQueueName } from './worker.js';
+import type { ResolvedConfig } from '../config/config.js';
+import type { ControlEngine, QueueControlRow } from '../engine/control-engine.js';
+import type { JobFilter, JobPage, ListJobsOptions } from './job-filter.js';
+import { checkJobId, filterParams } from './job-filter.js';
+import type { QueueStats } from './queue-stats.js';
+import { buildStats } from './queue-stats.js';
+import type { Driver } from '../driver/types.js';
+import type { Engine } from '../engine/engine.js';
+import { ConfigError, UniqueConflictError } from '../definitions/errors.js';
+import { SafeEmitter } from '../definitions/events.js';
+import type { Job, JobRow } from '../definitions/job.js';
+import { rowToJob } from '../definitions/job.js';
+import { checkInt, checkQueueName } from '../definitions/worker.js';
 
 /** The database pieces an admin works on. */
 export interface AdminParts {

@@ -2,22 +2,22 @@
 // takes the plain batch insert, or the keyed one for unique and partitioned jobs; wakes workers
 // (at once outside a host transaction, on its commit inside one), emits insert events, and in
 // inline testing mode runs the new jobs before returning.
-import type { ResolvedConfig } from './config.js';
-import type { ControlEngine } from './control/control-engine.js';
-import { insertKeyed, keyedRows } from './control/keyed-insert.js';
-import { resolveTransaction } from './driver/resolve.js';
-import type { Driver } from './driver/types.js';
-import type { Engine } from './engine.js';
-import { UnknownWorkerError } from './errors.js';
-import type { SafeEmitter } from './events.js';
-import type { InsertOptions, UniqueInsertOptions } from './insert.js';
-import { buildBatch, notifyHint, parseArgs } from './insert.js';
-import type { Job } from './job.js';
-import { JOB_STATES } from './job.js';
-import type { InlineRunner } from './runtime/inline-runner.js';
+import type { ResolvedConfig } from '../config/config.js';
+import type { ControlEngine } from '../engine/control-engine.js';
+import { insertKeyed, keyedRows } from './keyed.js';
+import { resolveTransaction } from '../driver/resolve.js';
+import type { Driver } from '../driver/types.js';
+import type { Engine } from '../engine/engine.js';
+import { UnknownWorkerError } from '../definitions/errors.js';
+import type { SafeEmitter } from '../definitions/events.js';
+import type { InsertOptions, UniqueInsertOptions } from './options.js';
+import { buildBatch, notifyHint, parseArgs } from './options.js';
+import type { Job } from '../definitions/job.js';
+import { JOB_STATES } from '../definitions/job.js';
+import type { InlineRunner } from '../runtime/inline-runner.js';
 import type { ResolvedUnique } from './unique.js';
 import { resolveUnique } from './unique.js';
-import type { Worker } from './worker.js';
+import type { Worker } from '../definitions/worker.js';
 
 /** Whether insert options ask for a unique job. */
 export function isUnique(options: InsertOptions | UniqueInsertOptions): options is UniqueInsertOptions {
