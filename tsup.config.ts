@@ -8,7 +8,9 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', 'thread-entry': 'src/runtime/threads/thread-entry.ts' },
   format: ['esm', 'cjs'],
-  dts: { entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' } },
+  // stripInternal: members tagged `@internal` (the Queue's hooks for its admin base class,
+  // constructors only docket calls) are left out of the published declarations.
+  dts: { entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' }, compilerOptions: { stripInternal: true } },
   shims: true,
   sourcemap: true,
   clean: true,
