@@ -1,10 +1,11 @@
 // The `pg` (node-postgres) driver: a Pool to run on (the host's, or one docket owns when given a
 // connection string), the host's PoolClient inside BEGIN for transactional inserts, and a
 // dedicated Client for LISTEN that reconnects with capped backoff.
-import pg from 'pg';
+import type pg from 'pg';
 import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from './types.js';
 import { backoffDelay } from './types.js';
 import type { Logger } from '../definitions/logger.js';
+import { loadDriverPackage } from './load.js';
 
 type PgRunner = Pick<pg.PoolClient, 'query'>;
 
@@ -97,7 +98,9 @@ export function createPgDriver(pool: pg.Pool, owned: boolean, logger: Logger): D
 // A Client of our own (built from the pool's options) rather than a pool slot: a LISTEN
 // connection lives for the queue's life and must not starve the host's pool.
 function listenPg(pool: pg.Pool, channel: string, handlers: ListenHandlers): Subscription {
-  const ClientClass = ((pool as unknown as { Client?: typeof pg.Client }).Client ?? pg.Client) as typeof pg.Client;
+  // A pg Pool carries its Client class; `pg` itself is loaded only for a pool-like object without one.
+  const ClientClass =
+    (pool as unknown as { Client?: typeof pg.Client }).Client ?? loadDriverPackage('pg', 'to LISTEN on a pg Pool').Client;
   const options = (pool as unknown as { options: pg.ClientConfig }).options;
   let closed = false;
   let client: pg.Client | undefined;

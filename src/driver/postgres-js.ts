@@ -1,9 +1,10 @@
 // The postgres.js driver: runs on the host's `sql` instance (never ended by us), turns the host's
 // `sql.begin(tx => ...)` transaction into a Queryable, and uses postgres.js's own LISTEN, which
 // reconnects by itself and calls us back on every (re)connect.
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from './types.js';
 import { backoffDelay } from './types.js';
+import { loadDriverPackage } from './load.js';
 
 type Sql = postgres.Sql;
 type TxSql = postgres.TransactionSql;
@@ -35,6 +36,9 @@ export function postgresJsTransaction(tx: TxSql | Sql): Queryable {
 
 /** Creates the postgres.js driver over the host's `sql`. */
 export function createPostgresJsDriver(sql: Sql): Driver {
+  // Loaded now, not at the first LISTEN, so that a package docket cannot resolve fails the
+  // Queue constructor rather than start().
+  const factory = loadDriverPackage('postgres', 'to LISTEN with a postgres.js connection');
   const base = runnerQueryable(sql);
   return {
     kind: 'postgres',
@@ -46,7 +50,7 @@ export function createPostgresJsDriver(sql: Sql): Driver {
       return (await sql.begin('isolation level read committed', (tx) => fn(runnerQueryable(tx)))) as T;
     },
     listen(channel: string, handlers: ListenHandlers): Subscription {
-      return listenPostgresJs(sql, channel, handlers);
+      return listenPostgresJs(factory, sql, channel, handlers);
     },
     async close(): Promise<void> {
       // The host owns `sql`; we only drop our LISTEN (done by the subscription).
@@ -64,11 +68,11 @@ const LISTEN_OPTION_KEYS = [
 // settings: postgres.js re-creates listeners when it reconnects, after which the host
 // instance's unlisten() no longer removes ours, so a stopped queue would stay subscribed.
 // Ending our own instance always removes it, and never touches the host's `sql`.
-function listenPostgresJs(sql: Sql, channel: string, handlers: ListenHandlers): Subscription {
+function listenPostgresJs(factory: typeof postgres, sql: Sql, channel: string, handlers: ListenHandlers): Subscription {
   const source = sql.options as unknown as Record<string, unknown>;
   const options: Record<string, unknown> = { max: 1, idle_timeout: 0, max_lifetime: null, onnotice: () => {} };
   for (const key of LISTEN_OPTION_KEYS) if (source[key] !== undefined) options[key] = source[key];
-  const listener = postgres(options as postgres.Options<Record<string, postgres.PostgresType>>);
+  const listener = factory(options as postgres.Options<Record<string, postgres.PostgresType>>);
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let failures = 0;

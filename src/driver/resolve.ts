@@ -1,9 +1,10 @@
 // Picks the driver for a connection, and the Queryable for a host transaction, from the shape
-// of the object the host passed.
-import pg from 'pg';
+// of the object the host passed: never by importing a driver package, which the app may not
+// have installed (see load.ts).
 import type { Connection } from '../config/config.js';
 import { ConfigError } from '../definitions/errors.js';
 import type { Logger } from '../definitions/logger.js';
+import { loadDriverPackage } from './load.js';
 import { createPgDriver, isPgClient, isPgPool, pgTransaction } from './pg.js';
 import { createPostgresJsDriver, isPostgresJs, postgresJsTransaction } from './postgres-js.js';
 import type { Driver, Queryable } from './types.js';
@@ -13,6 +14,7 @@ export function resolveDriver(connection: Connection, poolSize: number, logger: 
   if (typeof connection === 'string') {
     // keepAlive: a peer that vanishes without a reset (network partition) is noticed by TCP, so a
     // query on it fails and is retried instead of waiting forever.
+    const pg = loadDriverPackage('pg', 'to connect with a connection string');
     return createPgDriver(new pg.Pool({ connectionString: connection, max: poolSize, keepAlive: true }), true, logger);
   }
   if (isPostgresJs(connection)) return createPostgresJsDriver(connection);
