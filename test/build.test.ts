@@ -3,13 +3,19 @@
 // from CJS. Both builds must expose the same API as src/index.ts, and the ESM build must work
 // end to end against the test database.
 //
+// The package as published: `npm pack` ships only dist/, migrations/, README.md and package.json,
+// within a size limit; the declarations carry nothing tagged `@internal`; the bundles inline
+// none of pg, postgres or zod, and import neither driver until it is used: `pg` and `postgres`
+// are optional peers, so a project that installed one of them (or none) must still load docket
+// and get a ConfigError naming the package it lacks.
+//
 // The build runs in a scratch copy of the package (its sources, scripts, migrations and configs,
 // with node_modules linked): `npm run build` regenerates src/migrate/bundled.ts and cleans dist/,
 // and doing that in the working tree would rewrite a source file while other test files are
 // loading it.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,6 +37,8 @@ let project: string;
 // Plain Node: nothing of the test runner's loaders or options.
 const env = { ...process.env };
 delete env.NODE_OPTIONS;
+// Nor a NODE_PATH, through which a project without a driver could still resolve it.
+delete env.NODE_PATH;
 
 /** `{ name: typeof value }` of a module's exports, sorted by name. */
 function shape(mod: Record<string, unknown>): Record<string, string> {
@@ -158,11 +166,71 @@ async function main() {
 ${cjs ? 'main();' : 'await main();'}
 `;
 
+// Run in projects that installed docket with one driver or none (see bareProject): which drivers
+// the project can resolve, what a Queue on a connection string and on a postgres.js-shaped `sql`
+// does, and, with `use`, a job run end to end on that driver (`pg`: a connection string;
+// `postgres`: a postgres.js instance the script creates).
+const DRIVER_SCRIPT = (cjs: boolean): string => `
+${cjs ? `const { Queue, Worker, ConfigError } = require('docket');\nconst { z } = require('zod');` : `import { Queue, Worker, ConfigError } from 'docket';\nimport { z } from 'zod';`}
+const [url, schema, use] = process.argv.slice(2);
+const installed = (name) => { try { ${cjs ? 'require.resolve(name)' : 'import.meta.resolve(name)'}; return true; } catch { return false; } };
+// What docket recognises as a postgres.js \`sql\` (a function with unsafe()), without the package.
+const postgresShaped = Object.assign(() => {}, { unsafe() {}, begin() {}, options: {} });
+const attempt = (connection) => {
+  try {
+    new Queue({ connection, schema });
+    return 'ok';
+  } catch (error) {
+    return { configError: error instanceof ConfigError, message: error.message };
+  }
+};
+async function main() {
+  const out = { installed: { pg: installed('pg'), postgres: installed('postgres') }, connectionString: attempt(url), postgresShaped: attempt(postgresShaped) };
+  if (use) {
+    const queue = 'only-' + use + '-${cjs ? 'cjs' : 'esm'}';
+    const worker = new Worker({ name: queue, queue, args: z.object({ n: z.number() }), perform: (job) => job.args.n + 1 });
+    const sql = use === 'postgres' ? ${cjs ? "require('postgres')" : "(await import('postgres')).default"}(url, { onnotice() {} }) : undefined;
+    const q = new Queue({ connection: sql ?? url, schema, workers: [worker], queues: { [queue]: 1 }, pollInterval: 100 });
+    await q.migrate();
+    const done = new Promise((resolve) => q.on('job:complete', ({ job }) => resolve(job.result)));
+    await q.start();
+    await q.insert(worker, { n: 1 });
+    out.result = await done;
+    await q.stop();
+    await sql?.end();
+  }
+  console.log(JSON.stringify(out));
+}
+main();
+`;
+
+/** Projects by the driver they installed: 'none', 'pg', 'postgres'. */
+const bare: Record<string, string> = {};
+
+// A project that installed docket and only `driver` of the two: docket is a copy of the built
+// package (not a link, which Node would resolve to where the repository's node_modules has
+// both drivers) next to links to its dependencies, zod and that driver.
+async function bareProject(driver: 'none' | 'pg' | 'postgres'): Promise<string> {
+  const dir = path.join(scratch, `only-${driver}`);
+  const modules = path.join(dir, 'node_modules');
+  await mkdir(path.join(modules, 'docket'), { recursive: true });
+  await cp(path.join(pkg, 'dist'), path.join(modules, 'docket', 'dist'), { recursive: true });
+  await cp(path.join(pkg, 'package.json'), path.join(modules, 'docket', 'package.json'));
+  for (const dep of ['cron-parser', 'eventemitter3', 'zod', ...(driver === 'none' ? [] : [driver])]) {
+    await symlink(path.join(repoRoot, 'node_modules', dep), path.join(modules, dep), 'dir');
+  }
+  await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: `only-${driver}`, private: true }));
+  await writeFile(path.join(dir, 'driver.mjs'), DRIVER_SCRIPT(false));
+  await writeFile(path.join(dir, 'driver.cjs'), DRIVER_SCRIPT(true));
+  return dir;
+}
+
 beforeAll(async () => {
   scratch = await realpath(await mkdtemp(path.join(os.tmpdir(), 'docket-build-')));
   pkg = path.join(scratch, 'docket');
-  for (const entry of ['package.json', 'tsconfig.json', 'tsup.config.ts', 'scripts', 'migrations', 'src']) {
-    await cp(path.join(repoRoot, entry), path.join(pkg, entry), { recursive: true });
+  // README.md and LICENSE: what `npm pack` ships besides dist/ and migrations/.
+  for (const entry of ['package.json', 'tsconfig.json', 'tsup.config.ts', 'scripts', 'migrations', 'src', 'README.md', 'LICENSE']) {
+    if (existsSync(path.join(repoRoot, entry))) await cp(path.join(repoRoot, entry), path.join(pkg, entry), { recursive: true });
   }
   await symlink(path.join(repoRoot, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
   await run('npm', ['run', 'build'], { cwd: pkg, env, timeout: 110_000 });
@@ -181,6 +249,7 @@ beforeAll(async () => {
   await writeFile(path.join(project, 'threads.cjs'), THREADS_SCRIPT(true));
   await writeFile(path.join(project, 'testing.mjs'), TESTING_SCRIPT(false));
   await writeFile(path.join(project, 'testing.cjs'), TESTING_SCRIPT(true));
+  for (const driver of ['none', 'pg', 'postgres'] as const) bare[driver] = await bareProject(driver);
 }, 120_000);
 
 afterAll(async () => {
@@ -189,7 +258,11 @@ afterAll(async () => {
 });
 
 async function node(script: string, ...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run(process.execPath, [script, ...args], { cwd: project, env, timeout: 30_000 });
+  return nodeIn(project, script, ...args);
+}
+
+async function nodeIn(cwd: string, script: string, ...args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await run(process.execPath, [script, ...args], { cwd, env, timeout: 30_000 });
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines.at(-1)!) as Record<string, unknown>;
 }
@@ -242,5 +315,74 @@ describe('the built package', () => {
       fib: { state: 'completed', result: { fib: 6765, isMainThread: false } },
       negative: { state: 'discarded', reason: 'negative' },
     });
+  });
+});
+
+/** The unpacked size the package must stay under: about 1.55 MB today, two thirds of it source maps. */
+const UNPACKED_LIMIT = 2_000_000;
+
+// What `npm pack` would publish: only these files (dist/ holds the bundles, their source maps
+// and declarations, flat).
+const PUBLISHED = [/^dist\/[\w-]+\.(js|cjs|d\.ts|d\.cts|js\.map|cjs\.map)$/, /^migrations\/\d{4}_\w+\.sql$/, /^README\.md$/, /^LICENSE(\.md)?$/, /^package\.json$/];
+
+describe('the published package', () => {
+  it(`packs only dist/, migrations/, README.md and package.json, under ${UNPACKED_LIMIT / 1e6} MB unpacked`, async () => {
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: pkg, env, timeout: 60_000 });
+    const [packed] = JSON.parse(stdout) as { files: { path: string }[]; unpackedSize: number; size: number; entryCount: number }[];
+    const files = packed!.files.map((f) => f.path).sort();
+    expect(files.filter((f) => !PUBLISHED.some((re) => re.test(f))), 'files npm pack would publish that should not be').toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/thread-entry.js', 'dist/thread-entry.cjs', 'dist/testing.js', 'dist/testing.d.cts']));
+    const migrations = readdirSync(path.join(pkg, 'migrations')).filter((f) => f.endsWith('.sql'));
+    expect(files.filter((f) => f.startsWith('migrations/'))).toEqual(migrations.map((f) => `migrations/${f}`).sort());
+    expect(
+      packed!.unpackedSize,
+      `the package unpacks to ${packed!.unpackedSize} bytes (${packed!.entryCount} files), over the ${UNPACKED_LIMIT}-byte limit: see what grew with \`npm pack --dry-run\``,
+    ).toBeLessThan(UNPACKED_LIMIT);
+  });
+
+  it('declares nothing tagged @internal', async () => {
+    const declarations = (await readdir(path.join(pkg, 'dist'))).filter((f) => /\.d\.c?ts$/.test(f));
+    expect(declarations.length).toBeGreaterThanOrEqual(4);
+    for (const file of declarations) {
+      const text = await readFile(path.join(pkg, 'dist', file), 'utf8');
+      expect(text.includes('@internal'), `dist/${file} still has a member tagged @internal (stripInternal)`).toBe(false);
+    }
+  });
+
+  it('bundles neither pg, postgres nor zod, and imports no driver up front', async () => {
+    const dist = await readdir(path.join(pkg, 'dist'));
+    for (const file of dist.filter((f) => /\.c?js$/.test(f))) {
+      const text = await readFile(path.join(pkg, 'dist', file), 'utf8');
+      // A static import or require of a peer: loading docket would need it installed.
+      expect(text, `dist/${file} imports a peer package at load time`).not.toMatch(/(?:\bfrom\s*|\brequire\(\s*|\bimport\(\s*)["'](?:pg|postgres|zod)(?:\/[^"']*)?["']/);
+    }
+    for (const file of dist.filter((f) => f.endsWith('.map'))) {
+      // The inputs of each bundle: docket's sources only (and tsup's CJS shim), no package's code.
+      const { sources } = JSON.parse(await readFile(path.join(pkg, 'dist', file), 'utf8')) as { sources: string[] };
+      expect(sources.filter((s) => s.includes('node_modules/') && !s.includes('node_modules/tsup/')), `dist/${file}: inlined packages`).toEqual([]);
+    }
+  });
+
+  it.each(['driver.mjs', 'driver.cjs'])('loads without pg or postgres installed, and names the missing one (%s)', async (script) => {
+    const out = await nodeIn(bare.none!, script, url, schema);
+    expect(out.installed, 'the project without drivers can resolve one: check NODE_PATH and node_modules above the temp dir').toEqual({ pg: false, postgres: false });
+    expect(out.connectionString).toEqual({ configError: true, message: 'docket needs the "pg" package to connect with a connection string: npm install pg' });
+    expect(out.postgresShaped).toEqual({ configError: true, message: 'docket needs the "postgres" package to LISTEN with a postgres.js connection: npm install postgres' });
+  });
+
+  it.each(['driver.mjs', 'driver.cjs'])('runs a job with only pg installed (%s)', async (script) => {
+    const out = await nodeIn(bare.pg!, script, url, schema, 'pg');
+    expect(out.installed).toEqual({ pg: true, postgres: false });
+    expect(out.connectionString).toBe('ok');
+    expect(out.postgresShaped).toMatchObject({ configError: true, message: expect.stringContaining('npm install postgres') });
+    expect(out.result).toBe(2);
+  });
+
+  it.each(['driver.mjs', 'driver.cjs'])('runs a job with only postgres installed (%s)', async (script) => {
+    const out = await nodeIn(bare.postgres!, script, url, schema, 'postgres');
+    expect(out.installed).toEqual({ pg: false, postgres: true });
+    expect(out.connectionString).toMatchObject({ configError: true, message: expect.stringContaining('npm install pg') });
+    expect(out.postgresShaped).toBe('ok');
+    expect(out.result).toBe(2);
   });
 });
