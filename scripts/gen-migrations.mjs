@@ -1,4 +1,4 @@
-// Compiles migrations/*.sql into src/migrate/bundled.ts so the built package carries its SQL
+// Compiles migrations/*.sql into src/engine/migrate/bundled.ts so the built package carries its SQL
 // without reading files at run time (the same code then works from ESM, CJS and bundlers).
 // Run by `npm run build`; a unit test fails when the generated file drifts from the SQL files.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,5 +33,5 @@ export function renderBundledMigrations() {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  writeFileSync(join(root, 'src/migrate/bundled.ts'), renderBundledMigrations());
+  writeFileSync(join(root, 'src/engine/migrate/bundled.ts'), renderBundledMigrations());
 }

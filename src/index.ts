@@ -1,22 +1,22 @@
 // docket's public API: everything exported here is supported; everything else is internal.
 export { Queue } from './queue.js';
-export type { StopOptions } from './queue.js';
+export type { QueueApi, StopOptions } from './queue-api.js';
 export { Worker, WorkerResults, defaultBackoff } from './definitions/worker.js';
 export type { WorkerOptions, WorkerResult, PerformContext, Backoff, ArgsSchema, WorkerInput } from './definitions/worker.js';
 export type { QueueOptions, Connection, QueueSettings, RateLimit } from './config/config.js';
-export { QueueAdmin } from './admin/admin.js';
 export type { PartitionOptions } from './definitions/worker.js';
 export type { UniqueOptions, UniqueBy, UniqueInsert } from './insert/unique.js';
 export type { JobFilter, ListJobsOptions, JobPage } from './admin/job-filter.js';
 export type { QueueStats } from './admin/queue-stats.js';
 export type { ThreadOption } from './definitions/worker.js';
-export type { ThreadPoolOptions } from './runtime/threads/thread-pool.js';
+export type { ThreadPoolOptions } from './config/threads.js';
 export type { InsertOptions, UniqueInsertOptions } from './insert/options.js';
 export { JOB_STATES } from './definitions/job.js';
 export type { Job, JobState, JobError, JobProgress, RunningJob } from './definitions/job.js';
 export type { QueueEvents, QueueEventName, JobTimings } from './definitions/events.js';
 export type { Logger } from './definitions/logger.js';
-export type { MigrationReport, MigrationScript } from './migrate/migrator.js';
+export type { MigrationScript } from './engine/migrate/migrator.js';
+export type { MigrationReport } from './engine/types.js';
 export {
   DocketError,
   ArgsValidationError,

@@ -1,67 +1,41 @@
-// The facade users hold: configuration, migrations, inserts (on the pool or in the host's
-// transaction), typed events, and the runtime's start/stop; job and queue administration comes
-// from QueueAdmin. The runtime pieces (producers, executor, completer, stager, LISTEN,
-// reconciler, progress, thread pool, testing modes) are wired here and nowhere else.
+// The facade users hold. It composes the parts and only delegates: the Engine (every database
+// operation), the Inserter (validation, unique keys, wake-up hints), the Runtime (fetch → run →
+// ack → events), the Admin operations, cluster Membership and the plugin host. Its public shape
+// and documentation are QueueApi (queue-api.ts).
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { QueueAdmin } from './admin/admin.js';
+import { Admin } from './admin/admin.js';
+import type { JobFilter, JobPage, ListJobsOptions } from './admin/job-filter.js';
+import type { QueueStats } from './admin/queue-stats.js';
+import { Membership } from './cluster/membership.js';
 import type { QueueOptions, ResolvedConfig } from './config/config.js';
-import type { QueueControlRow } from './engine/control-engine.js';
-import { ControlEngine } from './engine/control-engine.js';
 import { resolveConfig } from './config/config.js';
-import { resolveDriver } from './driver/resolve.js';
-import type { Driver, Subscription } from './driver/types.js';
-import type { AckedRow, FetchedJob } from './engine/engine.js';
-import { Engine } from './engine/engine.js';
+import { Schedules } from './cron/schedules.js';
 import { ConfigError, MigrationError, QueueStateError } from './definitions/errors.js';
+import { SafeEmitter } from './definitions/events.js';
+import type { Job } from './definitions/job.js';
+import type { ArgsSchema, Worker } from './definitions/worker.js';
+import { createEngine } from './engine/create-engine.js';
+import type { Engine } from './engine/engine.js';
+import type { MigrationScript } from './engine/migrate/migrator.js';
+import { LATEST_VERSION, migrationScripts } from './engine/migrate/migrator.js';
+import type { MigrationReport } from './engine/types.js';
+import { Hinter } from './insert/hinter.js';
 import { Inserter, isUnique } from './insert/inserter.js';
 import type { InsertOptions, UniqueInsertOptions } from './insert/options.js';
-import type { Job, JobProgress } from './definitions/job.js';
-import type { MigrationReport, MigrationScript } from './migrate/migrator.js';
-import { LATEST_VERSION, currentVersion, migrate, migrationScripts } from './migrate/migrator.js';
-import { Completer } from './runtime/completer.js';
-import { Executor } from './runtime/executor.js';
-import type { PendingAck } from './runtime/outcome.js';
-import { buildAck } from './runtime/outcome.js';
-import type { AckFollowUps } from './runtime/ack-events.js';
-import { emitAckEvents } from './runtime/ack-events.js';
-import { parseNotice } from './engine/notice.js';
-import { Producers } from './runtime/producers.js';
-import { ProgressReporter } from './runtime/progress.js';
-import { Reconciler } from './runtime/reconciler.js';
-import type { DrainOptions, DrainResult } from './runtime/inline-runner.js';
-import { InlineRunner } from './runtime/inline-runner.js';
-import { Stager } from './runtime/stager.js';
-import { ThreadPool } from './runtime/threads/thread-pool.js';
-import { Hinter } from './insert/hinter.js';
-import { buildControlStatements } from './engine/sql/control.js';
-import { buildStatements } from './engine/sql/jobs.js';
-import { buildPluginStatements } from './engine/sql/cluster.js';
-import { Schedules } from './cron/schedules.js';
-import { Cluster } from './cluster/membership.js';
 import type { UniqueInsert } from './insert/unique.js';
-import type { ArgsSchema, Worker } from './definitions/worker.js';
+import { PluginHost } from './plugins/host.js';
+import type { QueueApi, StopOptions } from './queue-api.js';
+import type { DrainOptions, DrainResult } from './runtime/inline-runner.js';
+import { Runtime } from './runtime/runtime.js';
 
 type Lifecycle = 'idle' | 'started' | 'stopping' | 'stopped';
-
-
-
-/**
- * Options of {@link Queue.stop}.
- *
- * @example
- * ```ts
- * await queue.stop({ timeout: 30_000 });
- * ```
- */
-export interface StopOptions {
-  /** How long running jobs may take to finish before their signals abort (ms). Default 10,000. */
-  readonly timeout?: number;
-}
+type Id = string | number | bigint;
 
 /**
- * A docket queue: inserts jobs and, once started, runs them on this node.
+ * A docket queue: inserts jobs and, once started, runs them on this node. Its members are
+ * documented on {@link QueueApi}.
  *
  * @example
  * ```ts
@@ -72,369 +46,229 @@ export interface StopOptions {
  * process.on('SIGTERM', () => void queue.stop({ timeout: 10_000 }));
  * ```
  */
-export class Queue extends QueueAdmin {
+export class Queue extends SafeEmitter implements QueueApi {
   readonly #config: ResolvedConfig;
-  readonly #driver: Driver;
   readonly #engine: Engine;
-  readonly #control: ControlEngine;
-  readonly #progress: ProgressReporter;
-  readonly #reconciler: Reconciler;
-  readonly #inline: InlineRunner;
+  readonly #runtime: Runtime;
   readonly #inserter: Inserter;
-  readonly #schedules: Schedules;
-  readonly #cluster: Cluster;
-  readonly #executor = new Executor(
-    (job, claim, percent, data) => this.#progress.report(job, claim, percent, data),
-    (worker, job, signal) => this.#threads.run(worker, job, signal),
-  );
-  readonly #threads: ThreadPool;
-  readonly #completer: Completer;
-  readonly #stager: Stager;
   readonly #hinter: Hinter;
-  readonly #producers: Producers;
-  readonly #executing = new Set<Promise<void>>();
-  readonly #followUps: AckFollowUps = {
-    dueIn: (delayMs) => this.#stager.wake(delayMs),
-    released: (queue) => this.#hinter.add([queue], false),
-  };
-  #subscription: Subscription | undefined;
+  readonly #admin: Admin;
+  readonly #schedules: Schedules;
+  readonly #membership: Membership;
+  readonly #plugins: PluginHost;
+  #leaderChange: Promise<void> = Promise.resolve();
   #state: Lifecycle = 'idle';
   #stopping: Promise<void> | undefined;
 
   constructor(options: QueueOptions) {
     const config = resolveConfig(options, () => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`);
-    const driver = resolveDriver(options.connection, config.poolSize, config.logger);
-    const engine = new Engine(driver, buildStatements(config.quotedSchema), config.channel);
-    const control = new ControlEngine(driver, buildControlStatements(config.quotedSchema), config.channel, `docket:fetch:${config.schema}:`);
-    super({ config, driver, engine, control });
+    super(config.logger);
     this.#config = config;
-    this.#producers = new Producers(config);
-    this.#driver = driver;
+    const engine = createEngine({ ...config, connection: options.connection });
     this.#engine = engine;
-    this.#control = control;
-    this.#progress = new ProgressReporter(control, config.progressInterval, {
-      onStored: (job, progress) => this.#progressStored(job, progress),
-      onError: (error) => this.#error(error, 'progress'),
+    this.#hinter = new Hinter(engine, (error) => this.#error(error, 'notify'));
+    this.#runtime = new Runtime(config, engine, this, {
+      announce: (queues, scheduled) => this.#hinter.add(queues, scheduled),
+      leaseReleased: () => this.#membership.released(),
     });
-    this.#reconciler = new Reconciler(control, config.reconcileInterval, {
-      attempts: (minAgeMs) => this.#executor.attempts(minAgeMs),
-      abandon: (id, claim, state) => this.#executor.abandon(id, claim, state),
-      applyControls: (rows) => this.#producers.applyAll(rows),
-      onError: (error, context) => this.#error(error, context),
-    });
-    this.#threads = new ThreadPool(config.threads);
-    this.#inline = new InlineRunner(engine, control, this.#executor, config.workers, config.nodeId, this, this.#followUps, (id, claim) =>
-      this.#progress.forget(id, claim),
-    );
-    this.#inserter = new Inserter(config, driver, engine, control, this.#inline, this, {
-      assertUsable: () => this.assertUsable(),
+    this.#inserter = new Inserter(config, engine, this, {
+      assertUsable: () => this.#assertUsable(),
+      // Committed: wake local producers now, other nodes by a merged hint.
       committed: (queue, scheduled) => {
-        // Committed: wake local producers now, other nodes by a merged hint.
-        if (this.#state === 'started') {
-          this.#wake([queue]);
-          if (scheduled) this.#stager.wake(0);
-        }
+        this.#runtime.committed(queue, scheduled);
         this.#hinter.add([queue], scheduled);
       },
+      runInline: (scope, ids) => this.#runtime.runIds(scope, ids),
     });
-    const pluginSql = buildPluginStatements(config.quotedSchema);
-    this.#schedules = new Schedules(driver, pluginSql, config.workers);
-    this.#cluster = new Cluster(config, driver, pluginSql, this, {
-      insertTick: (worker, args, options, key) => this.#inserter.insertWithKey(worker, args, options, key),
-      queues: () => Object.fromEntries(this.localLimits()),
+    this.#admin = new Admin(engine, {
+      assertUsable: () => this.#assertUsable(),
+      controlChanged: (row) => this.#runtime.applyControl(row),
+      jobsTakenAway: () => this.#runtime.checkRunning(),
+      localLimits: () => this.#runtime.localLimits(),
+    });
+    this.#schedules = new Schedules(engine, config.workers);
+    this.#membership = new Membership(config, engine, {
+      queues: () => Object.fromEntries(this.#runtime.localLimits()),
+      // Leader plugins start and stop in order, never overlapping a previous stop.
+      elected: () => {
+        this.#leaderChange = this.#leaderChange.then(() => this.#plugins.startLeader());
+        this.emit('leader:elected', { nodeId: config.nodeId });
+      },
+      lost: (reason) => {
+        this.#leaderChange = this.#leaderChange.then(() => this.#plugins.stopLeader());
+        this.emit('leader:lost', { nodeId: config.nodeId, reason });
+      },
       onError: (error, context) => this.#error(error, context),
+    });
+    this.#plugins = new PluginHost(config.plugins, {
+      queue: this,
+      engine,
+      nodeId: config.nodeId,
+      logger: config.logger,
+      quotedSchema: config.quotedSchema,
+      onError: (plugin, error) => {
+        config.logger.warn(`docket: plugin ${plugin} failed; it runs again on its next tick`, { error });
+        this.emit('plugin:error', { plugin, error });
+      },
+      internals: {
+        engine,
+        emit: (event, payload) => (this.emit as (e: string, p: unknown) => boolean)(event, payload),
+        insertTick: (worker, args, opts, key) => this.#inserter.insertWithKey(worker, args, opts, key),
+      },
     });
     // docket/testing reaches the testing modes through this hook: a registered symbol, so a
     // separately bundled copy of docket/testing finds it too, and it stays out of the types.
     Object.defineProperty(this, Symbol.for('docket.testing'), {
-      value: { mode: config.testing, drain: (options: DrainOptions) => this.#drain(options) },
-    });
-    this.#completer = new Completer(this.#engine, {
-      // Only completions nobody listens to can skip the details (every other outcome emits).
-      detailed: (batch) => this.listenerCount('job:complete') > 0 || batch.some((a) => a.event.type !== 'complete'),
-      onAcked: (ack, row) => this.#acked(ack, row),
-      onRejected: (ack, error) => this.#rejected(ack, error),
-      onError: (error) => this.#error(error, 'ack'),
-    });
-    this.#hinter = new Hinter(this.#engine, (error) => this.#error(error, 'notify'));
-    this.#stager = new Stager(this.#engine, config.pollInterval, {
-      onStaged: (queues) => this.#wake(queues),
-      onError: (error) => this.#error(error, 'stage'),
+      value: { mode: config.testing, drain: (drainOptions: DrainOptions) => this.#drain(drainOptions) },
     });
   }
 
-  /** This process's id, stored in `attemptedBy` of the jobs it runs. */
   get nodeId(): string {
     return this.#config.nodeId;
   }
 
-  /** The schema docket's tables live in. */
   get schema(): string {
     return this.#config.schema;
   }
 
-  /** Whether this node holds the leader lease (and runs the leader-only plugins). */
   get isLeader(): boolean {
-    return this.#cluster.isLeader;
+    return this.#membership.isLeader;
   }
 
-  /**
-   * The persisted cron schedules (the Cron plugin, on the leader, enqueues them).
-   *
-   * @example
-   * ```ts
-   * await queue.schedules.set({ name: 'digest', expression: '0 9 * * MON-FRI', worker: sendDigest });
-   * ```
-   */
   get schedules(): Schedules {
     return this.#schedules;
   }
 
-  /** Whether the queue is running jobs on this node. */
   get running(): boolean {
     return this.#state === 'started';
   }
 
-  /**
-   * Creates or upgrades docket's tables. Safe to call from many processes at once.
-   *
-   * @example
-   * ```ts
-   * const { applied, version } = await queue.migrate();
-   * ```
-   */
   async migrate(): Promise<MigrationReport> {
-    this.assertUsable();
-    return migrate(this.#driver, this.#engine.sql, this.#config.schema, this.#config.quotedSchema);
+    this.#assertUsable();
+    return this.#engine.migrate();
   }
 
-  /**
-   * The migrations as SQL, for running with the host's own migration tool. Each script records
-   * its version, so `migrate()` later sees it as applied.
-   *
-   * @example
-   * ```ts
-   * for (const m of queue.migrationScripts()) writeFileSync(`migrations/docket_${m.version}.sql`, m.sql);
-   * ```
-   */
   migrationScripts(): MigrationScript[] {
     return migrationScripts(this.#config.quotedSchema);
   }
 
-  /**
-   * Starts fetching and running jobs of the configured queues on this node.
-   * @throws MigrationError when the schema is not migrated to this version
-   */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new QueueStateError(`Queue cannot start: it is ${this.#state}`);
-    const version = await currentVersion(this.#driver, this.#engine.sql, this.#config.schema);
+    const version = await this.#engine.schemaVersion();
     if (version < LATEST_VERSION) {
       throw new MigrationError(
         `Schema "${this.#config.schema}" is at version ${version}; this docket needs ${LATEST_VERSION}. Run queue.migrate() first.`,
       );
     }
-    // Rate-limited queues log their starts in their row; a node that starts later obeys the
-    // persisted controls (pause, scale) before its first fetch.
-    for (const [queue, settings] of this.#config.queueSettings) {
-      if (settings.rateLimit !== undefined) await this.#control.ensureQueue(queue);
-    }
-    const controls = await this.#control.controls();
+    const controls = await this.#runtime.prepare();
     if (this.#state !== 'idle') throw new QueueStateError(`Queue cannot start: it is ${this.#state}`);
     this.#state = 'started';
-    if (this.#config.testing !== undefined) {
-      // Testing modes run jobs only when the test says so (drain, or inline at insert).
-      this.emit('queue:start', { queues: Object.fromEntries(this.#config.queues), nodeId: this.#config.nodeId });
-      return;
+    if (this.#config.testing === undefined) {
+      // The node's heartbeat row exists before it claims anything (Lifeline reads it). Only
+      // nodes that would run leader plugins compete for the lease: a node without them could win
+      // it and leave Cron or Lifeline running nowhere.
+      await this.#membership.start(this.#plugins.hasLeaderPlugins);
+      this.#plugins.startEveryNode();
+      this.#runtime.start(controls);
     }
-    // The node's heartbeat row exists before it claims anything (Lifeline reads it).
-    await this.#cluster.start();
-    this.#producers.create(this.#engine, this.#control, (queue) => ({
-      execute: (fetched) => this.#execute(fetched),
-      release: (jobs) => this.#release(jobs),
-      onError: (error) => this.#error(error, `fetch ${queue}`),
-    }));
-    this.#producers.applyAll(controls);
-    this.#producers.start();
-    void this.#reconciler.start();
-    this.#stager.start();
-    this.#subscription = this.#driver.listen(this.#config.channel, {
-      onNotify: (payload) => this.#notified(payload),
-      onConnect: () => {
-        // (Re)connected: anything notified while we were away must not be stranded.
-        this.#wake(this.#producers.queues);
-        this.#stager.wake(0);
-      },
-      onError: (error) => this.#error(error, 'listen'),
-    });
+    // Testing modes run jobs only when the test says so (drain, or inline at insert).
     this.emit('queue:start', { queues: Object.fromEntries(this.#config.queues), nodeId: this.#config.nodeId });
   }
 
-  /**
-   * Stops gracefully: no new fetches; running jobs get `timeout` ms to finish, then their
-   * signals abort and they are left retryable (the attempt does not count); outcomes are
-   * written; a pool docket created is closed. Idempotent.
-   */
   stop(options: StopOptions = {}): Promise<void> {
     if (this.#stopping === undefined) this.#stopping = this.#stop(options.timeout ?? 10_000);
     return this.#stopping;
   }
 
-  /**
-   * Inserts one job. Args are validated by the worker's schema first; nothing is written when
-   * they are invalid. With `tx`, the job is part of the host's transaction. With `unique`, it
-   * returns `{ job, duplicate }`: the new job, or the one already holding its identity.
-   *
-   * @example
-   * ```ts
-   * const job = await queue.insert(resize, { url, width: 200 }, { priority: 1 });
-   * await sql.begin((tx) => queue.insert(resize, { url, width: 200 }, { tx }));
-   * const { job: digest, duplicate } = await queue.insert(sendDigest, { userId }, { unique: { period: 3600 } });
-   * ```
-   */
-  async insert<S extends ArgsSchema>(worker: Worker<S>, args: z.input<S>, options: UniqueInsertOptions): Promise<UniqueInsert<z.output<S>>>;
-  async insert<S extends ArgsSchema>(worker: Worker<S>, args: z.input<S>, options?: InsertOptions): Promise<Job<z.output<S>>>;
-  async insert(worker: string, args: unknown, options: UniqueInsertOptions): Promise<UniqueInsert>;
-  async insert(worker: string, args: unknown, options?: InsertOptions): Promise<Job>;
+  insert<S extends ArgsSchema>(worker: Worker<S>, args: z.input<S>, options: UniqueInsertOptions): Promise<UniqueInsert<z.output<S>>>;
+  insert<S extends ArgsSchema>(worker: Worker<S>, args: z.input<S>, options?: InsertOptions): Promise<Job<z.output<S>>>;
+  insert(worker: string, args: unknown, options: UniqueInsertOptions): Promise<UniqueInsert>;
+  insert(worker: string, args: unknown, options?: InsertOptions): Promise<Job>;
   async insert(worker: Worker | string, args: unknown, options: InsertOptions | UniqueInsertOptions = {}): Promise<Job | UniqueInsert> {
-    const { jobs, duplicate } = await this.#insert(worker, [args], options);
+    const { jobs, duplicate } = await this.#inserter.insert(worker, [args], options);
     return isUnique(options) ? { job: jobs[0]!, duplicate: duplicate![0]! } : jobs[0]!;
   }
 
-  /**
-   * Inserts many jobs of one worker in one statement (one round trip). All args are validated
-   * before anything is written; the error names the item that failed. With `unique`, each
-   * item is unique on its own and comes back as `{ job, duplicate }`.
-   *
-   * @example
-   * ```ts
-   * const jobs = await queue.insertMany(resize, urls.map((url) => ({ url, width: 200 })));
-   * ```
-   */
-  async insertMany<S extends ArgsSchema>(worker: Worker<S>, args: readonly z.input<S>[], options: UniqueInsertOptions): Promise<UniqueInsert<z.output<S>>[]>;
-  async insertMany<S extends ArgsSchema>(worker: Worker<S>, args: readonly z.input<S>[], options?: InsertOptions): Promise<Job<z.output<S>>[]>;
-  async insertMany(worker: string, args: readonly unknown[], options: UniqueInsertOptions): Promise<UniqueInsert[]>;
-  async insertMany(worker: string, args: readonly unknown[], options?: InsertOptions): Promise<Job[]>;
+  insertMany<S extends ArgsSchema>(worker: Worker<S>, args: readonly z.input<S>[], options: UniqueInsertOptions): Promise<UniqueInsert<z.output<S>>[]>;
+  insertMany<S extends ArgsSchema>(worker: Worker<S>, args: readonly z.input<S>[], options?: InsertOptions): Promise<Job<z.output<S>>[]>;
+  insertMany(worker: string, args: readonly unknown[], options: UniqueInsertOptions): Promise<UniqueInsert[]>;
+  insertMany(worker: string, args: readonly unknown[], options?: InsertOptions): Promise<Job[]>;
   async insertMany(worker: Worker | string, args: readonly unknown[], options: InsertOptions | UniqueInsertOptions = {}): Promise<Job[] | UniqueInsert[]> {
     if (!Array.isArray(args)) throw new ConfigError('insertMany expects an array of args');
-    const { jobs, duplicate } = await this.#insert(worker, args, options, true);
+    const { jobs, duplicate } = await this.#inserter.insert(worker, args, options, true);
     return isUnique(options) ? jobs.map((job, i) => ({ job, duplicate: duplicate![i]! })) : jobs;
   }
 
-  #insert(
-    workerRef: Worker | string,
-    argsList: readonly unknown[],
-    options: InsertOptions | UniqueInsertOptions,
-    many = false,
-  ): Promise<{ jobs: Job[]; duplicate?: boolean[] }> {
-    return this.#inserter.insert(workerRef, argsList, options, many);
+  getJob(id: Id): Promise<Job | null> {
+    return this.#admin.getJob(id);
+  }
+
+  cancel(id: Id, reason = 'cancelled by an operator'): Promise<Job | null> {
+    return this.#admin.cancel(id, reason);
+  }
+
+  discard(id: Id, reason = 'discarded by an operator'): Promise<Job | null> {
+    return this.#admin.discard(id, reason);
+  }
+
+  retry(id: Id): Promise<Job | null> {
+    return this.#admin.retry(id);
+  }
+
+  delete(id: Id): Promise<Job | null> {
+    return this.#admin.delete(id);
+  }
+
+  cancelJobs(filter: JobFilter, reason = 'cancelled by an operator'): Promise<number> {
+    return this.#admin.cancelJobs(filter, reason);
+  }
+
+  discardJobs(filter: JobFilter, reason = 'discarded by an operator'): Promise<number> {
+    return this.#admin.discardJobs(filter, reason);
+  }
+
+  retryJobs(filter: JobFilter): Promise<number> {
+    return this.#admin.retryJobs(filter);
+  }
+
+  deleteJobs(filter: JobFilter): Promise<number> {
+    return this.#admin.deleteJobs(filter);
+  }
+
+  listJobs(options: ListJobsOptions = {}): Promise<JobPage> {
+    return this.#admin.listJobs(options);
+  }
+
+  queueStats(): Promise<QueueStats[]> {
+    return this.#admin.queueStats();
+  }
+
+  pauseQueue(name: string): Promise<void> {
+    return this.#admin.pauseQueue(name);
+  }
+
+  resumeQueue(name: string): Promise<void> {
+    return this.#admin.resumeQueue(name);
+  }
+
+  scaleQueue(name: string, limit: number | null): Promise<void> {
+    return this.#admin.scaleQueue(name, limit);
   }
 
   // A pool docket created is closed by stop(); a host's pool stays usable for inserts.
-  protected assertUsable(): void {
-    if (this.#state === 'stopped' && this.#driver.owned) {
+  #assertUsable(): void {
+    if (this.#state === 'stopped' && this.#engine.ownsConnection) {
       throw new QueueStateError('This queue was stopped and the connection pool it created is closed');
     }
-  }
-
-  async #execute(fetched: FetchedJob): Promise<void> {
-    const run = this.#run(fetched);
-    this.#executing.add(run);
-    try {
-      await run;
-    } finally {
-      this.#executing.delete(run);
-    }
-  }
-
-  // Claimed jobs that never started go back as they were: available, attempt handed back.
-  #release(jobs: readonly FetchedJob[]): void {
-    for (const { job, claim } of jobs) {
-      this.#completer.push(buildAck(job, claim, undefined, { kind: 'release' }, { queueTime: 0, runTime: 0 }));
-    }
-  }
-
-  async #run({ job, claim, queueMs }: FetchedJob): Promise<void> {
-    const worker = this.#config.workers.get(job.worker);
-    if (this.listenerCount('job:start') > 0) this.emit('job:start', { job, queueTime: queueMs });
-    const started = performance.now();
-    const outcome = await this.#executor.run(job, worker, claim);
-    this.#progress.forget(job.id, claim);
-    if (outcome.kind === 'moved') {
-      // Cancelled, discarded or deleted elsewhere while it ran: its row already says so.
-      this.#config.logger.info('docket: a running job was taken away and aborted', { jobId: job.id, reason: String(outcome.error) });
-      return;
-    }
-    this.#completer.push(buildAck(job, claim, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started }));
-  }
-
-  #acked(ack: PendingAck, row: AckedRow | undefined): void {
-    if (row === undefined) {
-      this.#config.logger.warn('docket: outcome ignored, the job moved on (rescued or changed elsewhere)', {
-        jobId: ack.job.id,
-        attempt: ack.job.attempt,
-      });
-      return;
-    }
-    emitAckEvents(this, ack, row, this.#followUps);
-  }
-
-  // The database refused this outcome for its data (e.g. a result jsonb cannot hold): record a
-  // plain failure instead, so the job is retried or discarded rather than left executing.
-  #rejected(ack: PendingAck, error: unknown): void {
-    this.#error(error, `ack of job ${ack.job.id}`);
-    if (ack.fallback === true) {
-      this.#config.logger.error('docket: even the fallback outcome was refused; the job stays executing until rescued', {
-        jobId: ack.job.id,
-      });
-      return;
-    }
-    const worker = this.#config.workers.get(ack.job.worker);
-    const failure = new Error(`The job's outcome could not be stored: ${(error as Error).message}`);
-    const fallback = buildAck(ack.job, ack.claim, worker, { kind: 'error', error: failure }, { queueTime: ack.queueTime, runTime: ack.runTime });
-    this.#completer.push({ ...fallback, fallback: true });
-  }
-
-  // A notice only makes this node look at the database (see runtime/notice.ts).
-  #notified(payload: string): void {
-    const notice = parseNotice(payload);
-    if (notice === undefined) return;
-    this.#wake(notice.queues);
-    if (notice.scheduled) this.#stager.wake(0);
-    if (notice.controls) void this.#reconciler.reloadControls();
-    if (notice.abort) void this.#reconciler.checkAttempts(0);
-    if (notice.leaseReleased) this.#cluster.released();
-  }
-
-  /** @internal */
-  protected controlChanged(row: QueueControlRow): void {
-    this.#producers.apply(row);
-  }
-
-  /** @internal */
-  protected jobsTakenAway(): void {
-    if (this.#state === 'started') void this.#reconciler.checkAttempts(0);
-  }
-
-  /** @internal */
-  protected localLimits(): ReadonlyMap<string, number> {
-    return this.#producers.limits();
   }
 
   async #drain(options: DrainOptions = {}): Promise<DrainResult> {
     if (this.#config.testing === undefined) {
       throw new QueueStateError('drain() needs a queue created with the option testing: "manual" or "inline"');
     }
-    this.assertUsable();
+    this.#assertUsable();
     const queues = options.queues ?? [...new Set([...this.#config.queues.keys(), ...[...this.#config.workers.values()].map((w) => w.queue)])];
-    return this.#inline.drain(this.#driver, queues, options);
-  }
-
-  #progressStored(job: Job, progress: JobProgress): void {
-    if (this.listenerCount('job:progress') > 0) this.emit('job:progress', { job: { ...job, lastProgress: progress }, progress });
-  }
-
-  #wake(queues: readonly string[]): void {
-    this.#producers.wake(queues);
+    return this.#runtime.drain(queues, options);
   }
 
   #error(error: unknown, context: string): void {
@@ -447,34 +281,22 @@ export class Queue extends QueueAdmin {
     this.#state = 'stopping';
     let aborted = 0;
     if (wasStarted) {
-      // Both stop() calls flag their loops synchronously, before any await, so nothing fetches
-      // once stop() was called; then we wait for the queries already in flight. Plugins stop and
-      // the lease is released meanwhile.
-      const [unstarted] = await Promise.all([
-        this.#producers.stop(),
-        this.#stager.stop(),
-        this.#cluster.stopPlugins(),
+      // Plugins stop (and the lease is released) while the runtime winds down: a new leader
+      // never overlaps this one's last tick, and the queue can still write meanwhile.
+      const [stopped] = await Promise.all([
+        this.#runtime.stop(timeout),
+        (async () => {
+          await this.#plugins.stopAll();
+          await this.#membership.stopLeadership();
+          await this.#leaderChange;
+        })(),
       ]);
-      // Prefetched jobs that never started go back as they were.
-      this.#release(unstarted.flat());
-      await this.#subscription?.close();
-      if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();
-      await Promise.all([...this.#executing]);
-      // Only now: a job cancelled while running jobs wound down must still be stopped.
-      await this.#reconciler.stop();
-      if (!(await this.#completer.drain(Math.max(5_000, timeout)))) {
-        this.#config.logger.error('docket: could not write every outcome before stopping; those jobs will be rescued', {
-          pending: this.#completer.pending,
-        });
-      }
-      const allWritten = this.#completer.pending === 0;
-      this.#completer.close();
-      this.#progress.close();
-      await this.#cluster.stopHeartbeat(allWritten);
+      aborted = stopped.aborted;
+      await this.#membership.stopHeartbeat(stopped.allWritten);
     }
-    await this.#threads.close();
+    await this.#runtime.close();
     await this.#hinter.idle();
-    await this.#driver.close();
+    await this.#engine.close();
     this.#state = 'stopped';
     this.emit('queue:stop', { aborted });
   }

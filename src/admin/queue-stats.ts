@@ -2,7 +2,7 @@
 // job counts by state, merged from the stats and controls statements.
 import type { JobState } from '../definitions/job.js';
 import { JOB_STATES } from '../definitions/job.js';
-import type { QueueControlRow, StatsRow } from '../engine/control-engine.js';
+import type { QueueControlRow, StatsRow } from '../engine/types.js';
 
 /**
  * One queue's state and counts, from {@link Queue.queueStats}.

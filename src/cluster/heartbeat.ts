@@ -2,8 +2,7 @@
 // last beat, by the database clock, every interval. Lifeline rescues the jobs of nodes whose
 // beat went stale; a node that stops cleanly removes its row.
 import { hostname } from 'node:os';
-import type { Driver } from '../driver/types.js';
-import type { PluginStatements } from '../engine/sql/cluster.js';
+import type { Engine } from '../engine/engine.js';
 
 /** Beats for one node. */
 export class Heartbeat {
@@ -12,8 +11,7 @@ export class Heartbeat {
   #inflight: Promise<void> | undefined;
 
   constructor(
-    private readonly driver: Driver,
-    private readonly sql: PluginStatements,
+    private readonly engine: Engine,
     private readonly nodeId: string,
     private readonly queues: () => Record<string, number>,
     private readonly interval: number,
@@ -33,7 +31,7 @@ export class Heartbeat {
     await this.#inflight;
     if (!remove) return;
     try {
-      await this.driver.query(this.sql.removeNode, [this.nodeId]);
+      await this.engine.removeNode({ nodeId: this.nodeId });
     } catch (error) {
       // The row goes stale and Lifeline forgets it later.
       this.onError(error);
@@ -43,7 +41,7 @@ export class Heartbeat {
   async #beat(): Promise<void> {
     this.#inflight = (async () => {
       try {
-        await this.driver.query(this.sql.heartbeat, [this.nodeId, hostname(), process.pid, JSON.stringify(this.queues())]);
+        await this.engine.heartbeat({ nodeId: this.nodeId, host: hostname(), pid: process.pid, queues: this.queues() });
       } catch (error) {
         this.onError(error);
       } finally {

@@ -2,8 +2,7 @@
 // `ttl / 4`; the database clock decides expiry. The holder demotes itself when it has not renewed
 // for `ttl - ttl / 4` by its own monotonic clock (measured from when the last successful renewal
 // was sent), so a partitioned leader steps down before its lease can pass to another node.
-import type { Driver } from '../driver/types.js';
-import type { PluginStatements } from '../engine/sql/cluster.js';
+import type { Engine } from '../engine/engine.js';
 
 /** What leadership tells the queue around it. */
 export interface LeadershipHooks {
@@ -25,11 +24,9 @@ export class Leadership {
   #heldAfterStop = false;
 
   constructor(
-    private readonly driver: Driver,
-    private readonly sql: PluginStatements,
+    private readonly engine: Engine,
     private readonly nodeId: string,
     private readonly ttl: number,
-    private readonly channel: string,
     private readonly hooks: LeadershipHooks,
   ) {}
 
@@ -58,7 +55,7 @@ export class Leadership {
       this.#leader = false;
       this.#heldAfterStop = false;
       try {
-        await this.driver.query(this.sql.releaseLease, [LEASE, this.nodeId, this.channel]);
+        await this.engine.releaseLease({ name: LEASE, owner: this.nodeId });
       } catch (error) {
         // The lease then simply expires.
         this.hooks.onError(error);
@@ -77,12 +74,12 @@ export class Leadership {
     const renewEvery = Math.max(10, Math.floor(this.ttl / 4));
     this.#inflight = (async () => {
       try {
-        const rows = await this.driver.query<{ owner: string }>(this.sql.acquireLease, [LEASE, this.nodeId, this.ttl]);
+        const held = await this.engine.acquireLease({ name: LEASE, owner: this.nodeId, ttlMs: this.ttl });
         if (this.#stopped) {
-          if (rows[0]?.owner === this.nodeId) this.#heldAfterStop = true;
+          if (held) this.#heldAfterStop = true;
           return;
         }
-        if (rows[0]?.owner === this.nodeId) {
+        if (held) {
           // Held until sentAt + ttl by the database; step down a renewal period before that.
           clearTimeout(this.#demoteTimer);
           const validFor = this.ttl - renewEvery - (performance.now() - sentAt);

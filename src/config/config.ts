@@ -4,11 +4,10 @@ import type postgres from 'postgres';
 import { ConfigError } from '../definitions/errors.js';
 import type { Logger } from '../definitions/logger.js';
 import { silentLogger } from '../definitions/logger.js';
-import { checkPlugins } from '../plugins/host.js';
 import type { Plugin } from '../plugins/plugin.js';
 import { quoteSchema } from '../engine/sql/identifier.js';
-import type { ResolvedThreadPoolOptions, ThreadPoolOptions } from '../runtime/threads/thread-pool.js';
-import { resolveThreadPoolOptions } from '../runtime/threads/thread-pool.js';
+import type { ResolvedThreadPoolOptions, ThreadPoolOptions } from './threads.js';
+import { resolveThreadPoolOptions } from './threads.js';
 import type { PartitionOptions, Worker } from '../definitions/worker.js';
 import { checkInt, checkPartition, checkQueueName } from '../definitions/worker.js';
 
@@ -229,4 +228,19 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     heartbeatInterval: checkInt(options.heartbeatInterval ?? 1000, 50, 600_000, 'Queue option "heartbeatInterval"'),
     leaseTtl: checkInt(options.leaseTtl ?? 10_000, 200, 3_600_000, 'Queue option "leaseTtl"'),
   };
+}
+
+/** Checks the `plugins` option: Plugin instances with unique names. */
+export function checkPlugins(plugins: readonly Plugin[] | undefined): readonly Plugin[] {
+  if (plugins === undefined) return [];
+  if (!Array.isArray(plugins)) throw new ConfigError('Queue option "plugins" must be an array of Plugin instances');
+  const names = new Set<string>();
+  for (const plugin of plugins) {
+    if (typeof plugin?.start !== 'function' || typeof plugin.stop !== 'function' || typeof plugin.name !== 'string') {
+      throw new ConfigError('Queue option "plugins" must contain Plugin instances (new Lifeline(), new Pruner(), new Cron(), ...)');
+    }
+    if (names.has(plugin.name)) throw new ConfigError(`Two plugins are named "${plugin.name}"; plugin names must be unique`);
+    names.add(plugin.name);
+  }
+  return plugins;
 }

@@ -4,7 +4,7 @@
 // tick across the cluster. Ticks missed while no node ran are skipped, or the last one is
 // enqueued ('last'); ticks late by less than `grace` (a failover) are on time.
 import { ConfigError, DocketError } from '../definitions/errors.js';
-import type { ScheduleDefinition, ScheduleRow } from './schedules.js';
+import type { ScheduleDefinition } from './schedules.js';
 import { checkSchedule } from './schedules.js';
 import { checkTimezone, nextTick, ticksBetween } from './expression.js';
 import { internals } from '../plugins/host.js';
@@ -78,7 +78,7 @@ export class Cron extends Plugin {
   }
 
   protected async tick(ctx: PluginContext): Promise<void> {
-    const { driver, sql, insertTick } = internals(ctx);
+    const { engine, insertTick } = internals(ctx);
     // Declared jobs are stored once. One this node cannot store for good (its worker is not
     // registered here, say) is reported and dropped; one that failed on the database is retried
     // next tick; either way the other schedules still run.
@@ -91,7 +91,7 @@ export class Cron extends Plugin {
         ctx.reportError(error);
       }
     }
-    const due = await driver.query<ScheduleRow & { db_now: number }>(sql.dueSchedules, []);
+    const due = await engine.dueSchedules();
     for (const row of due) {
       if (ctx.signal.aborted) return;
       const now = Number(row.db_now);
@@ -99,7 +99,7 @@ export class Cron extends Plugin {
       try {
         if (readNext === null) {
           // New or changed: starts with the first tick after now.
-          await driver.query(sql.advanceSchedule, [row.name, null, nextTick(row.expression, row.timezone, now), null]);
+          await engine.advanceSchedule({ name: row.name, readNext: null, next: nextTick(row.expression, row.timezone, now), last: null });
           continue;
         }
         const ticks = ticksBetween(row.expression, row.timezone, readNext - 1, now);
@@ -111,7 +111,7 @@ export class Cron extends Plugin {
         for (const tick of enqueue) {
           await insertTick(row.worker, args, { ...options, tags: [...((options.tags as string[] | undefined) ?? []), `cron:${row.name}`] }, `cron:${row.name}:${new Date(tick).toISOString()}`);
         }
-        await driver.query(sql.advanceSchedule, [row.name, readNext, nextTick(row.expression, row.timezone, now), enqueue.at(-1) ?? null]);
+        await engine.advanceSchedule({ name: row.name, readNext, next: nextTick(row.expression, row.timezone, now), last: enqueue.at(-1) ?? null });
       } catch (error) {
         // One broken schedule (e.g. its worker was removed from the code) must not stop the others.
         ctx.reportError(error);

@@ -2,11 +2,11 @@
 // from any node. Everything is checked before it is stored: the expression, the time zone, the
 // worker (known to this Queue) and its args (by the worker's schema). The Cron plugin, on the
 // leader, is what turns due schedules into jobs.
-import type { Driver } from '../driver/types.js';
+import type { ScheduleOperations } from '../engine/engine.js';
+import type { ScheduleRow } from '../engine/types.js';
 import { ConfigError, UnknownWorkerError } from '../definitions/errors.js';
 import { parseArgs } from '../insert/options.js';
 import { checkExpression, checkTimezone } from './expression.js';
-import type { PluginStatements } from '../engine/sql/cluster.js';
 import type { Worker } from '../definitions/worker.js';
 import { checkInt } from '../definitions/worker.js';
 
@@ -70,18 +70,7 @@ export interface Schedule {
   readonly lastAt: Date | null;
 }
 
-/** A schedules row as selected by the plugin statements. */
-export interface ScheduleRow {
-  name: string;
-  expression: string;
-  timezone: string;
-  worker: string;
-  args: string;
-  options: string;
-  missed: 'skip' | 'last';
-  next_at: number | null;
-  last_at: number | null;
-}
+export type { ScheduleRow } from '../engine/types.js';
 
 /** Turns a schedules row into a Schedule. */
 export function rowToSchedule(row: ScheduleRow): Schedule {
@@ -143,19 +132,18 @@ export function checkSchedule(def: ScheduleDefinition, workers: ReadonlyMap<stri
 export class Schedules {
   /** @internal Created by the Queue: use `queue.schedules`. */
   constructor(
-    private readonly driver: Driver,
-    private readonly sql: PluginStatements,
+    private readonly engine: ScheduleOperations,
     private readonly workers: ReadonlyMap<string, Worker>,
   ) {}
 
   /** Every schedule, by name. */
   async list(): Promise<Schedule[]> {
-    return (await this.driver.query<ScheduleRow>(this.sql.schedules, [])).map(rowToSchedule);
+    return (await this.engine.listSchedules()).map(rowToSchedule);
   }
 
   /** One schedule, or `null`. */
   async get(name: string): Promise<Schedule | null> {
-    const [row] = await this.driver.query<ScheduleRow>(this.sql.schedule, [name]);
+    const row = await this.engine.getSchedule({ name });
     return row === undefined ? null : rowToSchedule(row);
   }
 
@@ -166,20 +154,11 @@ export class Schedules {
    */
   async set(def: ScheduleDefinition, defaultZone = 'UTC'): Promise<Schedule> {
     const s = checkSchedule(def, this.workers, defaultZone);
-    const [row] = await this.driver.query<ScheduleRow>(this.sql.upsertSchedule, [
-      s.name,
-      s.expression,
-      s.timezone,
-      s.worker,
-      JSON.stringify(s.args),
-      JSON.stringify(s.opts),
-      s.missed,
-    ]);
-    return rowToSchedule(row!);
+    return rowToSchedule(await this.engine.upsertSchedule(s));
   }
 
   /** Removes a schedule; whether there was one. Jobs it already enqueued stay. */
   async remove(name: string): Promise<boolean> {
-    return (await this.driver.query(this.sql.removeSchedule, [name])).length > 0;
+    return this.engine.removeSchedule({ name });
   }
 }

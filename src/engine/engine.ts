@@ -1,145 +1,154 @@
-// Intent-named database operations over the statements: what the runtime and the facade call.
-// Each is one round trip, whatever the batch size.
-import type { Driver, Queryable } from '../driver/types.js';
-import type { Job, JobRow, JobState } from '../definitions/job.js';
-import { rowToJob } from '../definitions/job.js';
-import type { Statements } from './sql/jobs.js';
+// The Engine: every database operation docket runs, named by intent, each taking one parameter
+// object. One implementation (create-engine.ts) over the driver seam; nothing outside src/engine
+// holds the driver. Hot operations (insert, fetch, ack) are one round trip per batch.
+import type { Job } from '../definitions/job.js';
+import type {
+  AckedRow,
+  ChangedJobRow,
+  FetchedJob,
+  FilterParams,
+  InsertBatch,
+  KeyedResult,
+  KeyedRow,
+  LimitedFetch,
+  MigrationReport,
+  NoticeHandlers,
+  NoticeSubscription,
+  QueueControlRow,
+  ScheduleRow,
+  Scope,
+  StageResult,
+  StatsRow,
+} from './types.js';
+import type { JobRow } from '../definitions/job.js';
 
-/** Jobs of one worker to insert, already validated, sharing everything but their args. */
-export interface InsertBatch {
-  readonly queue: string;
-  readonly worker: string;
-  readonly args: readonly unknown[];
-  readonly tags: readonly string[];
-  readonly priority: number;
-  readonly max_attempts: number;
-  /** ISO timestamp, or null for "now + delay_ms" by the database clock. */
-  readonly scheduled_at: string | null;
-  readonly delay_ms: number;
-}
-
-/** What the database assigned to an inserted batch: ids in input order, and the shared rest. */
-interface InsertedBatch {
-  readonly ids: string;
-  readonly state: string;
-  readonly inserted_at: number;
-  readonly scheduled_at: number;
-}
-
-/** A claimed job, the token of this claim (fences its ack), and how long it waited. */
-export interface FetchedJob {
-  readonly job: Job;
-  readonly claim: string;
-  readonly queueMs: number;
-}
-
-/** What an ack changed, for building the event's Job. */
-export interface AckedRow {
-  readonly id: string;
-  readonly attempt: number;
-  /** ms since the epoch */
-  readonly scheduled_at: number;
-  readonly completed_at: number | null;
-  readonly error: string | null;
-}
-
-/** The result of one staging pass. */
-export interface StageResult {
-  readonly queues: readonly string[];
-  readonly staged: number;
-  /** ms until the next scheduled/retryable job is due, or null when there is none. */
-  readonly nextDueMs: number | null;
-}
-
-/**
- * Parameters $1..$10 shared by the insert statements (plain and keyed): what the batch's jobs
- * share, `rowsJson` (their args, or keyed rows) as $3, and the channel and NOTIFY payload.
- */
-export function insertParams(batch: InsertBatch, rowsJson: string, channel: string, notify: string | null): unknown[] {
-  return [
-    batch.queue,
-    batch.worker,
-    rowsJson,
-    JSON.stringify(batch.tags),
-    batch.priority,
-    batch.max_attempts,
-    batch.scheduled_at,
-    batch.delay_ms,
-    channel,
-    notify,
-  ];
-}
-
-/** A job just inserted from `batch`, as the database assigned its id, state and times (ms). */
-export function insertedJob(batch: InsertBatch, id: string, args: unknown, state: JobState, insertedAt: number, scheduledAt: number): Job {
-  return {
-    id,
-    worker: batch.worker,
-    queue: batch.queue,
-    state,
-    args,
-    tags: batch.tags,
-    priority: batch.priority,
-    attempt: 0,
-    maxAttempts: batch.max_attempts,
-    errors: [],
-    result: null,
-    attemptedBy: null,
-    lastProgress: null,
-    insertedAt: new Date(insertedAt),
-    scheduledAt: new Date(scheduledAt),
-    attemptedAt: null,
-    completedAt: null,
-  };
-}
-
-/** Database operations of one Queue. */
-export class Engine {
-  constructor(
-    readonly driver: Driver,
-    readonly sql: Statements,
-    readonly channel: string,
-  ) {}
-
-  async insertJobs(runner: Queryable, batch: InsertBatch, notify: string | null): Promise<Job[]> {
-    const [row] = await runner.query<InsertedBatch>(this.sql.insertJobs, insertParams(batch, JSON.stringify(batch.args), this.channel, notify));
-    const ids = JSON.parse(row!.ids) as string[];
-    const state = row!.state as JobState;
-    return ids.map((id, i) => insertedJob(batch, id, batch.args[i], state, Number(row!.inserted_at), Number(row!.scheduled_at)));
-  }
-
+/** Inserting, claiming, acking and staging jobs: the job path. */
+export interface JobOperations {
+  /** Inserts a batch of one worker; `notify` rides in the same statement (a host transaction's hint). */
+  insertJobs(p: { readonly batch: InsertBatch; readonly notify: string | null; readonly scope?: Scope }): Promise<Job[]>;
+  /** Inserts rows carrying unique and/or partition keys; rows whose unique key is taken are skipped. */
+  insertKeyed(p: {
+    readonly batch: InsertBatch;
+    readonly rows: readonly KeyedRow[];
+    readonly unique: { readonly states: readonly string[]; readonly period: number | null } | null;
+    readonly partitionLimit: number | null;
+    readonly notify: string | null;
+    readonly scope?: Scope;
+  }): Promise<KeyedResult>;
+  /** The jobs holding these unique keys now. */
+  lookupUnique(p: { readonly keys: readonly string[]; readonly scope?: Scope }): Promise<(JobRow & { unique_key: string })[]>;
   /** Sends a wake-up hint on its own (for inserts already committed). */
-  async notify(payload: string): Promise<void> {
-    await this.driver.query(this.sql.notify, [this.channel, payload]);
-  }
-
-  async fetchJobs(queue: string, limit: number, nodeId: string, runner: Queryable = this.driver): Promise<FetchedJob[]> {
-    const rows = await runner.query<JobRow & { claim: string; queue_ms: number }>(this.sql.fetchJobs, [queue, limit, nodeId]);
-    return rows.map((row) => ({ job: rowToJob(row), claim: row.claim, queueMs: Math.max(0, Number(row.queue_ms)) }));
-  }
-
-  /**
-   * `batchJson` is a JSON array of outcomes (see the ackJobs statement). Without `detailed`,
-   * only the ids of the rows that were updated come back.
-   */
-  async ackJobs(batchJson: string, detailed: boolean, runner: Queryable = this.driver): Promise<AckedRow[]> {
-    return runner.query<AckedRow>(detailed ? this.sql.ackJobs : this.sql.ackJobsLean, [batchJson]);
-  }
-
-  async stageJobs(limit: number): Promise<StageResult> {
-    const [row] = await this.driver.query<{ queues: string; staged: number; next_due_ms: number | null }>(
-      this.sql.stageJobs,
-      [limit, this.channel],
-    );
-    return {
-      queues: row === undefined ? [] : (JSON.parse(row.queues) as string[]),
-      staged: Number(row?.staged ?? 0),
-      nextDueMs: row?.next_due_ms === null || row?.next_due_ms === undefined ? null : Number(row.next_due_ms),
-    };
-  }
-
-  async getJob(id: string): Promise<Job | null> {
-    const [row] = await this.driver.query<JobRow>(this.sql.getJob, [id]);
-    return row === undefined ? null : rowToJob(row);
-  }
+  sendHint(p: { readonly payload: string }): Promise<void>;
+  /** Claims up to `limit` due jobs of `queue` (SKIP LOCKED). */
+  fetchJobs(p: { readonly queue: string; readonly limit: number; readonly nodeId: string; readonly scope?: Scope }): Promise<FetchedJob[]>;
+  /** Claims jobs of a queue with partitions and/or a rate limit, serialized across the cluster. */
+  fetchLimited(p: {
+    readonly queue: string;
+    readonly limit: number;
+    readonly nodeId: string;
+    readonly rate: { readonly allowed: number; readonly periodMs: number } | undefined;
+    readonly unkeyed: boolean;
+  }): Promise<LimitedFetch>;
+  /** Writes outcomes (a JSON array), fenced by claim; `detailed: false` returns ids only. */
+  ackJobs(p: { readonly batchJson: string; readonly detailed: boolean; readonly scope?: Scope }): Promise<AckedRow[]>;
+  /** Makes due scheduled/retryable jobs available and wakes their queues. */
+  stageJobs(p: { readonly limit: number }): Promise<StageResult>;
+  getJob(p: { readonly id: string }): Promise<Job | null>;
+  /** Testing modes: claims those of `ids` that are available. */
+  claimIds(p: { readonly ids: readonly string[]; readonly nodeId: string; readonly scope?: Scope }): Promise<FetchedJob[]>;
+  /** Testing modes: scheduled and retryable jobs of these queues become due now. */
+  dueNow(p: { readonly queues: readonly string[]; readonly scope?: Scope }): Promise<void>;
 }
+
+/** Jobs and queues changed by an operator, read back for the admin API, and running-job checks. */
+export interface ControlOperations {
+  /** Cancels or discards one job; the job afterwards, or undefined when nothing changed. */
+  finishJob(p: { readonly target: 'cancelled' | 'discarded'; readonly id: string; readonly reason: string }): Promise<ChangedJobRow | undefined>;
+  finishJobs(p: { readonly target: 'cancelled' | 'discarded'; readonly filter: FilterParams; readonly reason: string }): Promise<number>;
+  retryJob(p: { readonly id: string }): Promise<ChangedJobRow | undefined>;
+  retryJobs(p: { readonly filter: FilterParams }): Promise<number>;
+  deleteJob(p: { readonly id: string }): Promise<ChangedJobRow | undefined>;
+  deleteJobs(p: { readonly filter: FilterParams }): Promise<number>;
+  listJobs(p: { readonly filter: FilterParams; readonly after: string | null; readonly limit: number; readonly order: 'asc' | 'desc' }): Promise<JobRow[]>;
+  queueStats(): Promise<StatsRow[]>;
+  queueControls(): Promise<QueueControlRow[]>;
+  /** Persists a pause/scale change (and tells every node); `concurrency: null` leaves it unchanged. */
+  setQueueControl(p: {
+    readonly name: string;
+    readonly paused: boolean | null;
+    readonly concurrency: { readonly value: number | null } | null;
+  }): Promise<QueueControlRow>;
+  /** Makes sure a (rate-limited) queue has its row. */
+  ensureQueue(p: { readonly name: string }): Promise<void>;
+  /** Writes progress of running jobs (JSON array), fenced by claim; the ids whose row took it. */
+  writeProgress(p: { readonly batchJson: string }): Promise<{ id: string; progress: string }[]>;
+  /** Of the given running attempts (JSON array), those whose row moved on, with its state now. */
+  movedOn(p: { readonly batchJson: string }): Promise<{ id: string; state: string | null }[]>;
+}
+
+/** Node membership: heartbeats and the leader lease. */
+export interface ClusterOperations {
+  heartbeat(p: { readonly nodeId: string; readonly host: string; readonly pid: number; readonly queues: Record<string, number> }): Promise<void>;
+  removeNode(p: { readonly nodeId: string }): Promise<void>;
+  /** Takes or renews the lease; whether `owner` holds it afterwards. */
+  acquireLease(p: { readonly name: string; readonly owner: string; readonly ttlMs: number }): Promise<boolean>;
+  /** Gives the lease up at once and tells the others. */
+  releaseLease(p: { readonly name: string; readonly owner: string }): Promise<void>;
+}
+
+/** Leader maintenance: rescue and pruning. */
+export interface MaintenanceOperations {
+  /** Rescues executing jobs of stale nodes (or older than `rescueAfterMs`); the jobs afterwards. */
+  rescueJobs(p: { readonly staleAfterMs: number; readonly rescueAfterMs: number; readonly limit: number }): Promise<Job[]>;
+  /** Forgets node rows silent for longer than this. */
+  forgetNodes(p: { readonly silentForMs: number }): Promise<void>;
+  /** Deletes up to `limit` jobs of `state` finished longer ago than `ageMs` (one queue, or all but `excluded`). */
+  pruneByAge(p: { readonly state: string; readonly ageMs: number; readonly queue: string | null; readonly excluded: readonly string[]; readonly limit: number }): Promise<number>;
+  /** Queues that have finished jobs. */
+  finishedQueues(): Promise<string[]>;
+  /** Deletes up to `limit` finished jobs of `queue` beyond the newest `keep`. */
+  pruneByCount(p: { readonly queue: string; readonly keep: number; readonly limit: number }): Promise<number>;
+}
+
+/** The persisted cron schedules. */
+export interface ScheduleOperations {
+  listSchedules(): Promise<ScheduleRow[]>;
+  getSchedule(p: { readonly name: string }): Promise<ScheduleRow | undefined>;
+  upsertSchedule(p: {
+    readonly name: string;
+    readonly expression: string;
+    readonly timezone: string;
+    readonly worker: string;
+    readonly args: unknown;
+    readonly opts: unknown;
+    readonly missed: string;
+  }): Promise<ScheduleRow>;
+  removeSchedule(p: { readonly name: string }): Promise<boolean>;
+  /** Schedules whose next tick is due (or not yet computed), with the database's now (ms). */
+  dueSchedules(): Promise<(ScheduleRow & { db_now: number })[]>;
+  /** Moves a schedule on; `readNext` fences it against a concurrent change. */
+  advanceSchedule(p: { readonly name: string; readonly readNext: number | null; readonly next: number; readonly last: number | null }): Promise<void>;
+}
+
+/** The schema itself, LISTEN, scopes, and statements of the host's own (plugins' `ctx.query`). */
+export interface SchemaOperations {
+  /** Creates or upgrades docket's tables; safe from many processes at once. */
+  migrate(): Promise<MigrationReport>;
+  /** The schema's applied version (0 when docket's tables do not exist). */
+  schemaVersion(): Promise<number>;
+  /** LISTEN on the schema's channel on a connection of its own that reconnects by itself. */
+  listen(handlers: NoticeHandlers): NoticeSubscription;
+  /** The scope of a host transaction (a pg client inside BEGIN, or a postgres.js `tx`); throws a ConfigError for anything else. */
+  hostScope(tx: unknown): Scope;
+  /** Runs `fn` in a transaction of the engine's own. */
+  transaction<T>(fn: (scope: Scope) => Promise<T>): Promise<T>;
+  /** One statement of the caller's own text, planned per call. */
+  query<R>(p: { readonly text: string; readonly params: readonly unknown[]; readonly scope?: Scope }): Promise<R[]>;
+  /** Whether docket created the connection pool (and so closes it). */
+  readonly ownsConnection: boolean;
+  /** Ends what docket created; never a pool the host gave it. */
+  close(): Promise<void>;
+}
+
+/** Every database operation of one Queue's schema. */
+export interface Engine extends JobOperations, ControlOperations, ClusterOperations, MaintenanceOperations, ScheduleOperations, SchemaOperations {}

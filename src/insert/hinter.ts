@@ -4,7 +4,7 @@
 // which caps single-row inserts near one per fsync. Instead hints are merged and sent by one
 // statement at a time: twenty concurrent inserts cost one or two NOTIFYs, not twenty.
 import type { Engine } from '../engine/engine.js';
-import { hintPayload } from './options.js';
+import { hintPayload } from '../engine/notice.js';
 
 /** Merges insert hints and sends them as few NOTIFYs as possible. */
 export class Hinter {
@@ -40,7 +40,7 @@ export class Hinter {
       this.#queues.clear();
       this.#scheduled = false;
       try {
-        await this.engine.notify(payload);
+        await this.engine.sendHint({ payload });
       } catch (error) {
         // Polling covers a lost hint; the jobs themselves are safely committed.
         this.onError(error);

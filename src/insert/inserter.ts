@@ -3,18 +3,15 @@
 // (at once outside a host transaction, on its commit inside one), emits insert events, and in
 // inline testing mode runs the new jobs before returning.
 import type { ResolvedConfig } from '../config/config.js';
-import type { ControlEngine } from '../engine/control-engine.js';
 import { insertKeyed, keyedRows } from './keyed.js';
-import { resolveTransaction } from '../driver/resolve.js';
-import type { Driver } from '../driver/types.js';
 import type { Engine } from '../engine/engine.js';
+import type { Scope } from '../engine/types.js';
 import { UnknownWorkerError } from '../definitions/errors.js';
 import type { SafeEmitter } from '../definitions/events.js';
 import type { InsertOptions, UniqueInsertOptions } from './options.js';
 import { buildBatch, notifyHint, parseArgs } from './options.js';
 import type { Job } from '../definitions/job.js';
 import { JOB_STATES } from '../definitions/job.js';
-import type { InlineRunner } from '../runtime/inline-runner.js';
 import type { ResolvedUnique } from './unique.js';
 import { resolveUnique } from './unique.js';
 import type { Worker } from '../definitions/worker.js';
@@ -30,16 +27,15 @@ export interface InserterHooks {
   assertUsable(): void;
   /** Jobs of `queue` were committed (outside a host transaction): wake whoever runs them. */
   committed(queue: string, scheduled: boolean): void;
+  /** Inline testing mode: runs the jobs just inserted (in `scope`, if any); returns them as they ended. */
+  runInline(scope: Scope | undefined, ids: readonly string[]): Promise<readonly { readonly job: Job }[]>;
 }
 
 /** Inserts jobs for one Queue. */
 export class Inserter {
   constructor(
     private readonly config: ResolvedConfig,
-    private readonly driver: Driver,
     private readonly engine: Engine,
-    private readonly control: ControlEngine,
-    private readonly inline: InlineRunner,
     private readonly emitter: SafeEmitter,
     private readonly hooks: InserterHooks,
   ) {}
@@ -56,7 +52,7 @@ export class Inserter {
     const partition = found.partition ?? this.config.queueSettings.get(found.queue)?.partition;
     const rows = keyedRows(batch, undefined, partition as never).map((row) => ({ ...row, ukey: key }));
     this.hooks.assertUsable();
-    const { jobs, duplicate } = await insertKeyed(this.control, this.driver, batch, rows, unique, partition?.limit ?? null, null);
+    const { jobs, duplicate } = await insertKeyed(this.engine, undefined, batch, rows, unique, partition?.limit ?? null, null);
     if (!duplicate[0]) {
       this.hooks.committed(batch.queue, jobs[0]!.state === 'scheduled');
       if (this.emitter.listenerCount('job:insert') > 0) this.emitter.emit('job:insert', { jobs });
@@ -79,15 +75,15 @@ export class Inserter {
     const keyed = unique !== undefined || partition !== undefined ? keyedRows(batch, unique, partition as never) : undefined;
     if (batch.args.length === 0) return { jobs: [], duplicate: [] };
     this.hooks.assertUsable();
-    const runner = options.tx === undefined ? this.driver : resolveTransaction(options.tx);
+    const scope = options.tx === undefined ? undefined : this.engine.hostScope(options.tx);
     // In the host's transaction only its commit may wake anyone: the NOTIFY rides in it.
     const notify = options.tx === undefined ? null : notifyHint(batch);
     let jobs: Job[];
     let duplicate: boolean[] | undefined;
     if (keyed === undefined) {
-      jobs = await this.engine.insertJobs(runner, batch, notify);
+      jobs = await this.engine.insertJobs({ batch, notify, scope });
     } else {
-      ({ jobs, duplicate } = await insertKeyed(this.control, runner, batch, keyed, unique, partition?.limit ?? null, notify));
+      ({ jobs, duplicate } = await insertKeyed(this.engine, scope, batch, keyed, unique, partition?.limit ?? null, notify));
     }
     const fresh = duplicate === undefined ? jobs : jobs.filter((_, i) => !duplicate[i]);
     if (options.tx === undefined && fresh.length > 0) {
@@ -97,7 +93,7 @@ export class Inserter {
     if (fresh.length > 0 && this.emitter.listenerCount('job:insert') > 0) this.emitter.emit('job:insert', { jobs: fresh });
     if (this.config.testing === 'inline' && fresh.length > 0) {
       // Inline: run them now, on the insert's connection (inside its transaction, if any).
-      const ran = new Map((await this.inline.runIds(runner, fresh.map((j) => j.id))).map((r) => [r.job.id, r.job]));
+      const ran = new Map((await this.hooks.runInline(scope, fresh.map((j) => j.id))).map((r) => [r.job.id, r.job]));
       jobs = jobs.map((job) => ran.get(job.id) ?? job);
     }
     if (duplicate !== undefined && this.emitter.listenerCount('job:unique_conflict') > 0) {

@@ -3,16 +3,15 @@
 // waits for an uncommitted holder, so nobody is told about a job that never committed); the
 // holders are then read. A holder that left its unique states between the two statements frees
 // the key, so those rows are simply inserted again.
-import type { Queryable } from '../driver/types.js';
-import type { InsertBatch } from '../engine/engine.js';
-import { insertedJob } from '../engine/engine.js';
+import type { Engine } from '../engine/engine.js';
+import { insertedJob } from '../engine/rows.js';
+import type { InsertBatch, KeyedRow, Scope } from '../engine/types.js';
 import { ConfigError, UniqueConflictError } from '../definitions/errors.js';
 import type { Job, JobState } from '../definitions/job.js';
 import { rowToJob } from '../definitions/job.js';
 import type { ResolvedUnique } from './unique.js';
 import { uniqueKey } from './unique.js';
 import type { PartitionOptions } from '../definitions/worker.js';
-import type { ControlEngine, KeyedRow } from '../engine/control-engine.js';
 
 /** One inserted or found job per input, in input order. */
 export interface KeyedOutcome {
@@ -46,10 +45,10 @@ export function keyedRows(
   });
 }
 
-/** Inserts keyed rows on `runner` (the pool, or the host's transaction). */
+/** Inserts keyed rows in `scope` (the host's transaction), or on the pool. */
 export async function insertKeyed(
-  control: ControlEngine,
-  runner: Queryable,
+  engine: Engine,
+  scope: Scope | undefined,
   batch: InsertBatch,
   rows: readonly KeyedRow[],
   unique: ResolvedUnique | undefined,
@@ -60,14 +59,14 @@ export async function insertKeyed(
   const duplicate: boolean[] = new Array<boolean>(rows.length).fill(false);
   let pending: KeyedRow[] = [...rows];
   for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
-    const result = await control.insertKeyed(
-      runner,
+    const result = await engine.insertKeyed({
       batch,
-      pending,
-      unique === undefined ? null : { states: unique.states, period: unique.period },
+      rows: pending,
+      unique: unique === undefined ? null : { states: unique.states, period: unique.period },
       partitionLimit,
       notify,
-    );
+      scope,
+    });
     const made = (id: string, args: unknown): Job =>
       insertedJob(batch, id, args, result.state as JobState, result.insertedAt, result.scheduledAt);
     if (unique === undefined) {
@@ -98,7 +97,7 @@ export async function insertKeyed(
     }
     if (conflicted.length === 0) break;
     const keys = [...new Set(conflicted.map((row) => row.ukey! + result.suffix))];
-    const holders = new Map((await control.lookupUnique(runner, keys)).map((row) => [row.unique_key, rowToJob(row)]));
+    const holders = new Map((await engine.lookupUnique({ keys, scope })).map((row) => [row.unique_key, rowToJob(row)]));
     pending = [];
     for (const row of conflicted) {
       const holder = holders.get(row.ukey! + result.suffix);

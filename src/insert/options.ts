@@ -2,7 +2,8 @@
 // so a bad job throws before anything reaches the database. Also picks the NOTIFY hint.
 import { ArgsValidationError, ConfigError } from '../definitions/errors.js';
 import type { UniqueOptions } from './unique.js';
-import type { InsertBatch } from '../engine/engine.js';
+import { hintPayload } from '../engine/notice.js';
+import type { InsertBatch } from '../engine/types.js';
 import type { Worker } from '../definitions/worker.js';
 import { checkInt } from '../definitions/worker.js';
 
@@ -93,14 +94,6 @@ export function buildBatch(worker: Worker, args: readonly unknown[], options: Om
     scheduled_at: scheduledAt,
     delay_ms: delay,
   };
-}
-
-/**
- * A wake-up hint: the queues to wake, and a flag asking nodes to re-check when the next
- * scheduled job is due. Never carries args.
- */
-export function hintPayload(queues: Iterable<string>, scheduled: boolean): string {
-  return JSON.stringify(scheduled ? { queues: [...queues], scheduled: true } : { queues: [...queues] });
 }
 
 /** The hint for a batch. A scheduledAt in the past is due at once, so the queue is always named. */

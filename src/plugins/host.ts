@@ -1,53 +1,26 @@
 // Runs a Queue's plugins: every-node plugins from start() to stop(), leader plugins while this
-// node holds the leader lease. Gives each a context, and the built-in plugins (Lifeline, Pruner,
-// Cron) the internals they need through a registered symbol on that context, which keeps those
-// internals out of the public types.
+// node holds the leader lease. Gives each a context: the public part (the QueueApi, a logger,
+// `query` for the plugin's own tables) and, for the built-in plugins, the Engine operations they
+// run (`ctx.internal`, stripped from the published types). No plugin gets the driver.
 import { ConfigError } from '../definitions/errors.js';
-import type { Driver } from '../driver/types.js';
-import type { QueueEvents } from '../definitions/events.js';
-import type { Job } from '../definitions/job.js';
 import type { Logger } from '../definitions/logger.js';
-import type { Queue } from '../queue.js';
-import type { PluginStatements } from '../engine/sql/cluster.js';
-import type { Plugin, PluginContext } from './plugin.js';
+import type { Engine } from '../engine/engine.js';
+import type { QueueApi } from '../queue-api.js';
+import type { Plugin, PluginContext, PluginInternals } from './plugin.js';
 
-const INTERNALS = Symbol.for('docket.plugin-internals');
+export type { PluginInternals } from './plugin.js';
 
-/** What built-in plugins reach beyond the public context. */
-export interface PluginInternals {
-  readonly driver: Driver;
-  readonly sql: PluginStatements;
-  readonly channel: string;
-  emit<E extends keyof QueueEvents>(event: E, payload: Parameters<QueueEvents[E]>[0]): void;
-  /** Inserts a cron tick's job; a tick already enqueued (by any leader) is a no-op. */
-  insertTick(worker: string, args: unknown, options: Record<string, unknown>, key: string): Promise<{ job: Job; duplicate: boolean }>;
-}
-
-/** The internals of a context given by a docket Queue. */
+/** The internals of a context given by a docket Queue (built-in plugins only). */
 export function internals(ctx: PluginContext): PluginInternals {
-  const found = (ctx as unknown as Record<symbol, PluginInternals | undefined>)[INTERNALS];
+  const found = ctx.internal;
   if (found === undefined) throw new ConfigError('This plugin only runs inside a docket Queue');
   return found;
 }
 
-/** Checks the `plugins` option: Plugin instances with unique names. */
-export function checkPlugins(plugins: readonly Plugin[] | undefined): readonly Plugin[] {
-  if (plugins === undefined) return [];
-  if (!Array.isArray(plugins)) throw new ConfigError('Queue option "plugins" must be an array of Plugin instances');
-  const names = new Set<string>();
-  for (const plugin of plugins) {
-    if (typeof plugin?.start !== 'function' || typeof plugin.stop !== 'function' || typeof plugin.name !== 'string') {
-      throw new ConfigError('Queue option "plugins" must contain Plugin instances (new Lifeline(), new Pruner(), new Cron(), ...)');
-    }
-    if (names.has(plugin.name)) throw new ConfigError(`Two plugins are named "${plugin.name}"; plugin names must be unique`);
-    names.add(plugin.name);
-  }
-  return plugins;
-}
-
 /** Base of every plugin context of one Queue. */
 export interface HostParts {
-  readonly queue: Queue;
+  readonly queue: QueueApi;
+  readonly engine: Engine;
   readonly nodeId: string;
   readonly logger: Logger;
   readonly quotedSchema: string;
@@ -97,18 +70,17 @@ export class PluginHost {
   #start(plugin: Plugin): void {
     const controller = new AbortController();
     this.#controllers.set(plugin, controller);
-    const { queue, nodeId, logger, quotedSchema, internals: inner, onError } = this.parts;
+    const { queue, engine, nodeId, logger, quotedSchema, internals: internal, onError } = this.parts;
     const ctx: PluginContext = {
       queue,
       nodeId,
       logger,
       quotedSchema,
       signal: controller.signal,
-      query: <R>(text: string, params: readonly unknown[] = []) =>
-        inner.driver.query<R>({ name: '', text, prepare: false }, params),
+      query: <R>(text: string, params: readonly unknown[] = []) => engine.query<R>({ text, params }),
       reportError: (error: unknown) => onError(plugin.name, error),
+      internal,
     };
-    Object.defineProperty(ctx, INTERNALS, { value: inner });
     try {
       plugin.start(ctx);
     } catch (error) {

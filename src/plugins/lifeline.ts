@@ -4,8 +4,6 @@
 // rescued once its attempt is older than `rescueAfter`. Jobs of live nodes are never touched,
 // however long they run. Leader only.
 import { ConfigError } from '../definitions/errors.js';
-import type { JobRow } from '../definitions/job.js';
-import { rowToJob } from '../definitions/job.js';
 import { internals } from './host.js';
 import type { PluginContext, PluginOptions } from './plugin.js';
 import { Plugin } from './plugin.js';
@@ -58,13 +56,13 @@ export class Lifeline extends Plugin {
   }
 
   protected async tick(ctx: PluginContext): Promise<void> {
-    const { driver, sql, channel, emit } = internals(ctx);
+    const { engine, emit } = internals(ctx);
     for (;;) {
-      const rows = await driver.query<JobRow>(sql.rescue, [this.staleAfter, this.rescueAfter, this.batchSize, channel]);
-      for (const row of rows) emit('job:rescue', { job: rowToJob(row) });
-      if (rows.length < this.batchSize || ctx.signal.aborted) break;
+      const jobs = await engine.rescueJobs({ staleAfterMs: this.staleAfter, rescueAfterMs: this.rescueAfter, limit: this.batchSize });
+      for (const job of jobs) emit('job:rescue', { job });
+      if (jobs.length < this.batchSize || ctx.signal.aborted) break;
     }
     // Nodes silent for long and running nothing are forgotten (their row is no longer evidence).
-    await driver.query(sql.forgetNodes, [Math.max(this.staleAfter * 10, 60_000)]);
+    await engine.forgetNodes({ silentForMs: Math.max(this.staleAfter * 10, 60_000) });
   }
 }

@@ -3,8 +3,22 @@
 // reported (`plugin:error`) and retried on the next one, never stops job fetching, and stop()
 // waits for a tick in flight.
 import { ConfigError } from '../definitions/errors.js';
+import type { QueueEvents } from '../definitions/events.js';
+import type { Job } from '../definitions/job.js';
 import type { Logger } from '../definitions/logger.js';
-import type { Queue } from '../queue.js';
+import type { MaintenanceOperations, ScheduleOperations } from '../engine/engine.js';
+import type { QueueApi } from '../queue-api.js';
+
+/**
+ * @internal What built-in plugins (Lifeline, Pruner, Cron) run beyond the public context: the
+ * Engine operations they need, their events, and the cron tick insert.
+ */
+export interface PluginInternals {
+  readonly engine: MaintenanceOperations & ScheduleOperations;
+  emit<E extends keyof QueueEvents>(event: E, payload: Parameters<QueueEvents[E]>[0]): void;
+  /** Inserts a cron tick's job; a tick already enqueued (by any leader) is a no-op. */
+  insertTick(worker: string, args: unknown, options: Record<string, unknown>, key: string): Promise<{ job: Job; duplicate: boolean }>;
+}
 
 /**
  * What a plugin gets when it starts.
@@ -21,7 +35,7 @@ import type { Queue } from '../queue.js';
  */
 export interface PluginContext {
   /** The Queue running the plugin: insert jobs, read stats, manage schedules... */
-  readonly queue: Queue;
+  readonly queue: QueueApi;
   readonly nodeId: string;
   readonly logger: Logger;
   /** docket's schema, quoted for use in SQL. */
@@ -32,6 +46,8 @@ export interface PluginContext {
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
   /** Reports a failure: logged and emitted as `plugin:error`; the plugin carries on. */
   reportError(error: unknown): void;
+  /** @internal Given to every plugin; only docket's built-in plugins use it. */
+  readonly internal?: PluginInternals;
 }
 
 /** Where a plugin runs. */

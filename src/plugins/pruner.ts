@@ -107,8 +107,9 @@ export class Pruner extends Plugin {
   }
 
   protected async tick(ctx: PluginContext): Promise<void> {
-    const { driver, sql, emit } = internals(ctx);
-    const overridden = JSON.stringify([...this.#queues.keys()]);
+    const { engine, emit } = internals(ctx);
+    const overridden = [...this.#queues.keys()];
+    const limit = this.batchSize;
     // Deletes batch after batch until a short one; each DELETE is its own short transaction.
     const drain = async (run: () => Promise<number>, queue: string | null, state: PrunedState | 'finished'): Promise<void> => {
       for (;;) {
@@ -119,25 +120,21 @@ export class Pruner extends Plugin {
       }
     };
     for (const [state, age] of this.#default.ages) {
-      await drain(async () => one(await driver.query<{ n: number }>(sql.pruneByAge, [state, age, null, overridden, this.batchSize])), null, state);
+      await drain(() => engine.pruneByAge({ state, ageMs: age, queue: null, excluded: overridden, limit }), null, state);
     }
     for (const [queue, rule] of this.#queues) {
       for (const [state, age] of rule.ages) {
-        await drain(async () => one(await driver.query<{ n: number }>(sql.pruneByAge, [state, age, queue, '[]', this.batchSize])), queue, state);
+        await drain(() => engine.pruneByAge({ state, ageMs: age, queue, excluded: [], limit }), queue, state);
       }
     }
     const counted = new Map<string, number>();
     if (this.#default.maxCount !== undefined) {
-      const rows = await driver.query<{ queue: string }>(sql.finishedQueues, []);
-      for (const { queue } of rows) if (!this.#queues.has(queue)) counted.set(queue, this.#default.maxCount);
+      for (const queue of await engine.finishedQueues()) if (!this.#queues.has(queue)) counted.set(queue, this.#default.maxCount);
     }
     for (const [queue, rule] of this.#queues) if (rule.maxCount !== undefined) counted.set(queue, rule.maxCount);
     for (const [queue, keep] of counted) {
-      await drain(async () => one(await driver.query<{ n: number }>(sql.pruneByCount, [queue, keep, this.batchSize])), queue, 'finished');
+      await drain(() => engine.pruneByCount({ queue, keep, limit }), queue, 'finished');
     }
   }
 }
 
-function one(rows: readonly { n: number }[]): number {
-  return Number(rows[0]?.n ?? 0);
-}

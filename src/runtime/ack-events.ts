@@ -1,7 +1,7 @@
 // What a landed ack means to listeners: the job as it is now, and the events its outcome emits
 // (job:complete, job:error + job:retry, job:snooze, job:cancel, job:discard). Shared by the
 // running queue and the testing modes, so both emit exactly the same events.
-import type { AckedRow } from '../engine/engine.js';
+import type { AckedRow } from '../engine/types.js';
 import type { SafeEmitter } from '../definitions/events.js';
 import type { Job, JobError } from '../definitions/job.js';
 import type { PendingAck } from './outcome.js';

@@ -2,7 +2,8 @@
 // connection (or any error that may pass later) keeps the batch and retries with capped backoff,
 // so no outcome is lost; a batch the server rejects for its data is split to find the bad row,
 // which is then replaced by a plain failure.
-import type { AckedRow, Engine } from '../engine/engine.js';
+import type { Engine } from '../engine/engine.js';
+import type { AckedRow } from '../engine/types.js';
 import { backoffDelay } from '../driver/types.js';
 import type { PendingAck } from './outcome.js';
 import { waitWithDeadline } from './deadline.js';
@@ -113,7 +114,7 @@ export class Completer {
   // Writes a batch; on success removes it from the queue (the batch is always a run of queued
   // acks, so nothing is ever written twice) and reports each ack.
   async #write(batch: readonly PendingAck[]): Promise<void> {
-    const rows = await this.engine.ackJobs(`[${batch.map((a) => a.json).join(',')}]`, this.hooks.detailed(batch));
+    const rows = await this.engine.ackJobs({ batchJson: `[${batch.map((a) => a.json).join(',')}]`, detailed: this.hooks.detailed(batch) });
     this.#remove(batch);
     const byId = new Map(rows.map((r) => [r.id, r]));
     for (const ack of batch) this.hooks.onAcked(ack, byId.get(ack.job.id));

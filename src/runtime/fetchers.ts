@@ -1,7 +1,6 @@
 // How each queue claims jobs: the lock-free SKIP LOCKED fetch, or, for queues with partitions or
 // a rate limit, the serialized fetch that honours them (see docs/control.md).
 import type { ResolvedConfig } from '../config/config.js';
-import type { ControlEngine } from '../engine/control-engine.js';
 import type { Engine } from '../engine/engine.js';
 import type { Fetcher } from './producer.js';
 
@@ -14,10 +13,10 @@ export function isLimited(config: ResolvedConfig, queue: string): boolean {
 }
 
 /** The fetch function of one queue on this node. */
-export function fetcherFor(config: ResolvedConfig, engine: Engine, control: ControlEngine, queue: string): Fetcher {
+export function fetcherFor(config: ResolvedConfig, engine: Engine, queue: string): Fetcher {
   const nodeId = config.nodeId;
   if (!isLimited(config, queue)) {
-    return async (demand) => ({ jobs: await engine.fetchJobs(queue, demand, nodeId), waitMs: null });
+    return async (demand) => ({ jobs: await engine.fetchJobs({ queue, limit: demand, nodeId }), waitMs: null });
   }
   const settings = config.queueSettings.get(queue);
   const rate = settings?.rateLimit;
@@ -26,7 +25,7 @@ export function fetcherFor(config: ResolvedConfig, engine: Engine, control: Cont
   const unkeyed =
     settings?.partition === undefined && [...config.workers.values()].some((w) => w.queue === queue && w.partition === undefined);
   return async (demand) => {
-    const { jobs, rateWaitMs } = await control.fetchLimited(queue, demand, nodeId, rate, unkeyed);
+    const { jobs, rateWaitMs } = await engine.fetchLimited({ queue, limit: demand, nodeId, rate, unkeyed });
     return { jobs, waitMs: rateWaitMs };
   };
 }

@@ -2,9 +2,8 @@
 // run each in turn, write its outcome at once, emit the usual events. Everything goes through
 // the same statements as production, on the pool or inside the caller's transaction, so a test
 // sees exactly what production would write.
-import type { ControlEngine } from '../engine/control-engine.js';
-import type { Queryable } from '../driver/types.js';
-import type { Engine, FetchedJob } from '../engine/engine.js';
+import type { Engine } from '../engine/engine.js';
+import type { FetchedJob, Scope } from '../engine/types.js';
 import type { SafeEmitter } from '../definitions/events.js';
 import type { Job, JobState } from '../definitions/job.js';
 import type { Worker } from '../definitions/worker.js';
@@ -62,11 +61,10 @@ export interface DrainResult {
 
 const BATCH = 100;
 
-/** Claims and runs jobs one at a time on a given runner. */
+/** Claims and runs jobs one at a time, on the pool or in a given scope (an insert's transaction). */
 export class InlineRunner {
   constructor(
     private readonly engine: Engine,
-    private readonly control: ControlEngine,
     private readonly executor: Executor,
     private readonly workers: ReadonlyMap<string, Worker>,
     private readonly nodeId: string,
@@ -77,21 +75,21 @@ export class InlineRunner {
   ) {}
 
   /** Runs those of `ids` that are available (inline mode, right after an insert). */
-  async runIds(runner: Queryable, ids: readonly string[]): Promise<DrainedJob[]> {
-    return this.#run(runner, await this.control.claimIds(runner, ids, this.nodeId));
+  async runIds(scope: Scope | undefined, ids: readonly string[]): Promise<DrainedJob[]> {
+    return this.#run(scope, await this.engine.claimIds({ ids, nodeId: this.nodeId, scope }));
   }
 
   /** Runs every available job of `queues` until none is left (see DrainOptions). */
-  async drain(runner: Queryable, queues: readonly string[], options: DrainOptions): Promise<DrainResult> {
+  async drain(queues: readonly string[], options: DrainOptions): Promise<DrainResult> {
     const max = options.maxJobs ?? 10_000;
     const ran: DrainedJob[] = [];
     for (;;) {
-      if (options.withScheduled === true) await this.control.dueNow(runner, queues);
+      if (options.withScheduled === true) await this.engine.dueNow({ queues });
       let fetched = 0;
       for (const queue of queues) {
-        const jobs = await this.engine.fetchJobs(queue, Math.min(BATCH, max - ran.length), this.nodeId, runner);
+        const jobs = await this.engine.fetchJobs({ queue, limit: Math.min(BATCH, max - ran.length), nodeId: this.nodeId });
         fetched += jobs.length;
-        ran.push(...(await this.#run(runner, jobs)));
+        ran.push(...(await this.#run(undefined, jobs)));
         if (ran.length >= max) break;
       }
       if (fetched === 0 || ran.length >= max) break;
@@ -107,7 +105,7 @@ export class InlineRunner {
     };
   }
 
-  async #run(runner: Queryable, fetched: readonly FetchedJob[]): Promise<DrainedJob[]> {
+  async #run(scope: Scope | undefined, fetched: readonly FetchedJob[]): Promise<DrainedJob[]> {
     const ran: DrainedJob[] = [];
     for (const { job, claim, queueMs } of fetched) {
       const worker = this.workers.get(job.worker);
@@ -117,7 +115,7 @@ export class InlineRunner {
       this.ended(job.id, claim);
       if (outcome.kind === 'moved') continue;
       const ack = buildAck(job, claim, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started });
-      const [row] = await this.engine.ackJobs(`[${ack.json}]`, true, runner);
+      const [row] = await this.engine.ackJobs({ batchJson: `[${ack.json}]`, detailed: true, scope });
       if (row === undefined) continue;
       emitAckEvents(this.emitter, ack, row, this.follow);
       ran.push({ job: jobAfterAck(ack, row).job, state: ack.state });

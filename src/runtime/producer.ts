@@ -19,7 +19,7 @@
 // Limited queues (partitions, a rate limit) fetch through a serialized statement and never
 // prefetch: buffered jobs would hold partition slots and rate budget they may not use.
 // Paused producers fetch nothing; scaling changes the limit at once.
-import type { FetchedJob } from '../engine/engine.js';
+import type { FetchedJob } from '../engine/types.js';
 import { backoffDelay } from '../driver/types.js';
 
 /** Claims up to `demand` jobs; `waitMs`: the rate limit frees more only after this long. */

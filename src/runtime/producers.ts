@@ -7,8 +7,9 @@
 // increments; an older version never overrides a newer one, so a node never briefly un-pauses
 // (and claims jobs) on a stale read.
 import type { ResolvedConfig } from '../config/config.js';
-import type { ControlEngine, QueueControlRow } from '../engine/control-engine.js';
-import type { Engine, FetchedJob } from '../engine/engine.js';
+import type { QueueControlRow } from '../engine/types.js';
+import type { Engine } from '../engine/engine.js';
+import type { FetchedJob } from '../engine/types.js';
 import { fetcherFor, isLimited } from './fetchers.js';
 import type { ProducerHooks } from './producer.js';
 import { Producer } from './producer.js';
@@ -22,11 +23,11 @@ export class Producers {
   constructor(private readonly config: ResolvedConfig) {}
 
   /** Creates a producer per queue this node runs (concurrency 0: settings only, none). */
-  create(engine: Engine, control: ControlEngine, hooks: (queue: string) => ProducerHooks): void {
+  create(engine: Engine, hooks: (queue: string) => ProducerHooks): void {
     for (const [queue, limit] of this.config.queues) {
       if (limit === 0) continue;
       const options = { queue, limit, pollInterval: this.config.pollInterval, limited: isLimited(this.config, queue) };
-      this.#byQueue.set(queue, new Producer(fetcherFor(this.config, engine, control, queue), options, hooks(queue)));
+      this.#byQueue.set(queue, new Producer(fetcherFor(this.config, engine, queue), options, hooks(queue)));
     }
   }
 

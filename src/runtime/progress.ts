@@ -1,7 +1,7 @@
 // Progress reports of running jobs: stored on the job row (fenced by the claim, like acks) and
 // announced as `job:progress`. Throttled per job (calls within `interval` ms merge, the latest
 // wins) and batched across jobs, so a chatty loop can never flood the database.
-import type { ControlEngine } from '../engine/control-engine.js';
+import type { Engine } from '../engine/engine.js';
 import { ConfigError } from '../definitions/errors.js';
 import type { Job, JobProgress } from '../definitions/job.js';
 
@@ -28,7 +28,7 @@ export class ProgressReporter {
   #flushing = false;
 
   constructor(
-    private readonly engine: ControlEngine,
+    private readonly engine: Engine,
     private readonly interval: number,
     private readonly hooks: ProgressHooks,
   ) {}
@@ -110,7 +110,7 @@ export class ProgressReporter {
         const json = `[${batch
           .map((b) => `{"id":"${b.entry.job.id}","claim":"${b.entry.claim}","percent":${b.percent},"data":${b.data ?? 'null'}}`)
           .join(',')}]`;
-        const rows = await this.engine.progress(json);
+        const rows = await this.engine.writeProgress({ batchJson: json });
         const stored = new Map(rows.map((r) => [r.id, JSON.parse(r.progress) as JobProgress]));
         for (const b of batch) {
           const progress = stored.get(b.entry.job.id);

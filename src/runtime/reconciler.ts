@@ -2,7 +2,8 @@
 // re-reads queue controls (pause, scale) and checks that the attempts running here still own
 // their rows (a job cancelled, discarded or deleted elsewhere must stop here too). Notifications
 // trigger the same passes at once; the timer is the safety net.
-import type { ControlEngine, QueueControlRow } from '../engine/control-engine.js';
+import type { Engine } from '../engine/engine.js';
+import type { QueueControlRow } from '../engine/types.js';
 
 /** What the reconciler needs from the queue around it. */
 export interface ReconcilerHooks {
@@ -24,7 +25,7 @@ export class Reconciler {
   #checkAgain = false;
 
   constructor(
-    private readonly engine: ControlEngine,
+    private readonly engine: Engine,
     private readonly interval: number,
     private readonly hooks: ReconcilerHooks,
   ) {}
@@ -53,7 +54,7 @@ export class Reconciler {
       try {
         do {
           this.#controlsAgain = false;
-          this.hooks.applyControls(await this.engine.controls());
+          this.hooks.applyControls(await this.engine.queueControls());
         } while (this.#controlsAgain && !this.#stopped);
       } catch (error) {
         this.hooks.onError(error, 'reload queue controls');
@@ -78,7 +79,7 @@ export class Reconciler {
           const attempts = this.hooks.attempts(age);
           age = 0;
           if (attempts.length === 0) continue;
-          const moved = await this.engine.movedOn(JSON.stringify(attempts));
+          const moved = await this.engine.movedOn({ batchJson: JSON.stringify(attempts) });
           const claims = new Map(attempts.map((a) => [a.id, a.claim]));
           for (const { id, state } of moved) this.hooks.abandon(id, claims.get(id)!, state);
         } while (this.#checkAgain && !this.#stopped);

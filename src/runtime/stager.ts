@@ -63,7 +63,7 @@ export class Stager {
     this.#again = false;
     let next = this.pollInterval;
     try {
-      const request = this.engine.stageJobs(BATCH);
+      const request = this.engine.stageJobs({ limit: BATCH });
       this.#inflight = request.then(
         () => undefined,
         () => undefined,

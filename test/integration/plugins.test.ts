@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, Cron, Lifeline, Plugin, Pruner, Queue, Worker } from '../../src/index.js';
 import type { Job, PluginContext, PluginScope } from '../../src/index.js';
-import { buildPluginStatements } from '../../src/engine/sql/cluster.js';
+import { buildClusterStatements } from '../../src/engine/sql/cluster.js';
 import { createPgPool, createPostgresJs } from '../support/db.js';
 import { nextEvent, useSchema, waitFor } from '../support/queue.js';
 
@@ -227,7 +227,7 @@ describe('leader election', () => {
     return { nodes, elected, lost };
   }
   const stopAll = (nodes: Queue[]): Promise<unknown> => Promise.all(nodes.map((n) => n.stop({ timeout: 1_000 })));
-  const sql = buildPluginStatements(`"${lead.schema}"`);
+  const sql = buildClusterStatements(`"${lead.schema}"`);
 
   it('exactly one of three nodes leads, it owns the lease row, and only it renews', async () => {
     const { nodes, elected, lost } = await cluster('elect', 2_000);

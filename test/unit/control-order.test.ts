@@ -12,7 +12,7 @@ function producers(): Producers {
   const hooks: ProducerHooks = { execute: async () => {}, release: () => {}, onError: () => {} };
   // Never started: no fetch runs, so the engines are never called.
   const p = new Producers(config);
-  p.create({} as never, {} as never, () => hooks);
+  p.create({} as never, () => hooks);
   return p;
 }
 

@@ -1,13 +1,14 @@
 // The statements of the plugin layer: node heartbeats, the leader lease, Lifeline's rescue,
 // Pruner's batched deletes and the persisted cron schedules. Same rules as statements.ts.
+import { NOTICE_SQL } from '../notice.js';
 import { JOB_COLUMNS } from './columns.js';
 import { statement } from './jobs.js';
 
-/** All plugin statements for one schema. */
-export type PluginStatements = ReturnType<typeof buildPluginStatements>;
+/** All cluster, maintenance and schedule statements for one schema. */
+export type ClusterStatements = ReturnType<typeof buildClusterStatements>;
 
-/** Builds the plugin statements for the given (already quoted) schema. */
-export function buildPluginStatements(s: string) {
+/** Builds the cluster statements for the given (already quoted) schema. */
+export function buildClusterStatements(s: string) {
   const jobs = `${s}.jobs`;
   const state = `${s}.job_state`;
   const SCHEDULE_COLUMNS = `name, expression, timezone, worker, args::text AS args, options::text AS options, missed,
@@ -46,7 +47,7 @@ export function buildPluginStatements(s: string) {
     releaseLease: statement(
       'release_lease',
       `WITH gone AS (DELETE FROM ${s}.leases WHERE name = $1 AND owner = $2 RETURNING name),
-            notified AS MATERIALIZED (SELECT pg_notify($3, '{"lease":"released"}') FROM gone)
+            notified AS MATERIALIZED (SELECT pg_notify($3, ${NOTICE_SQL.leaseReleased}) FROM gone)
        SELECT (SELECT count(*) FROM gone)::int AS released, (SELECT count(*) FROM notified)::int AS notified`,
     ),
 
@@ -79,7 +80,7 @@ export function buildPluginStatements(s: string) {
          FROM stale WHERE j.id = stale.sid
          RETURNING ${JOB_COLUMNS}
        ), notified AS MATERIALIZED (
-         SELECT pg_notify($4, '{"queues":[],"scheduled":true}') WHERE EXISTS (SELECT 1 FROM rescued)
+         SELECT pg_notify($4, ${NOTICE_SQL.scheduled}) WHERE EXISTS (SELECT 1 FROM rescued)
        )
        SELECT rescued.*, (SELECT count(*) FROM notified) AS notified FROM rescued`,
     ),

@@ -2,6 +2,7 @@
 // (by id, prepared; by filter, planned per call), queue controls, stats, listing, progress, the
 // check that running jobs were not taken away, and the fetch that honours partitions and rate
 // limits. Same rules as statements.ts: values are parameters, batches are one JSON parameter.
+import { NOTICE_SQL } from '../notice.js';
 import { JOB_COLUMNS, epochMs } from './columns.js';
 import { statement } from './jobs.js';
 
@@ -52,7 +53,7 @@ export function buildControlStatements(s: string) {
       FROM target WHERE id = tid
       RETURNING ${JOB_COLUMNS}, was::text AS was
     ), notified AS MATERIALIZED (
-      SELECT pg_notify($${channel}, '{"abort":true}') WHERE EXISTS (SELECT 1 FROM changed WHERE was = 'executing')
+      SELECT pg_notify($${channel}, ${NOTICE_SQL.abort}) WHERE EXISTS (SELECT 1 FROM changed WHERE was = 'executing')
     )
     ${tail(many)}`;
 
@@ -77,7 +78,7 @@ export function buildControlStatements(s: string) {
       FROM target WHERE id = tid
       RETURNING ${JOB_COLUMNS}
     ), notified AS MATERIALIZED (
-      SELECT pg_notify($${channel}, json_build_object('queues', array_agg(DISTINCT queue))::text)
+      SELECT pg_notify($${channel}, ${NOTICE_SQL.queues('array_agg(DISTINCT queue)')})
       FROM changed HAVING count(*) > 0
     )
     ${tail(many)}`;
@@ -89,7 +90,7 @@ export function buildControlStatements(s: string) {
       DELETE FROM ${jobs} USING target WHERE id = tid
       RETURNING ${JOB_COLUMNS}
     ), notified AS MATERIALIZED (
-      SELECT pg_notify($${channel}, '{"abort":true}') WHERE EXISTS (SELECT 1 FROM changed WHERE state = 'executing')
+      SELECT pg_notify($${channel}, ${NOTICE_SQL.abort}) WHERE EXISTS (SELECT 1 FROM changed WHERE state = 'executing')
     )
     ${tail(many)}`;
 
@@ -198,7 +199,7 @@ export function buildControlStatements(s: string) {
            updated_at = now(),
            version = q.version + 1
          RETURNING name, paused, concurrency, version::float8 AS version
-       ), notified AS MATERIALIZED (SELECT pg_notify($5, '{"control":"queues"}'))
+       ), notified AS MATERIALIZED (SELECT pg_notify($5, ${NOTICE_SQL.controls}))
        SELECT up.*, (SELECT count(*) FROM notified) AS notified FROM up`,
     ),
     /** $1 name. Makes sure a rate-limited queue has its row. */

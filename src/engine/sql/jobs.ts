@@ -1,6 +1,7 @@
 // Every statement docket runs, named and parameterized, templated with the quoted schema once
 // per Queue. Values always travel as parameters; batches travel as one JSON parameter expanded
 // with jsonb_to_recordset, which both drivers send identically.
+import { NOTICE_SQL } from '../notice.js';
 import { createHash } from 'node:crypto';
 import { JOB_COLUMNS, epochMs } from './columns.js';
 import type { Statement } from '../../driver/types.js';
@@ -98,7 +99,7 @@ export function buildStatements(s: string) {
        ), queues AS MATERIALIZED (
          SELECT coalesce(array_agg(DISTINCT queue), '{}') AS names, count(*) AS staged FROM due
        ), notified AS MATERIALIZED (
-         SELECT pg_notify($2, json_build_object('queues', names)::text) FROM queues WHERE staged > 0
+         SELECT pg_notify($2, ${NOTICE_SQL.queues('names')}) FROM queues WHERE staged > 0
        )
        SELECT array_to_json(q.names)::text AS queues, q.staged::int AS staged,
          (SELECT ${epochMs('min(scheduled_at) - now()')}

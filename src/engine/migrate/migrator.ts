@@ -1,11 +1,12 @@
 // Applies the bundled migrations: each version in its own transaction under an advisory lock,
 // recorded in <schema>.migrations, so 20 processes calling migrate() at once apply each version
 // exactly once. Migration files are run whole (never split on ';').
-import type { Driver } from '../driver/types.js';
-import { MigrationError } from '../definitions/errors.js';
-import type { Statements } from '../engine/sql/jobs.js';
-import { bootstrapSql } from '../engine/sql/jobs.js';
+import type { Driver } from '../../driver/types.js';
+import { MigrationError } from '../../definitions/errors.js';
+import type { Statements } from '../sql/jobs.js';
+import { bootstrapSql } from '../sql/jobs.js';
 import { BUNDLED_MIGRATIONS } from './bundled.js';
+import type { MigrationReport } from '../types.js';
 
 /** A migration with the schema filled in, ready for the host's own migration tool. */
 export interface MigrationScript {
@@ -15,13 +16,6 @@ export interface MigrationScript {
   readonly sql: string;
 }
 
-/** What `migrate()` did. */
-export interface MigrationReport {
-  /** Versions this call applied (others may have been applied concurrently by other processes). */
-  readonly applied: readonly number[];
-  /** The schema's version afterwards. */
-  readonly version: number;
-}
 
 /** The newest migration version this build of docket knows. */
 export const LATEST_VERSION = BUNDLED_MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

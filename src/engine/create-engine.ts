@@ -1,0 +1,66 @@
+// The one implementation of the Engine: resolves the driver for the host's connection, builds
+// the statements of one schema, and assembles the operation groups over them. Nothing else in
+// docket holds the driver.
+import type { Connection } from '../config/config.js';
+import type { Logger } from '../definitions/logger.js';
+import { resolveDriver, resolveTransaction } from '../driver/resolve.js';
+import type { Queryable } from '../driver/types.js';
+import type { Engine } from './engine.js';
+import { currentVersion, migrate } from './migrate/migrator.js';
+import { clusterOperations } from './ops/cluster.js';
+import { controlOperations } from './ops/control.js';
+import { jobOperations } from './ops/jobs.js';
+import type { EngineParts } from './ops/parts.js';
+import { buildClusterStatements } from './sql/cluster.js';
+import { buildControlStatements } from './sql/control.js';
+import { buildStatements } from './sql/jobs.js';
+import type { Scope } from './types.js';
+
+/** Where and how an engine connects. */
+export interface EngineOptions {
+  readonly connection: Connection;
+  /** Size of the pool docket creates for a connection string. */
+  readonly poolSize: number;
+  readonly logger: Logger;
+  /** docket's schema, unquoted, and quoted once (validated by the config). */
+  readonly schema: string;
+  readonly quotedSchema: string;
+  /** The schema's NOTIFY channel. */
+  readonly channel: string;
+}
+
+/** The Engine of one Queue's schema. */
+export function createEngine(options: EngineOptions): Engine {
+  const driver = resolveDriver(options.connection, options.poolSize, options.logger);
+  // A scope is an opaque handle for the runner behind it, which stays inside the engine.
+  const runners = new WeakMap<Scope, Queryable>();
+  const scopeOf = (runner: Queryable): Scope => {
+    const scope: Scope = { kind: 'scope' };
+    runners.set(scope, runner);
+    return scope;
+  };
+  const parts: EngineParts = {
+    driver,
+    sql: buildStatements(options.quotedSchema),
+    control: buildControlStatements(options.quotedSchema),
+    cluster: buildClusterStatements(options.quotedSchema),
+    channel: options.channel,
+    schema: options.schema,
+    quotedSchema: options.quotedSchema,
+    on: (scope) => (scope === undefined ? driver : (runners.get(scope) ?? driver)),
+  };
+  return {
+    ...jobOperations(parts),
+    ...controlOperations(parts),
+    ...clusterOperations(parts),
+    migrate: () => migrate(driver, parts.sql, options.schema, options.quotedSchema),
+    schemaVersion: () => currentVersion(driver, parts.sql, options.schema),
+    listen: (handlers) =>
+      driver.listen(options.channel, { onNotify: handlers.onNotice, onConnect: handlers.onConnect, onError: handlers.onError }),
+    hostScope: (tx) => scopeOf(resolveTransaction(tx)),
+    transaction: (fn) => driver.transaction((tx) => fn(scopeOf(tx))),
+    query: ({ text, params, scope }) => parts.on(scope).query({ name: '', text, prepare: false }, params),
+    ownsConnection: driver.owned,
+    close: () => driver.close(),
+  };
+}

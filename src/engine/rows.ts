@@ -1,0 +1,49 @@
+// Rows to Jobs for what the engine returns: a claimed row (with its claim token and wait), and
+// the Job an insert produced from its batch and what the database assigned.
+import type { Job, JobRow, JobState } from '../definitions/job.js';
+import { rowToJob } from '../definitions/job.js';
+import type { FetchedJob, InsertBatch } from './types.js';
+
+/** A row claimed by a fetch, as the runtime takes it. */
+export function fetchedJob(row: JobRow & { claim: string; queue_ms: number }): FetchedJob {
+  return { job: rowToJob(row), claim: row.claim, queueMs: Math.max(0, Number(row.queue_ms)) };
+}
+
+/** A job just inserted from `batch`, as the database assigned its id, state and times (ms). */
+export function insertedJob(batch: InsertBatch, id: string, args: unknown, state: JobState, insertedAt: number, scheduledAt: number): Job {
+  return {
+    id,
+    worker: batch.worker,
+    queue: batch.queue,
+    state,
+    args,
+    tags: batch.tags,
+    priority: batch.priority,
+    attempt: 0,
+    maxAttempts: batch.max_attempts,
+    errors: [],
+    result: null,
+    attemptedBy: null,
+    lastProgress: null,
+    insertedAt: new Date(insertedAt),
+    scheduledAt: new Date(scheduledAt),
+    attemptedAt: null,
+    completedAt: null,
+  };
+}
+
+/** Parameters $1..$10 shared by the insert statements (plain and keyed); `rowsJson` is $3. */
+export function insertParams(batch: InsertBatch, rowsJson: string, channel: string, notify: string | null): unknown[] {
+  return [
+    batch.queue,
+    batch.worker,
+    rowsJson,
+    JSON.stringify(batch.tags),
+    batch.priority,
+    batch.max_attempts,
+    batch.scheduled_at,
+    batch.delay_ms,
+    channel,
+    notify,
+  ];
+}

@@ -1,0 +1,296 @@
+// The public shape of a Queue, with its documentation: what app code and plugins (`ctx.queue`)
+// use. The Queue class (queue.ts) implements it by composing the engine, the inserter, the
+// runtime, the admin operations and the plugin host; plugins depend on this interface, never on
+// that class.
+import type { z } from 'zod';
+import type { JobFilter, JobPage, ListJobsOptions } from './admin/job-filter.js';
+import type { QueueStats } from './admin/queue-stats.js';
+import type { Schedules } from './cron/schedules.js';
+import type { SafeEmitter } from './definitions/events.js';
+import type { Job } from './definitions/job.js';
+import type { ArgsSchema, Worker } from './definitions/worker.js';
+import type { MigrationScript } from './engine/migrate/migrator.js';
+import type { MigrationReport } from './engine/types.js';
+import type { InsertOptions, UniqueInsertOptions } from './insert/options.js';
+import type { UniqueInsert } from './insert/unique.js';
+
+/**
+ * Options of {@link QueueApi.stop}.
+ *
+ * @example
+ * ```ts
+ * await queue.stop({ timeout: 30_000 });
+ * ```
+ */
+export interface StopOptions {
+  /** How long running jobs may take to finish before their signals abort (ms). Default 10,000. */
+  readonly timeout?: number;
+}
+
+/**
+ * Everything a {@link Queue} offers: typed events (`on`/`off`/`once`), inserts, job and queue
+ * administration, schedules, migrations and the node's lifecycle. Plugins receive it as
+ * `ctx.queue`.
+ *
+ * @example
+ * ```ts
+ * async function report(queue: QueueApi) {
+ *   for (const q of await queue.queueStats()) console.log(q.name, q.counts.available);
+ * }
+ * ```
+ */
+export interface QueueApi extends SafeEmitter {
+  /** This process's id, stored in `attemptedBy` of the jobs it runs. */
+  readonly nodeId: string;
+  /** The schema docket's tables live in. */
+  readonly schema: string;
+  /** Whether this node holds the leader lease (and runs the leader-only plugins). */
+  readonly isLeader: boolean;
+  /** Whether the queue is running jobs on this node. */
+  readonly running: boolean;
+  /**
+   * The persisted cron schedules (the Cron plugin, on the leader, enqueues them).
+   *
+   * @example
+   * ```ts
+   * await queue.schedules.set({ name: 'digest', expression: '0 9 * * MON-FRI', worker: sendDigest });
+   * ```
+   */
+  readonly schedules: Schedules;
+
+  /**
+   * Creates or upgrades docket's tables. Safe to call from many processes at once.
+   *
+   * @example
+   * ```ts
+   * const { applied, version } = await queue.migrate();
+   * ```
+   */
+  migrate(): Promise<MigrationReport>;
+
+  /**
+   * The migrations as SQL, for running with the host's own migration tool. Each script records
+   * its version, so `migrate()` later sees it as applied.
+   *
+   * @example
+   * ```ts
+   * for (const m of queue.migrationScripts()) writeFileSync(`migrations/docket_${m.version}.sql`, m.sql);
+   * ```
+   */
+  migrationScripts(): MigrationScript[];
+
+  /**
+   * Starts fetching and running jobs of the configured queues on this node.
+   * @throws MigrationError when the schema is not migrated to this version
+   *
+   * @example
+   * ```ts
+   * await queue.migrate();
+   * await queue.start();
+   * ```
+   */
+  start(): Promise<void>;
+
+  /**
+   * Stops gracefully: no new fetches; running jobs get `timeout` ms to finish, then their
+   * signals abort and they are left retryable (the attempt does not count); outcomes are
+   * written; a pool docket created is closed. Idempotent.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => void queue.stop({ timeout: 10_000 }));
+   * ```
+   */
+  stop(options?: StopOptions): Promise<void>;
+
+  /**
+   * Inserts one job. Args are validated by the worker's schema first; nothing is written when
+   * they are invalid. With `tx`, the job is part of the host's transaction. With `unique`, it
+   * returns `{ job, duplicate }`: the new job, or the one already holding its identity.
+   *
+   * @example
+   * ```ts
+   * const job = await queue.insert(resize, { url, width: 200 }, { priority: 1 });
+   * await sql.begin((tx) => queue.insert(resize, { url, width: 200 }, { tx }));
+   * const { job: digest, duplicate } = await queue.insert(sendDigest, { userId }, { unique: { period: 3600 } });
+   * ```
+   */
+  insert<S extends ArgsSchema>(worker: Worker<S>, args: z.input<S>, options: UniqueInsertOptions): Promise<UniqueInsert<z.output<S>>>;
+  insert<S extends ArgsSchema>(worker: Worker<S>, args: z.input<S>, options?: InsertOptions): Promise<Job<z.output<S>>>;
+  insert(worker: string, args: unknown, options: UniqueInsertOptions): Promise<UniqueInsert>;
+  insert(worker: string, args: unknown, options?: InsertOptions): Promise<Job>;
+
+  /**
+   * Inserts many jobs of one worker in one statement (one round trip). All args are validated
+   * before anything is written; the error names the item that failed. With `unique`, each
+   * item is unique on its own and comes back as `{ job, duplicate }`.
+   *
+   * @example
+   * ```ts
+   * const jobs = await queue.insertMany(resize, urls.map((url) => ({ url, width: 200 })));
+   * ```
+   */
+  insertMany<S extends ArgsSchema>(worker: Worker<S>, args: readonly z.input<S>[], options: UniqueInsertOptions): Promise<UniqueInsert<z.output<S>>[]>;
+  insertMany<S extends ArgsSchema>(worker: Worker<S>, args: readonly z.input<S>[], options?: InsertOptions): Promise<Job<z.output<S>>[]>;
+  insertMany(worker: string, args: readonly unknown[], options: UniqueInsertOptions): Promise<UniqueInsert[]>;
+  insertMany(worker: string, args: readonly unknown[], options?: InsertOptions): Promise<Job[]>;
+
+  /**
+   * Reads a job by id; `null` when there is none.
+   *
+   * @example
+   * ```ts
+   * const job = await queue.getJob(id);
+   * ```
+   */
+  getJob(id: string | number | bigint): Promise<Job | null>;
+
+  /**
+   * Cancels a job: `available`, `scheduled` or `retryable` jobs become `cancelled`; an
+   * `executing` one becomes `cancelled` at once and the node running it (any node) aborts its
+   * signal with a {@link JobCancelledError}; it is not retried. Returns the job as it is now
+   * (unchanged if it had already finished), or `null` when there is no such job.
+   *
+   * @example
+   * ```ts
+   * const job = await queue.cancel(id, 'customer closed the account');
+   * ```
+   */
+  cancel(id: string | number | bigint, reason?: string): Promise<Job | null>;
+
+  /**
+   * Discards a job: like {@link QueueApi.cancel}, but the job ends `discarded`.
+   *
+   * @example
+   * ```ts
+   * await queue.discard(id, 'poison message');
+   * ```
+   */
+  discard(id: string | number | bigint, reason?: string): Promise<Job | null>;
+
+  /**
+   * Runs a job again now: a `scheduled`, `retryable`, `completed`, `discarded` or `cancelled`
+   * job becomes `available` (with one more attempt if it had used them all). An `executing`
+   * job is left alone, and so is a finished unique job whose key a newer job now holds.
+   * Returns the job as it is now, or `null` when there is no such job.
+   *
+   * @example
+   * ```ts
+   * await queue.retry(id);
+   * ```
+   */
+  retry(id: string | number | bigint): Promise<Job | null>;
+
+  /**
+   * Deletes a job in any state; a running one is aborted on its node. Returns the deleted job,
+   * or `null` when there was none.
+   *
+   * @example
+   * ```ts
+   * await queue.delete(id);
+   * ```
+   */
+  delete(id: string | number | bigint): Promise<Job | null>;
+
+  /**
+   * Cancels every unfinished job matching `filter` (see {@link QueueApi.cancel}); returns how
+   * many. An empty filter is refused.
+   *
+   * @example
+   * ```ts
+   * const n = await queue.cancelJobs({ queue: 'emails', tags: ['campaign-42'] });
+   * ```
+   */
+  cancelJobs(filter: JobFilter, reason?: string): Promise<number>;
+
+  /**
+   * Discards every unfinished job matching `filter`; returns how many.
+   *
+   * @example
+   * ```ts
+   * await queue.discardJobs({ worker: 'legacy-sync' });
+   * ```
+   */
+  discardJobs(filter: JobFilter, reason?: string): Promise<number>;
+
+  /**
+   * Makes every matching job that is not running `available` now; returns how many.
+   * Jobs whose unique key a newer job holds are skipped.
+   *
+   * @example
+   * ```ts
+   * await queue.retryJobs({ queue: 'webhooks', state: 'discarded' });
+   * ```
+   */
+  retryJobs(filter: JobFilter): Promise<number>;
+
+  /**
+   * Deletes every matching job (running ones are aborted on their nodes); returns how many.
+   *
+   * @example
+   * ```ts
+   * await queue.deleteJobs({ state: 'cancelled', queue: 'exports' });
+   * ```
+   */
+  deleteJobs(filter: JobFilter): Promise<number>;
+
+  /**
+   * Lists jobs matching the filter, newest first by default, one page at a time (keyset
+   * pagination by id: stable while jobs are inserted).
+   *
+   * @example
+   * ```ts
+   * const { jobs, next } = await queue.listJobs({ queue: 'images', state: ['discarded'], limit: 50 });
+   * ```
+   */
+  listJobs(options?: ListJobsOptions): Promise<JobPage>;
+
+  /**
+   * Per queue: paused or not, the per-node limit set by {@link QueueApi.scaleQueue}, this
+   * node's limit, job counts by state, and how long the oldest available job has waited.
+   * Counts every job row (an aggregate over the table: meant for dashboards, not hot loops).
+   *
+   * @example
+   * ```ts
+   * for (const q of await queue.queueStats()) console.log(q.name, q.counts.available, q.oldestAvailableMs);
+   * ```
+   */
+  queueStats(): Promise<QueueStats[]>;
+
+  /**
+   * Pauses a queue on every node: no node fetches its jobs until {@link QueueApi.resumeQueue};
+   * jobs already running finish. Persisted, so nodes started later obey it too. Resolves once
+   * stored (and applied on this node); other nodes apply it when the notification reaches them,
+   * at the latest at their next reconcile (`reconcileInterval`). Once a node has applied it, that
+   * node claims and starts no job of the queue: jobs claimed by a fetch already in flight go back
+   * unstarted (see docs/control.md, "What a pause promises").
+   *
+   * @example
+   * ```ts
+   * await queue.pauseQueue('emails');
+   * ```
+   */
+  pauseQueue(name: string): Promise<void>;
+
+  /**
+   * Resumes a paused queue on every node.
+   *
+   * @example
+   * ```ts
+   * await queue.resumeQueue('emails');
+   * ```
+   */
+  resumeQueue(name: string): Promise<void>;
+
+  /**
+   * Sets how many jobs of a queue may run at once on each node, on every node (0 stops new
+   * starts, like a pause); `null` goes back to each node's own setting. Persisted.
+   *
+   * @example
+   * ```ts
+   * await queue.scaleQueue('images', 2);   // at most 2 per node from now on
+   * await queue.scaleQueue('images', null); // back to each node's configured concurrency
+   * ```
+   */
+  scaleQueue(name: string, limit: number | null): Promise<void>;
+}
