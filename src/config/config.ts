@@ -1,6 +1,4 @@
 // Queue options: what users pass, and the checked, defaulted form the runtime uses.
-import type pg from 'pg';
-import type postgres from 'postgres';
 import { ConfigError } from '../definitions/errors.js';
 import type { Logger } from '../definitions/logger.js';
 import { silentLogger } from '../definitions/logger.js';
@@ -58,10 +56,47 @@ export interface ResolvedQueueSettings {
 }
 
 /**
- * How docket reaches PostgreSQL: a `pg` Pool, a postgres.js `sql` instance (both stay the
- * host's: docket never ends them), or a connection string (docket creates and owns a `pg` Pool).
+ * What docket relies on in a `pg` Pool. Described by shape, so docket's types need neither
+ * driver installed: a user of postgres.js alone type-checks without `pg`.
+ *
+ * @example
+ * ```ts
+ * const pool: PgPoolLike = new pg.Pool({ connectionString });
+ * ```
  */
-export type Connection = pg.Pool | postgres.Sql | string;
+export interface PgPoolLike {
+  connect(): Promise<unknown>;
+  query(...args: never[]): unknown;
+  readonly totalCount: number;
+}
+
+/**
+ * What docket relies on in a postgres.js `sql` instance (by shape, see {@link PgPoolLike}).
+ *
+ * @example
+ * ```ts
+ * const sql: PostgresJsLike = postgres(connectionString);
+ * ```
+ */
+export interface PostgresJsLike {
+  (...args: never[]): unknown;
+  unsafe(...args: never[]): unknown;
+  begin(...args: never[]): unknown;
+}
+
+/**
+ * How docket reaches PostgreSQL: a `pg` Pool, a postgres.js `sql` instance (both stay the
+ * host's: docket never ends them), or a connection string (docket creates and owns a `pg` Pool,
+ * which needs the `pg` package).
+ *
+ * @example
+ * ```ts
+ * new Queue({ connection: new pg.Pool({ connectionString }) });
+ * new Queue({ connection: postgres(connectionString) });
+ * new Queue({ connection: process.env.DATABASE_URL! });
+ * ```
+ */
+export type Connection = PgPoolLike | PostgresJsLike | string;
 
 /**
  * Options of a {@link Queue}.

@@ -3,7 +3,7 @@
 // dedicated Client for LISTEN that reconnects with capped backoff.
 import type pg from 'pg';
 import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from './types.js';
-import { backoffDelay } from './types.js';
+import { backoffDelay } from '../definitions/backoff.js';
 import type { Logger } from '../definitions/logger.js';
 import { loadDriverPackage } from './load.js';
 

@@ -3,7 +3,7 @@
 // reconnects by itself and calls us back on every (re)connect.
 import type postgres from 'postgres';
 import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from './types.js';
-import { backoffDelay } from './types.js';
+import { backoffDelay } from '../definitions/backoff.js';
 import { loadDriverPackage } from './load.js';
 
 type Sql = postgres.Sql;

@@ -43,9 +43,3 @@ export interface Driver extends Queryable {
   /** Ends what docket created; never a pool or client the host gave it. */
   close(): Promise<void>;
 }
-
-/** The exponential reconnect delay shared by the drivers and the runtime: 100 ms doubling to `cap`. */
-export function backoffDelay(failures: number, cap = 5_000): number {
-  const base = Math.min(cap, 100 * 2 ** Math.min(failures, 16));
-  return Math.round(base * (0.75 + Math.random() * 0.5));
-}

@@ -4,7 +4,7 @@
 // which is then replaced by a plain failure.
 import type { Engine } from '../engine/engine.js';
 import type { AckedRow } from '../engine/types.js';
-import { backoffDelay } from '../driver/types.js';
+import { backoffDelay } from '../definitions/backoff.js';
 import type { PendingAck } from './outcome.js';
 import { waitWithDeadline } from './deadline.js';
 import { isDataError } from './data-error.js';

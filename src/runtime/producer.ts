@@ -20,7 +20,7 @@
 // prefetch: buffered jobs would hold partition slots and rate budget they may not use.
 // Paused producers fetch nothing; scaling changes the limit at once.
 import type { FetchedJob } from '../engine/types.js';
-import { backoffDelay } from '../driver/types.js';
+import { backoffDelay } from '../definitions/backoff.js';
 
 /** Claims up to `demand` jobs; `waitMs`: the rate limit frees more only after this long. */
 export type Fetcher = (demand: number) => Promise<{ readonly jobs: FetchedJob[]; readonly waitMs: number | null }>;

@@ -2,7 +2,7 @@
 // staging pass also reports when the next job is due, so the timer fires right then instead of
 // on the next poll; every node stages (SKIP LOCKED keeps them apart) and NOTIFYs the others.
 import type { Engine } from '../engine/engine.js';
-import { backoffDelay } from '../driver/types.js';
+import { backoffDelay } from '../definitions/backoff.js';
 
 const BATCH = 5000;
 

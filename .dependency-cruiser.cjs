@@ -1,0 +1,104 @@
+// The layering of src/, checked by dependency-cruiser in `npm test` (test/layering.test.ts) and
+// in CI (`npm run lint:deps`). Each rule says why it exists; when one is in your way, change the
+// design or the rule (with its reason), never silence it. The layers, bottom up:
+//   definitions/  worker, job, errors, events, logger: the vocabulary; imports nothing of docket
+//   config/       Queue options, checked once
+//   driver/       the two PostgreSQL clients behind one seam
+//   engine/       every SQL statement and database operation (the only user of the driver)
+//   insert/ runtime/ admin/ cluster/   the parts a Queue composes
+//   plugins/ cron/                      periodic work on top of those parts
+//   queue.ts queue-api.ts index.ts testing/   the facade and the public surface
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-cycles',
+      severity: 'error',
+      comment: 'A cycle means two modules cannot be understood (or tested) apart: pull the shared part down a layer.',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'definitions-are-leaves',
+      severity: 'error',
+      comment:
+        'definitions/ (worker, job, errors, events, logger) is the vocabulary every layer speaks: if it imported a layer, every layer would depend on that one.',
+      from: { path: '^src/definitions/' },
+      to: { path: '^src/', pathNot: '^src/definitions/' },
+    },
+    {
+      name: 'config-is-definitions',
+      severity: 'error',
+      comment:
+        'config/ checks what users pass; it must not pull in the machinery that uses it (the Plugin type is only named, and the schema is quoted by the one quoting function).',
+      from: { path: '^src/config/' },
+      to: {
+        path: '^src/',
+        pathNot: ['^src/(definitions|config)/', '^src/engine/sql/identifier\\.ts$'],
+        dependencyTypesNot: ['type-only'],
+      },
+    },
+    {
+      name: 'config-types-only-from-plugin-contract',
+      severity: 'error',
+      comment: 'config/ may name the Plugin contract as a type, nothing else above it.',
+      from: { path: '^src/config/' },
+      to: { path: '^src/', pathNot: ['^src/(definitions|config)/', '^src/engine/sql/identifier\\.ts$', '^src/plugins/plugin\\.ts$'] },
+    },
+    {
+      name: 'only-the-engine-touches-the-driver',
+      severity: 'error',
+      comment:
+        'Every statement runs through the Engine, so both clients behave the same and SQL lives in one place: nothing above the engine may hold or import the driver.',
+      from: { path: '^src/', pathNot: '^src/(engine|driver)/' },
+      to: { path: '^src/driver/' },
+    },
+    {
+      name: 'engine-knows-no-callers',
+      severity: 'error',
+      comment: 'The engine is a layer of database operations; it must not reach up into the parts that call it.',
+      from: { path: '^src/engine/' },
+      to: { path: '^src/', pathNot: '^src/(engine|driver|definitions|config)/' },
+    },
+    {
+      name: 'job-path-never-imports-plugins',
+      severity: 'error',
+      comment:
+        'Inserting, fetching, running and acking a job must work with no plugin present; plugins sit on top of the job path and are composed by the Queue.',
+      from: { path: '^src/(runtime|insert|engine|admin|cluster)/' },
+      to: { path: '^src/(plugins|cron)/' },
+    },
+    {
+      name: 'parts-do-not-import-the-facade',
+      severity: 'error',
+      comment:
+        'The Queue composes the parts and delegates to them; a part that imported the Queue (or its API type) would put the facade back into the job path.',
+      from: { path: '^src/(runtime|insert|engine|admin|cluster|definitions|config|driver)/' },
+      to: { path: '^src/(queue|queue-api|index)\\.ts$' },
+    },
+    {
+      name: 'plugins-never-import-the-queue-class',
+      severity: 'error',
+      comment:
+        'Plugins get a context (QueueApi, Engine operations), so they work with any Queue and never reach its internals.',
+      from: { path: '^src/(plugins|cron)/' },
+      to: { path: '^src/(queue|index)\\.ts$' },
+    },
+    {
+      name: 'parts-stay-apart',
+      severity: 'error',
+      comment:
+        'runtime, insert, admin and cluster talk through hooks the Queue wires, so each can be built and tested alone.',
+      from: { path: '^src/(runtime|insert|admin|cluster)/' },
+      // A part may import its own folder ($1: the folder the import is from).
+      to: { path: '^src/(runtime|insert|admin|cluster)/', pathNot: '^src/$1/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+    exclude: { path: '^(dist|node_modules)/' },
+  },
+};
