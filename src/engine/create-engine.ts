@@ -13,6 +13,7 @@ import { jobOperations } from './ops/jobs.js';
 import type { EngineParts } from './ops/parts.js';
 import { buildClusterStatements } from './sql/cluster.js';
 import { buildControlStatements } from './sql/control.js';
+import { buildKeyedStatements } from './sql/keyed.js';
 import { buildStatements } from './sql/jobs.js';
 import type { Scope } from './types.js';
 
@@ -43,6 +44,7 @@ export function createEngine(options: EngineOptions): Engine {
     driver,
     sql: buildStatements(options.quotedSchema),
     control: buildControlStatements(options.quotedSchema),
+    keyed: buildKeyedStatements(options.quotedSchema),
     cluster: buildClusterStatements(options.quotedSchema),
     channel: options.channel,
     schema: options.schema,

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, Queue, Worker } from '../../src/index.js';
 import type { JobProgress, RunningJob } from '../../src/index.js';
-import { buildControlStatements } from '../../src/engine/sql/control.js';
+import { buildKeyedStatements } from '../../src/engine/sql/keyed.js';
 import { createPgPool, createPostgresJs } from '../support/db.js';
 import { useSchema, waitFor } from '../support/queue.js';
 
@@ -284,7 +284,7 @@ describe('rate limit', () => {
     const QUEUE = 'fair-rate-race';
     const worker = new Worker({ name: 'rated-race', queue: QUEUE, args: z.object({ i: z.number() }), perform: () => null });
     const queue = await db.queue({ workers: [worker], queues: {} });
-    const sql = buildControlStatements(`"${db.schema}"`);
+    const sql = buildKeyedStatements(`"${db.schema}"`);
     await db.pool.query(`INSERT INTO "${db.schema}".queues (name) VALUES ($1) ON CONFLICT DO NOTHING`, [QUEUE]);
     await queue.insertMany(worker, Array.from({ length: 12 }, (_, i) => ({ i })));
     const clients = await Promise.all([db.pool.connect(), db.pool.connect(), db.pool.connect()]);

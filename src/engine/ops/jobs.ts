@@ -11,7 +11,7 @@ type ClaimedRow = JobRow & { claim: string; queue_ms: number; rate_wait_ms: numb
 
 /** The job path's operations over `parts`. */
 export function jobOperations(parts: EngineParts): JobOperations {
-  const { driver, sql, control, channel, on } = parts;
+  const { driver, sql, control, keyed, channel, on } = parts;
   const fetchLockPrefix = `docket:fetch:${parts.schema}:`;
   return {
     async insertJobs({ batch, notify, scope }) {
@@ -26,7 +26,7 @@ export function jobOperations(parts: EngineParts): JobOperations {
 
     async insertKeyed({ batch, rows, unique, partitionLimit, notify, scope }) {
       const [row] = await on(scope).query<{ rows: string; suffix: string; state: string; inserted_at: number; scheduled_at: number }>(
-        control.insertKeyed,
+        keyed.insertKeyed,
         [
           ...insertParams(batch, JSON.stringify(rows), channel, notify),
           unique === null ? null : JSON.stringify(unique.states),
@@ -43,7 +43,7 @@ export function jobOperations(parts: EngineParts): JobOperations {
       };
     },
 
-    lookupUnique: ({ keys, scope }) => on(scope).query(control.lookupUnique, [JSON.stringify(keys)]),
+    lookupUnique: ({ keys, scope }) => on(scope).query(keyed.lookupUnique, [JSON.stringify(keys)]),
 
     async sendHint({ payload }) {
       await driver.query(sql.notify, [channel, payload]);
@@ -56,8 +56,8 @@ export function jobOperations(parts: EngineParts): JobOperations {
 
     async fetchLimited({ queue, limit, nodeId, rate, unkeyed }) {
       const rows = await driver.transaction(async (tx) => {
-        await tx.query(control.fetchLock, [`${fetchLockPrefix}${queue}`]);
-        return tx.query<ClaimedRow>(control.fetchLimited, [queue, limit, nodeId, rate?.allowed ?? null, rate?.periodMs ?? 0, unkeyed]);
+        await tx.query(keyed.fetchLock, [`${fetchLockPrefix}${queue}`]);
+        return tx.query<ClaimedRow>(keyed.fetchLimited, [queue, limit, nodeId, rate?.allowed ?? null, rate?.periodMs ?? 0, unkeyed]);
       });
       const jobs: FetchedJob[] = [];
       let rateWaitMs: number | null = null;

@@ -3,6 +3,7 @@
 import type { Driver, Queryable } from '../../driver/types.js';
 import type { ClusterStatements } from '../sql/cluster.js';
 import type { ControlStatements } from '../sql/control.js';
+import type { KeyedStatements } from '../sql/keyed.js';
 import type { Statements } from '../sql/jobs.js';
 import type { Scope } from '../types.js';
 
@@ -11,6 +12,7 @@ export interface EngineParts {
   readonly driver: Driver;
   readonly sql: Statements;
   readonly control: ControlStatements;
+  readonly keyed: KeyedStatements;
   readonly cluster: ClusterStatements;
   readonly channel: string;
   /** docket's schema, unquoted (advisory lock keys, catalog lookups). */

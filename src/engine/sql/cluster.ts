@@ -1,5 +1,5 @@
 // The statements of the plugin layer: node heartbeats, the leader lease, Lifeline's rescue,
-// Pruner's batched deletes and the persisted cron schedules. Same rules as statements.ts.
+// Pruner's batched deletes and the persisted cron schedules. Same rules as jobs.ts.
 import { NOTICE_SQL } from '../notice.js';
 import { JOB_COLUMNS } from './columns.js';
 import { statement } from './jobs.js';
