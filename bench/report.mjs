@@ -6,7 +6,13 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PEER_LABEL = { docket: 'docket', graphile: 'graphile-worker', pgboss: 'pg-boss', raw: 'raw SKIP LOCKED' };
-const PEER_ORDER = ['docket', 'graphile', 'pgboss', 'raw'];
+// docket-base: docket built at an older ref (run.mjs --baseline <ref>).
+const PEER_ORDER = ['docket', 'docket-base', 'graphile', 'pgboss', 'raw'];
+
+function labelOf(results, p) {
+  if (p === 'docket-base') return `docket (before: ${results.baseline?.ref ?? '?'}${results.baseline?.shortSha ? `, ${results.baseline.shortSha}` : ''})`;
+  return PEER_LABEL[p] ?? p;
+}
 
 const fmtNum = (x, digits = 0) =>
   x == null || !Number.isFinite(x)
@@ -51,7 +57,7 @@ function section(results, columns, { eo = true } = {}) {
   const cols = columns.filter((c) => results.aggregated?.[c.case]);
   const header = ['peer', ...cols.map((c) => c.label), ...(eo ? ['exactly-once'] : [])];
   const rows = peers.map((p) => [
-    PEER_LABEL[p],
+    labelOf(results, p),
     ...cols.map((c) => (results.aggregated[c.case][p] ? cellOf(results, c.case, p, c.key, c.digits ?? 0) : '—')),
     ...(eo ? [exactlyOnceOf(results, caseIds, p)] : []),
   ]);
@@ -178,7 +184,7 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
     const fin = peersOf(r, ['mixed']).map((p) => {
       const a = r.aggregated.mixed[p];
       const f = a.metrics.finished;
-      return `${PEER_LABEL[p]} ${f ? `${Math.round(f.values.reduce((s, x) => s + x, 0))}/${a.trials}` : `0/${a.trials}`}`;
+      return `${labelOf(r, p)} ${f ? `${Math.round(f.values.reduce((s, x) => s + x, 0))}/${a.trials}` : `0/${a.trials}`}`;
     });
     out.push(`Every job finished (runs complete and nothing left in the table): ${fin.join(', ')}.`);
     out.push('');
@@ -215,7 +221,7 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
     const peers = peersOf(r, scaleIds);
     out.push(
       table(
-        ['processes', ...peers.map((p) => `${PEER_LABEL[p]} (jobs/s)`), 'exactly-once'],
+        ['processes', ...peers.map((p) => `${labelOf(r, p)} (jobs/s)`), 'exactly-once'],
         scaleIds.map((id) => [
           String(caseParam(r, id, 'nodes')),
           ...peers.map((p) => (r.aggregated[id][p] ? cellOf(r, id, p, 'jobsPerSec') : '—')),
@@ -237,7 +243,7 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
           : eo && !eo.ok
             ? `exactly-once: ${eo.missing} missing, ${eo.duplicates} duplicated${eo.examples?.length ? ` (${eo.examples.join('; ')})` : ''}${eo.unfinishedAfterStop ? `, ${eo.unfinishedAfterStop} unfinished in the table` : ''}`
             : `did not finish${eo?.unfinishedAfterStop ? ` (${eo.unfinishedAfterStop} unfinished in the table)` : ''}${f.errors?.length ? `; errors: ${f.errors.slice(0, 2).join(' | ')}` : ''}`;
-        failures.push(`- ${id}, ${PEER_LABEL[p]}, repeat ${f.repeat}: ${why}`);
+        failures.push(`- ${id}, ${labelOf(r, p)}, repeat ${f.repeat}: ${why}`);
       }
     }
   }
@@ -313,7 +319,7 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
       '- **Untimed preparation.** Schema install/migration, then the backlog is bulk-inserted through the peer\'s own bulk API (1,000 per call), then `ANALYZE` (except the fresh-table case) and `CHECKPOINT`. Only then does the timed phase start.',
       '- **Jobs** are no-ops with args `{ i }`; the handler records the run in a per-trial array, which is how exactly-once is checked: after the workers stop, each `i` must have run exactly once (exactly twice for the mixed workload\'s fail-once jobs), none missing, none duplicated, and the peer\'s table must show no unfinished job.',
       '- **Throughput** is timed from the first job\'s start to the moment a poll of the peer\'s table (every 5 ms, only after the last run) shows every job finished, so batched acknowledgements are included. Peer start-up time is excluded (it is in the raw JSON as `startupMs`).',
-      '- **docket is measured through its build**: `npm run build` writes `dist/`, and `run.mjs` copies `dist/index.js` into `bench/.docket-dist/` at start so a rebuild during the run cannot change what is measured (its sha256 is in the versions table).',
+      '- **docket is measured through its build**: `npm run build` writes `dist/`, and `run.mjs` copies `dist/*.js` into `bench/.docket-dist/` at start so a rebuild during the run cannot change what is measured (the sha256 of `index.js` is in the versions table).',
       `- **Sizes**: drains of ${fmtNum(r.drainJobs)} jobs (the issue asked 20,000; those finish in well under a second for the fast peers, which is noise). Change with \`--drain-jobs N\`.`,
     ].join('\n'),
   );
@@ -326,11 +332,15 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
   out.push('');
   for (const p of PEER_ORDER) {
     const s = r.peerSettings?.[p];
-    if (!s) continue;
-    out.push(`**${PEER_LABEL[p]}**`);
+    if (!s || p === 'docket-base') continue;
+    out.push(`**${labelOf(r, p)}**`);
     out.push('');
     for (const [k, v] of Object.entries(s)) out.push(`- ${k}: ${v}`);
     out.push('');
+    if (p === 'docket' && r.peerSettings?.['docket-base']) {
+      out.push(`**${labelOf(r, 'docket-base')}**: the same adapter and settings, on the bundle built from that ref.`);
+      out.push('');
+    }
   }
   return `${out.join('\n').trimEnd()}\n`;
 }
@@ -422,7 +432,7 @@ export function renderSvg(results) {
     title: 'Drain throughput (higher is better)',
     subtitle: `${jobs ? jobs.toLocaleString('en-US') : '?'} no-op jobs, median of ${results.repeats}, whiskers min–max`,
     unit: 'jobs/s',
-    groups: drainPeers.map((p) => ({ label: PEER_LABEL[p], values: [stat('drain-c10', p, 'jobsPerSec'), stat('drain-c50', p, 'jobsPerSec')] })),
+    groups: drainPeers.map((p) => ({ label: labelOf(results, p), values: [stat('drain-c10', p, 'jobsPerSec'), stat('drain-c50', p, 'jobsPerSec')] })),
     series: [
       { label: 'concurrency 10', color: '#2b6cb0' },
       { label: 'concurrency 50', color: '#90cdf4' },
@@ -436,7 +446,7 @@ export function renderSvg(results) {
     title: 'Enqueue→start latency (lower is better)',
     subtitle: 'idle workers, single-row inserts at 200/s, median of repeats',
     unit: 'ms',
-    groups: latPeers.map((p) => ({ label: PEER_LABEL[p], values: [stat('latency', p, 'p50'), stat('latency', p, 'p99')] })),
+    groups: latPeers.map((p) => ({ label: labelOf(results, p), values: [stat('latency', p, 'p50'), stat('latency', p, 'p99')] })),
     series: [
       { label: 'p50', color: '#2f855a' },
       { label: 'p99', color: '#9ae6b4' },

@@ -1,11 +1,14 @@
 // docket, measured through its BUILT bundle (dist/index.js, snapshotted by run.mjs into
-// bench/.docket-dist so a concurrent rebuild cannot change it mid-run).
+// bench/.docket-dist so a concurrent rebuild cannot change it mid-run). The same adapter measures
+// an older build of docket (peers/docket-base.mjs, run.mjs --baseline <ref>): only the bundle differs.
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { z } from 'zod';
 
-const DIST = process.env.DOCKET_DIST
-  ? new URL(`file://${process.env.DOCKET_DIST}`).href
-  : new URL('../../dist/index.js', import.meta.url).href;
+/** The bundle to import: `$<envVar>` (a file path) when set, else `fallback` (relative to this file). */
+export function distUrl(envVar, fallback) {
+  return process.env[envVar] ? pathToFileURL(process.env[envVar]).href : new URL(fallback, import.meta.url).href;
+}
 
 export const settings = {
   connection: 'own pg.Pool, max 10 per process (docket claims a whole batch in one statement, so it needs few connections); LISTEN on its own extra client',
@@ -15,8 +18,15 @@ export const settings = {
   retry: 'backoff: () => 1000 ms (any value >= 0 is accepted)',
 };
 
-export async function createPeer({ url, concurrency = 10, poolMax = 10, retryDelayMs = 1000, perform }) {
-  const { Queue, Worker } = await import(DIST);
+/** The peer factory for the docket bundle at `dist` (a file: URL). */
+export function docketAdapter(dist) {
+  return (opts) => createDocketPeer(dist, opts);
+}
+
+export const createPeer = docketAdapter(distUrl('DOCKET_DIST', '../../dist/index.js'));
+
+async function createDocketPeer(dist, { url, concurrency = 10, poolMax = 10, retryDelayMs = 1000, perform }) {
+  const { Queue, Worker } = await import(dist);
   const errors = [];
   const pool = new pg.Pool({ connectionString: url, max: poolMax });
   pool.on('error', (e) => errors.push(`pool: ${e.message}`));
