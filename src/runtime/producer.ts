@@ -11,10 +11,10 @@
 // A buffer is a bet that a slot frees soon. While it holds jobs, a watchdog checks every
 // PREFETCH_MS whether the bet still holds and hands the whole buffer back when it does not: its
 // oldest job waited STALE_BUFFER_MS, or every slot is busy with a job that has already run longer
-// than PREFETCH_MS (nothing suggests a slot frees soon). It does not wait for a job to finish or
-// for the poll timer: a node whose slots are all taken by long jobs must not sit on hundreds of
-// claimed jobs that idle nodes could run. While every slot is busy with jobs older than
-// SHORT_JOB_MS, the queue does not prefetch at all.
+// than SHORT_JOB_MS (the jobs are not short now, and nothing suggests a slot frees soon); the
+// queue then does not prefetch at all until a slot frees. It does not wait for a job to finish
+// or for the poll timer: a node whose slots are all taken by long jobs must not sit on hundreds
+// of claimed jobs that idle nodes could run.
 //
 // Limited queues (partitions, a rate limit) fetch through a serialized statement and never
 // prefetch: buffered jobs would hold partition slots and rate budget they may not use.
@@ -251,7 +251,8 @@ export class Producer {
   #trimBuffer(): void {
     if (this.#buffer.length === 0 || this.#stopped) return;
     const stale = performance.now() - this.#buffer[0]!.receivedAt > STALE_BUFFER_MS;
-    if (!stale && !this.#slotsBusyFor(PREFETCH_MS) && this.#prefetch > 0) return;
+    // #prefetch is 0 once every slot holds a job older than SHORT_JOB_MS.
+    if (!stale && this.#prefetch > 0) return;
     this.#releaseBuffer();
   }
 
