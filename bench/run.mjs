@@ -38,11 +38,13 @@ const repeats = Number(flags.repeats ?? (quick ? 1 : 3));
 const drainJobs = Number(flags['drain-jobs'] ?? (quick ? 20_000 : 100_000));
 const serverUrl = flags.url ?? process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ALL_PEERS = ['docket', 'graphile', 'pgboss', 'raw'];
+// Storage prototypes of the raw loop (issue 12), run only when named in --peers.
+const PROTOTYPES = ['raw-inplace', 'raw-history'];
 // --baseline <ref>: docket as built at <ref> runs as one more peer, right after docket.
 const baselineRef = flags.baseline === undefined ? null : String(flags.baseline);
 if (flags.baseline === true) throw new Error('--baseline needs a git ref, e.g. --baseline main or --baseline HEAD~1');
 const peers = (flags.peers ? String(flags.peers).split(',') : ALL_PEERS).filter((p) => !(baselineRef && p === 'docket-base'));
-for (const p of peers) if (!ALL_PEERS.includes(p)) throw new Error(`unknown peer ${p}; known: ${ALL_PEERS.join(', ')}${baselineRef ? '' : ' (docket-base: use --baseline <ref>)'}`);
+for (const p of peers) if (!ALL_PEERS.includes(p) && !PROTOTYPES.includes(p)) throw new Error(`unknown peer ${p}; known: ${ALL_PEERS.join(', ')}${baselineRef ? '' : ' (docket-base: use --baseline <ref>)'}`);
 if (baselineRef && !peers.includes('docket')) throw new Error('--baseline compares docket with an older docket: --peers must include docket');
 /** Puts docket-base right after docket, so each repeat runs docket, docket-base, then the others. */
 const withBase = (list) => (baselineRef ? list.flatMap((p) => (p === 'docket' ? ['docket', 'docket-base'] : [p])) : list);
@@ -223,7 +225,7 @@ const env = {
   ...(baseline ? { baseline: { ref: baseline.ref, sha: baseline.sha, shortSha: baseline.shortSha, distSha: baseline.distSha, buildScript: baseline.buildScript } } : {}),
 };
 const peerSettings = {};
-for (const p of withBase(ALL_PEERS)) peerSettings[p] = (await import(`./peers/${p}.mjs`)).settings;
+for (const p of withBase([...ALL_PEERS, ...peers.filter((q) => PROTOTYPES.includes(q))])) peerSettings[p] = (await import(`./peers/${p}.mjs`)).settings;
 const peerWidth = Math.max(8, ...withBase(peers).map((p) => p.length));
 
 // --- run ---------------------------------------------------------------------------------------

@@ -2,7 +2,62 @@
 // benchmark. One table, one partial index; a batch claim with prefetch (refill when half the
 // local buffer is gone); every outcome of one event-loop turn written by one statement; inserts
 // followed (after their commit) by one coalesced NOTIFY; LISTEN plus a 1 s poll as the safety net.
+//
+// The same loop also runs two storage prototypes for docket (issue 12: measure before choosing),
+// which differ only in what a finished job leaves behind (STORAGE below):
+// - 'inplace' keeps the finished row in the table it was fetched from, as docket 0.1 does: the
+//   ack is an UPDATE, and the table carries docket's fetch, running and finished indexes;
+// - 'history' moves it at ack, in the same statement (DELETE ... RETURNING feeding an INSERT),
+//   into a history table range-partitioned by finish time, so the fetched table stays small.
 import pg from 'pg';
+
+const RETRY_BY_ID = `UPDATE raw.jobs SET state = 0, run_at = now() + make_interval(secs => $3::float8)
+WHERE id = ANY(ARRAY(SELECT id FROM v WHERE state = 0)) AND state = 1`;
+
+/** What a finished job leaves: 'delete' (the raw baseline), 'inplace' or 'history'. */
+const STORAGE = {
+  delete: {
+    schema: '',
+    claimSet: '',
+    done: `done AS (DELETE FROM raw.jobs j USING v WHERE j.id = v.id AND v.state = 2 AND j.state = 1)`,
+    retry: `UPDATE raw.jobs j SET state = 0, run_at = now() + make_interval(secs => $3::float8)
+FROM v WHERE j.id = v.id AND v.state = 0 AND j.state = 1`,
+    unfinished: 'select count(*)::int as n from raw.jobs',
+    rows: "select (payload->>'i')::int as i from raw.jobs",
+  },
+  inplace: {
+    schema: `ALTER TABLE raw.jobs ADD COLUMN IF NOT EXISTS attempted_at timestamptz, ADD COLUMN IF NOT EXISTS finished_at timestamptz;
+CREATE INDEX IF NOT EXISTS jobs_running ON raw.jobs (attempted_at) WHERE state = 1;
+CREATE INDEX IF NOT EXISTS jobs_finished ON raw.jobs (state, finished_at) WHERE state = 2;`,
+    claimSet: ', attempted_at = now()',
+    // By primary key (id = ANY): with a running index present, a join on v is planned through
+    // that partial index, whose dead entries (the table churns) every ack would walk again.
+    done: `done AS (UPDATE raw.jobs SET state = 2, finished_at = now() WHERE id = ANY(ARRAY(SELECT id FROM v WHERE state = 2)) AND state = 1)`,
+    retry: RETRY_BY_ID,
+    unfinished: 'select count(*)::int as n from raw.jobs where state <> 2',
+    rows: "select (payload->>'i')::int as i from raw.jobs",
+  },
+  history: {
+    schema: `ALTER TABLE raw.jobs ADD COLUMN IF NOT EXISTS attempted_at timestamptz;
+CREATE INDEX IF NOT EXISTS jobs_running ON raw.jobs (attempted_at) WHERE state = 1;
+CREATE TABLE IF NOT EXISTS raw.done (
+  id bigint NOT NULL, attempts integer NOT NULL, run_at timestamptz NOT NULL, payload jsonb NOT NULL,
+  attempted_at timestamptz, finished_at timestamptz NOT NULL
+) PARTITION BY RANGE (finished_at);
+CREATE TABLE IF NOT EXISTS raw.done_now PARTITION OF raw.done FOR VALUES FROM (now() - interval '1 day') TO (now() + interval '1 day');
+CREATE TABLE IF NOT EXISTS raw.done_default PARTITION OF raw.done DEFAULT;
+CREATE INDEX IF NOT EXISTS done_id ON raw.done (id);
+CREATE INDEX IF NOT EXISTS done_finished ON raw.done (finished_at);`,
+    claimSet: ', attempted_at = now()',
+    done: `moved AS (DELETE FROM raw.jobs WHERE id = ANY(ARRAY(SELECT id FROM v WHERE state = 2)) AND state = 1
+        RETURNING id, attempts, run_at, payload, attempted_at),
+      done AS (INSERT INTO raw.done (id, attempts, run_at, payload, attempted_at, finished_at)
+        SELECT id, attempts, run_at, payload, attempted_at, now() FROM moved)`,
+    retry: RETRY_BY_ID,
+    unfinished: 'select count(*)::int as n from raw.jobs',
+    rows: "select (payload->>'i')::int as i from raw.jobs union all select (payload->>'i')::int from raw.done",
+  },
+};
 
 const SCHEMA_SQL = `
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -15,8 +70,8 @@ CREATE TABLE IF NOT EXISTS raw.jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON raw.jobs (run_at, id) WHERE state = 0;`;
 
-const FETCH_SQL = `
-UPDATE raw.jobs SET state = 1, attempts = attempts + 1
+const fetchSql = (storage) => `
+UPDATE raw.jobs SET state = 1, attempts = attempts + 1${storage.claimSet}
 WHERE id = ANY(ARRAY(
   SELECT id FROM raw.jobs WHERE state = 0 AND run_at <= now()
   ORDER BY run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED))
@@ -24,11 +79,10 @@ RETURNING id, payload`;
 
 // Outcomes of one turn: successes are deleted (a minimal queue keeps no history), failures go
 // back to ready with a delay. One statement.
-const ACK_SQL = `
+const ackSql = (storage) => `
 WITH v AS (SELECT * FROM unnest($1::bigint[], $2::smallint[]) AS v(id, state)),
-done AS (DELETE FROM raw.jobs j USING v WHERE j.id = v.id AND v.state = 2 AND j.state = 1)
-UPDATE raw.jobs j SET state = 0, run_at = now() + make_interval(secs => $3::float8)
-FROM v WHERE j.id = v.id AND v.state = 0 AND j.state = 1`;
+${storage.done}
+${storage.retry}`;
 
 const CHANNEL = 'raw_jobs';
 // Prefetch buffer: like graphile's localQueue (500), large enough that a claim round trip is
@@ -42,7 +96,17 @@ export const settings = {
   retry: 'run_at = now() + 1 s, and a timer to fetch then',
 };
 
-export async function createPeer({ url, concurrency = 10, poolMax = 10, retryDelayMs = 1000, perform }) {
+export const createPeer = rawPeer('delete');
+
+/** The raw loop with what a finished job leaves behind chosen by `kind` (see STORAGE). */
+export function rawPeer(kind) {
+  const storage = STORAGE[kind];
+  const FETCH_SQL = fetchSql(storage);
+  const ACK_SQL = ackSql(storage);
+  return (options) => createRawPeer(options, kind, storage, FETCH_SQL, ACK_SQL);
+}
+
+async function createRawPeer({ url, concurrency = 10, poolMax = 10, retryDelayMs = 1000, perform }, kind, storage, FETCH_SQL, ACK_SQL) {
   const errors = [];
   const pool = new pg.Pool({ connectionString: url, max: poolMax });
   pool.on('error', (e) => errors.push(`pool: ${e.message}`));
@@ -170,12 +234,12 @@ export async function createPeer({ url, concurrency = 10, poolMax = 10, retryDel
   const runners = [];
 
   return {
-    name: 'raw',
+    name: kind === 'delete' ? 'raw' : `raw-${kind}`,
     errors,
     schemas: ['raw'],
-    unfinishedSql: 'select count(*)::int as n from raw.jobs',
-    rowsSql: "select (payload->>'i')::int as i from raw.jobs",
-    setup: () => pool.query(SCHEMA_SQL),
+    unfinishedSql: storage.unfinished,
+    rowsSql: storage.rows,
+    setup: () => pool.query(SCHEMA_SQL + storage.schema),
     async insertOne(i) {
       await pool.query('INSERT INTO raw.jobs (payload) VALUES ($1)', [JSON.stringify({ i })]);
       notify();
