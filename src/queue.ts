@@ -31,7 +31,7 @@ import type { DrainOptions, DrainResult } from './runtime/inline-runner.js';
 import { Runtime } from './runtime/runtime.js';
 
 type Lifecycle = 'idle' | 'started' | 'stopping' | 'stopped';
-type Id = string | number | bigint;
+
 
 /**
  * A docket queue: inserts jobs and, once started, runs them on this node. Its members are
@@ -199,23 +199,23 @@ export class Queue extends SafeEmitter implements QueueApi {
     return isUnique(options) ? jobs.map((job, i) => ({ job, duplicate: duplicate![i]! })) : jobs;
   }
 
-  getJob(id: Id): Promise<Job | null> {
+  getJob(id: string | number | bigint): Promise<Job | null> {
     return this.#admin.getJob(id);
   }
 
-  cancel(id: Id, reason = 'cancelled by an operator'): Promise<Job | null> {
+  cancel(id: string | number | bigint, reason = 'cancelled by an operator'): Promise<Job | null> {
     return this.#admin.cancel(id, reason);
   }
 
-  discard(id: Id, reason = 'discarded by an operator'): Promise<Job | null> {
+  discard(id: string | number | bigint, reason = 'discarded by an operator'): Promise<Job | null> {
     return this.#admin.discard(id, reason);
   }
 
-  retry(id: Id): Promise<Job | null> {
+  retry(id: string | number | bigint): Promise<Job | null> {
     return this.#admin.retry(id);
   }
 
-  delete(id: Id): Promise<Job | null> {
+  delete(id: string | number | bigint): Promise<Job | null> {
     return this.#admin.delete(id);
   }
 
