@@ -32,7 +32,6 @@ import { Runtime } from './runtime/runtime.js';
 
 type Lifecycle = 'idle' | 'started' | 'stopping' | 'stopped';
 
-
 /**
  * A docket queue: inserts jobs and, once started, runs them on this node. Its members are
  * documented on {@link QueueApi}.
