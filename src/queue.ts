@@ -166,9 +166,14 @@ export class Queue extends SafeEmitter implements QueueApi {
       // The node's heartbeat row exists before it claims anything (Lifeline reads it). Only
       // nodes that would run leader plugins compete for the lease: a node without them could win
       // it and leave Cron or Lifeline running nowhere.
-      await this.#membership.start(this.#plugins.hasLeaderPlugins);
+      await this.#membership.start();
+      // stop() was called while the heartbeat was being written: it already wound down.
+      if (this.#state !== 'started') return;
+      if (this.#plugins.hasLeaderPlugins) this.#membership.compete();
       this.#plugins.startEveryNode();
       this.#runtime.start(controls);
+    } else {
+      this.#runtime.startTesting();
     }
     // Testing modes run jobs only when the test says so (drain, or inline at insert).
     this.emit('queue:start', { queues: Object.fromEntries(this.#config.queues), nodeId: this.#config.nodeId });

@@ -37,10 +37,14 @@ export class Membership {
     return this.#leadership.isLeader;
   }
 
-  /** Records the node (its first beat); with `compete`, also competes for the leader lease. */
-  async start(compete: boolean): Promise<void> {
+  /** Records the node (its first beat), then beats on a timer. */
+  async start(): Promise<void> {
     await this.#heartbeat.start();
-    if (compete) this.#leadership.start();
+  }
+
+  /** Competes for the leader lease (only nodes with leader plugins do). */
+  compete(): void {
+    this.#leadership.start();
   }
 
   /** The leader released its lease: try to take it now. */

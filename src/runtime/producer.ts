@@ -11,10 +11,12 @@
 // A buffer is a bet that a slot frees soon. While it holds jobs, a watchdog checks every
 // PREFETCH_MS whether the bet still holds and hands the whole buffer back when it does not: its
 // oldest job waited STALE_BUFFER_MS, or every slot is busy with a job that has already run longer
-// than SHORT_JOB_MS (the jobs are not short now, and nothing suggests a slot frees soon); the
-// queue then does not prefetch at all until a slot frees. It does not wait for a job to finish
-// or for the poll timer: a node whose slots are all taken by long jobs must not sit on hundreds
-// of claimed jobs that idle nodes could run.
+// than PREFETCH_MS (nothing suggests a slot frees within the buffer's budget). It does not wait
+// for a job to finish or for the poll timer: a node whose slots are all taken by long jobs must
+// not sit on hundreds of claimed jobs that idle nodes could run. While every slot holds a job
+// older than SHORT_JOB_MS, the queue claims nothing beyond its free slots (the average run time
+// only learns from finished jobs); the longer threshold for handing back keeps a queue of mixed
+// short jobs from releasing and re-claiming its buffer over and over.
 //
 // Limited queues (partitions, a rate limit) fetch through a serialized statement and never
 // prefetch: buffered jobs would hold partition slots and rate budget they may not use.
@@ -251,8 +253,9 @@ export class Producer {
   #trimBuffer(): void {
     if (this.#buffer.length === 0 || this.#stopped) return;
     const stale = performance.now() - this.#buffer[0]!.receivedAt > STALE_BUFFER_MS;
-    // #prefetch is 0 once every slot holds a job older than SHORT_JOB_MS.
-    if (!stale && this.#prefetch > 0) return;
+    const avg = this.#avgRunMs;
+    const short = avg !== undefined && avg < SHORT_JOB_MS && !this.options.limited && this.#limit > 0;
+    if (!stale && short && !this.#slotsBusyFor(PREFETCH_MS)) return;
     this.#releaseBuffer();
   }
 

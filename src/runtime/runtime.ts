@@ -56,7 +56,10 @@ export class Runtime {
   readonly #followUps: AckFollowUps;
   readonly #leaseReleased: () => void;
   #subscription: NoticeSubscription | undefined;
+  /** Fetching and running (start() until stop()). */
   #running = false;
+  /** Started in a testing mode: jobs run only in drain() or inline, but can still be taken away. */
+  #testing = false;
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -65,7 +68,10 @@ export class Runtime {
     hooks: RuntimeHooks,
   ) {
     this.#followUps = {
-      dueIn: (delayMs) => this.#stager.wake(delayMs),
+      // Testing modes never stage by themselves (drain({ withScheduled }) pulls jobs forward).
+      dueIn: (delayMs) => {
+        if (this.#running) this.#stager.wake(delayMs);
+      },
       released: (queue) => hooks.announce([queue], false),
     };
     this.#leaseReleased = () => hooks.leaseReleased();
@@ -135,6 +141,14 @@ export class Runtime {
     });
   }
 
+  /**
+   * A Queue in a testing mode started: nothing fetches by itself, but a job cancelled or deleted
+   * while drain() or an inline insert runs it is still aborted.
+   */
+  startTesting(): void {
+    this.#testing = true;
+  }
+
   /** Jobs of `queue` were committed by this node: wake its producer (and the stager for later ones). */
   committed(queue: string, scheduled: boolean): void {
     if (!this.#running) return;
@@ -149,7 +163,7 @@ export class Runtime {
 
   /** A job that may run here was taken away elsewhere: check the running attempts now. */
   checkRunning(): void {
-    if (this.#running) void this.#reconciler.checkAttempts(0);
+    if (this.#running || this.#testing) void this.#reconciler.checkAttempts(0);
   }
 
   /** This node's effective concurrency per configured queue. */
@@ -173,6 +187,7 @@ export class Runtime {
    */
   async stop(timeout: number): Promise<RuntimeStopped> {
     this.#running = false;
+    this.#testing = false;
     // Both stop() calls flag their loops synchronously, before any await, so nothing fetches
     // once stop() was called; then we wait for the queries already in flight.
     const [unstarted] = await Promise.all([this.#producers.stop(), this.#stager.stop()]);

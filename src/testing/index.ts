@@ -7,7 +7,7 @@
 import { AssertionError } from 'node:assert';
 import { isDeepStrictEqual } from 'node:util';
 import type { Job, JobState } from '../definitions/job.js';
-import type { Queue } from '../queue.js';
+import type { QueueApi } from '../queue-api.js';
 import type { DrainOptions, DrainResult } from '../runtime/inline-runner.js';
 
 export type { DrainOptions, DrainResult, DrainedJob } from '../runtime/inline-runner.js';
@@ -17,7 +17,7 @@ interface TestingHook {
   drain(options: DrainOptions): Promise<DrainResult>;
 }
 
-function hook(queue: Queue): TestingHook {
+function hook(queue: QueueApi): TestingHook {
   const found = (queue as unknown as Record<symbol, TestingHook | undefined>)[Symbol.for('docket.testing')];
   if (found === undefined) throw new TypeError('docket/testing: expected a docket Queue');
   return found;
@@ -35,7 +35,7 @@ function hook(queue: Queue): TestingHook {
  * expect(completed).toBe(1);
  * ```
  */
-export function drain(queue: Queue, options: DrainOptions = {}): Promise<DrainResult> {
+export function drain(queue: QueueApi, options: DrainOptions = {}): Promise<DrainResult> {
   return hook(queue).drain(options);
 }
 
@@ -86,7 +86,7 @@ function describe(match: EnqueuedMatch): string {
  * expect(jobs.map((j) => j.args)).toEqual([{ to: 'ada@example.org' }]);
  * ```
  */
-export async function allEnqueued(queue: Queue, match: EnqueuedMatch = {}): Promise<Job[]> {
+export async function allEnqueued(queue: QueueApi, match: EnqueuedMatch = {}): Promise<Job[]> {
   const worker = typeof match.worker === 'object' ? match.worker.name : match.worker;
   const out: Job[] = [];
   let after: string | undefined;
@@ -119,7 +119,7 @@ export async function allEnqueued(queue: Queue, match: EnqueuedMatch = {}): Prom
  * await assertEnqueued(queue, { worker: sendEmail, args: { to: 'ada@example.org' } });
  * ```
  */
-export async function assertEnqueued(queue: Queue, match: EnqueuedMatch = {}): Promise<Job> {
+export async function assertEnqueued(queue: QueueApi, match: EnqueuedMatch = {}): Promise<Job> {
   const [first] = await allEnqueued(queue, match);
   if (first !== undefined) return first;
   const nearby = await allEnqueued(queue, { ...(match.worker === undefined ? {} : { worker: match.worker }), state: match.state ?? WAITING });
@@ -141,7 +141,7 @@ export async function assertEnqueued(queue: Queue, match: EnqueuedMatch = {}): P
  * await refuteEnqueued(queue, { worker: sendEmail, args: { to: 'banned@example.org' } });
  * ```
  */
-export async function refuteEnqueued(queue: Queue, match: EnqueuedMatch = {}): Promise<void> {
+export async function refuteEnqueued(queue: QueueApi, match: EnqueuedMatch = {}): Promise<void> {
   const found = await allEnqueued(queue, match);
   if (found.length === 0) return;
   throw new AssertionError({

@@ -190,6 +190,24 @@ describe('queue controls on every node', () => {
     }
   });
 
+  it('a control row deleted by hand and created again is still obeyed (versions only grow)', async () => {
+    const worker = new Worker({ name: 'ctl-redo', queue: 'ctl-redo', args: Args, maxAttempts: 1, perform: (job) => job.args.n });
+    const c = await cluster('redo', ['pg', 'postgres'], { queues: { 'ctl-redo': 4 }, workers: [worker] });
+    try {
+      for (const limit of [1, 2, 3]) {
+        await c.nodes[0]!.scaleQueue('ctl-redo', limit);
+        await applied(c.nodes, 'ctl-redo', limit);
+      }
+      await db.pool.query(`DELETE FROM "${db.schema}".queues WHERE name = 'ctl-redo'`);
+      // The recreated row must outrank every version the nodes applied before.
+      await c.nodes[1]!.scaleQueue('ctl-redo', 2);
+      await applied(c.nodes, 'ctl-redo', 2);
+      expect(c.errors).toEqual([]);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('a node started after the pause obeys it before its first fetch', async () => {
     const worker = new Worker({ name: 'ctl-late', queue: 'ctl-late', args: Args, maxAttempts: 1, perform: (job) => job.args.n });
     const s = sentinel('ctl-late-s');

@@ -148,3 +148,35 @@ describe('matchers', () => {
     await assertEnqueued(queue, { worker: email, args: { to: 'y@test.local' } });
   });
 });
+
+describe('taking a job away in a testing mode', () => {
+  it('cancel() aborts a job that drain() is running, as on a running queue', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    let reason: unknown;
+    const waiter = new Worker({
+      name: 'waits-for-abort',
+      queue: 'take-away',
+      args: z.object({}),
+      perform: (_job, { signal }) =>
+        new Promise((_resolve, reject) => {
+          started();
+          signal.addEventListener('abort', () => {
+            reason = signal.reason;
+            reject(signal.reason);
+          });
+        }),
+    });
+    const queue = await db.queue({ workers: [waiter], testing: 'manual' });
+    await queue.start();
+    const job = await queue.insert(waiter, {});
+    const drained = drain(queue, { queues: ['take-away'] });
+    await running;
+    expect((await queue.cancel(job.id, 'no longer needed'))?.state).toBe('cancelled');
+    await drained;
+    expect(reason).toBeInstanceOf(Error);
+    expect((reason as Error).name).toBe('JobCancelledError');
+    expect(await queue.getJob(job.id)).toMatchObject({ state: 'cancelled' });
+    await queue.stop();
+  });
+});

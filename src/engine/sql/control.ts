@@ -151,7 +151,7 @@ export function buildControlStatements(s: string) {
            paused = coalesce($2::bool, q.paused),
            concurrency = CASE WHEN $4::bool THEN $3::int ELSE q.concurrency END,
            updated_at = now(),
-           version = q.version + 1
+           version = nextval('${s}.queue_control_version')
          RETURNING name, paused, concurrency, version::float8 AS version
        ), notified AS MATERIALIZED (SELECT pg_notify($5, ${NOTICE_SQL.controls}))
        SELECT up.*, (SELECT count(*) FROM notified) AS notified FROM up`,
