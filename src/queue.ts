@@ -13,7 +13,7 @@ import type { QueueOptions, ResolvedConfig } from './config/config.js';
 import { resolveConfig } from './config/config.js';
 import { Schedules } from './cron/schedules.js';
 import { ConfigError, MigrationError, QueueStateError } from './definitions/errors.js';
-import { SafeEmitter } from './definitions/events.js';
+import { SafeEmitter, reportQueueError } from './definitions/events.js';
 import type { Job } from './definitions/job.js';
 import type { ArgsSchema, Worker } from './definitions/worker.js';
 import { createEngine } from './engine/create-engine.js';
@@ -276,8 +276,7 @@ export class Queue extends SafeEmitter implements QueueApi {
   }
 
   #error(error: unknown, context: string): void {
-    this.#config.logger.warn(`docket: ${context} failed; retrying`, { error });
-    this.emit('queue:error', { error, context });
+    reportQueueError(this, this.#config.logger, error, context);
   }
 
   async #stop(timeout: number): Promise<void> {

@@ -106,3 +106,9 @@ export class SafeEmitter extends EventEmitter<QueueEvents> {
     this.#logger.error(`docket: a listener of "${event}" threw; the queue goes on`, { error });
   }
 }
+
+/** Reports a failure docket retries by itself: a warning in the log and a `queue:error` event. */
+export function reportQueueError(events: SafeEmitter, logger: Logger, error: unknown, context: string): void {
+  logger.warn(`docket: ${context} failed; retrying`, { error });
+  events.emit('queue:error', { error, context });
+}

@@ -48,7 +48,6 @@ export function createEngine(options: EngineOptions): Engine {
     cluster: buildClusterStatements(options.quotedSchema),
     channel: options.channel,
     schema: options.schema,
-    quotedSchema: options.quotedSchema,
     on: (scope) => (scope === undefined ? driver : (runners.get(scope) ?? driver)),
   };
   return {
@@ -60,7 +59,6 @@ export function createEngine(options: EngineOptions): Engine {
     listen: (handlers) =>
       driver.listen(options.channel, { onNotify: handlers.onNotice, onConnect: handlers.onConnect, onError: handlers.onError }),
     hostScope: (tx) => scopeOf(resolveTransaction(tx)),
-    transaction: (fn) => driver.transaction((tx) => fn(scopeOf(tx))),
     query: ({ text, params, scope }) => parts.on(scope).query({ name: '', text, prepare: false }, params),
     ownsConnection: driver.owned,
     close: () => driver.close(),

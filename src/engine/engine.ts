@@ -140,8 +140,6 @@ export interface SchemaOperations {
   listen(handlers: NoticeHandlers): NoticeSubscription;
   /** The scope of a host transaction (a pg client inside BEGIN, or a postgres.js `tx`); throws a ConfigError for anything else. */
   hostScope(tx: unknown): Scope;
-  /** Runs `fn` in a transaction of the engine's own. */
-  transaction<T>(fn: (scope: Scope) => Promise<T>): Promise<T>;
   /** One statement of the caller's own text, planned per call. */
   query<R>(p: { readonly text: string; readonly params: readonly unknown[]; readonly scope?: Scope }): Promise<R[]>;
   /** Whether docket created the connection pool (and so closes it). */

@@ -70,7 +70,6 @@ function byFetchOrder(a: FetchedJob, b: FetchedJob): number {
 
 /** Fetches and starts jobs of one queue. */
 export class Producer {
-  #running = 0;
   #buffer: Buffered[] = [];
   #avgRunMs: number | undefined;
   #fetching = false;
@@ -85,7 +84,7 @@ export class Producer {
   #inflight: Promise<unknown> = Promise.resolve();
   #paused = false;
   #limit: number;
-  /** Start time (performance.now()) of each running job, by a per-start token. */
+  /** Start time (performance.now()) of each running job, by a per-start token; its size is how many run. */
   readonly #runningSince = new Map<number, number>();
   #starts = 0;
 
@@ -98,7 +97,7 @@ export class Producer {
   }
 
   get running(): number {
-    return this.#running;
+    return this.#runningSince.size;
   }
 
   get paused(): boolean {
@@ -175,10 +174,9 @@ export class Producer {
 
   // Enough buffered jobs to keep every slot busy for about PREFETCH_MS, at most MAX_PREFETCH.
   get #prefetch(): number {
-    const avg = this.#avgRunMs;
-    if (avg === undefined || avg >= SHORT_JOB_MS || this.options.limited || this.#limit === 0) return 0;
     // The average only learns from finished jobs: slots held by long jobs say more.
-    if (this.#slotsBusyFor(SHORT_JOB_MS)) return 0;
+    if (!this.#short || this.#slotsBusyFor(SHORT_JOB_MS)) return 0;
+    const avg = this.#avgRunMs!;
     const limit = this.#limit;
     return Math.min(MAX_PREFETCH, Math.max(limit, Math.floor((limit * PREFETCH_MS) / Math.max(avg, 0.1))));
   }
@@ -190,7 +188,7 @@ export class Producer {
       return;
     }
     const prefetch = this.#prefetch;
-    const free = this.#limit - this.#running;
+    const free = this.#limit - this.#runningSince.size;
     // Nothing to do while every slot is busy and the buffer is more than half full.
     if (free <= this.#buffer.length && this.#buffer.length > prefetch / 2) return;
     const demand = free + prefetch - this.#buffer.length;
@@ -240,9 +238,15 @@ export class Producer {
     this.hooks.release(released);
   }
 
+  /** Whether this queue's jobs count as short (average under SHORT_JOB_MS), so it may prefetch. */
+  get #short(): boolean {
+    const avg = this.#avgRunMs;
+    return avg !== undefined && avg < SHORT_JOB_MS && !this.options.limited && this.#limit > 0;
+  }
+
   /** Whether every slot is busy with a job that has run for more than `ms`. */
   #slotsBusyFor(ms: number): boolean {
-    if (this.#running < this.#limit || this.#runningSince.size === 0) return false;
+    if (this.#runningSince.size === 0 || this.#runningSince.size < this.#limit) return false;
     const since = performance.now() - ms;
     for (const started of this.#runningSince.values()) if (started >= since) return false;
     return true;
@@ -253,9 +257,7 @@ export class Producer {
   #trimBuffer(): void {
     if (this.#buffer.length === 0 || this.#stopped) return;
     const stale = performance.now() - this.#buffer[0]!.receivedAt > STALE_BUFFER_MS;
-    const avg = this.#avgRunMs;
-    const short = avg !== undefined && avg < SHORT_JOB_MS && !this.options.limited && this.#limit > 0;
-    if (!stale && short && !this.#slotsBusyFor(PREFETCH_MS)) return;
+    if (!stale && this.#short && !this.#slotsBusyFor(PREFETCH_MS)) return;
     this.#releaseBuffer();
   }
 
@@ -271,17 +273,15 @@ export class Producer {
   }
 
   #startBuffered(): void {
-    while (this.#running < this.#limit && this.#buffer.length > 0 && !this.#stopped && !this.#paused) {
+    while (this.#runningSince.size < this.#limit && this.#buffer.length > 0 && !this.#stopped && !this.#paused) {
       const { fetched, receivedAt } = this.#buffer.shift()!;
       const started = performance.now();
       const token = this.#starts++;
       this.#runningSince.set(token, started);
-      this.#running++;
       this.hooks
         .execute({ job: fetched.job, claim: fetched.claim, queueMs: fetched.queueMs + (started - receivedAt) })
         .catch((error: unknown) => this.hooks.onError(error))
         .finally(() => {
-          this.#running--;
           this.#runningSince.delete(token);
           const ms = performance.now() - started;
           this.#avgRunMs = this.#avgRunMs === undefined ? ms : this.#avgRunMs * 0.8 + ms * 0.2;

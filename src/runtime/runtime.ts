@@ -8,6 +8,7 @@
 // Completer.#flush (engine.ackJobs) → Runtime.#acked → emitAckEvents ('job:complete', ...).
 import type { ResolvedConfig } from '../config/config.js';
 import type { SafeEmitter } from '../definitions/events.js';
+import { reportQueueError } from '../definitions/events.js';
 import type { JobProgress, Job } from '../definitions/job.js';
 import type { Engine } from '../engine/engine.js';
 import { parseNotice } from '../engine/notice.js';
@@ -54,7 +55,6 @@ export class Runtime {
   readonly #stager: Stager;
   readonly #inline: InlineRunner;
   readonly #followUps: AckFollowUps;
-  readonly #leaseReleased: () => void;
   #subscription: NoticeSubscription | undefined;
   /** Fetching and running (start() until stop()). */
   #running = false;
@@ -65,7 +65,7 @@ export class Runtime {
     private readonly config: ResolvedConfig,
     private readonly engine: Engine,
     private readonly events: SafeEmitter,
-    hooks: RuntimeHooks,
+    private readonly hooks: RuntimeHooks,
   ) {
     this.#followUps = {
       // Testing modes never stage by themselves (drain({ withScheduled }) pulls jobs forward).
@@ -74,7 +74,6 @@ export class Runtime {
       },
       released: (queue) => hooks.announce([queue], false),
     };
-    this.#leaseReleased = () => hooks.leaseReleased();
     this.#producers = new Producers(config);
     this.#threads = new ThreadPool(config.threads);
     this.#progress = new ProgressReporter(engine, config.progressInterval, {
@@ -281,7 +280,7 @@ export class Runtime {
     if (notice.scheduled) this.#stager.wake(0);
     if (notice.controls) void this.#reconciler.reloadControls();
     if (notice.abort) void this.#reconciler.checkAttempts(0);
-    if (notice.leaseReleased) this.#leaseReleased();
+    if (notice.leaseReleased) this.hooks.leaseReleased();
   }
 
   #progressStored(job: Job, progress: JobProgress): void {
@@ -289,7 +288,6 @@ export class Runtime {
   }
 
   #error(error: unknown, context: string): void {
-    this.config.logger.warn(`docket: ${context} failed; retrying`, { error });
-    this.events.emit('queue:error', { error, context });
+    reportQueueError(this.events, this.config.logger, error, context);
   }
 }

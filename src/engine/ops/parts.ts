@@ -17,8 +17,6 @@ export interface EngineParts {
   readonly channel: string;
   /** docket's schema, unquoted (advisory lock keys, catalog lookups). */
   readonly schema: string;
-  /** The same, quoted for SQL text. */
-  readonly quotedSchema: string;
   /** Where a statement of this scope runs. */
   on(scope: Scope | undefined): Queryable;
 }
