@@ -155,6 +155,14 @@ export interface QueueOptions {
    * and steps down after three quarters without a renewal. Default 10,000.
    */
   readonly leaseTtl?: number;
+  /**
+   * What becomes of a job that completes: `'history'` (default) moves it into the finished-job
+   * history, where `getJob`, `listJobs` and `retry` still find it until the Pruner retires it;
+   * `'none'` deletes it at once, in the ack (discarded and cancelled jobs still go to history,
+   * and so does a completed job whose unique key stays taken in `completed`). Set it the same
+   * on every node: it applies to the jobs this node acks.
+   */
+  readonly retention?: 'history' | 'none';
 }
 
 /** Checked options. */
@@ -176,6 +184,13 @@ export interface ResolvedConfig {
   readonly plugins: readonly Plugin[];
   readonly heartbeatInterval: number;
   readonly leaseTtl: number;
+  readonly retention: 'history' | 'none';
+}
+
+function checkRetention(value: unknown): 'history' | 'none' {
+  if (value === undefined || value === 'history') return 'history';
+  if (value === 'none') return value;
+  throw new ConfigError(`Queue option "retention" must be 'history' or 'none', got ${JSON.stringify(value)}`);
 }
 
 function checkTesting(value: unknown): 'inline' | 'manual' | undefined {
@@ -262,6 +277,7 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     plugins: checkPlugins(options.plugins),
     heartbeatInterval: checkInt(options.heartbeatInterval ?? 1000, 50, 600_000, 'Queue option "heartbeatInterval"'),
     leaseTtl: checkInt(options.leaseTtl ?? 10_000, 200, 3_600_000, 'Queue option "leaseTtl"'),
+    retention: checkRetention(options.retention),
   };
 }
 

@@ -28,6 +28,8 @@ export interface EngineOptions {
   readonly quotedSchema: string;
   /** The schema's NOTIFY channel. */
   readonly channel: string;
+  /** Whether acks keep completed jobs in the history (default) or delete them. */
+  readonly retention?: 'history' | 'none';
 }
 
 /** The Engine of one Queue's schema. */
@@ -48,6 +50,7 @@ export function createEngine(options: EngineOptions): Engine {
     cluster: buildClusterStatements(options.quotedSchema),
     channel: options.channel,
     schema: options.schema,
+    dropCompleted: options.retention === 'none',
     on: (scope) => (scope === undefined ? driver : (runners.get(scope) ?? driver)),
   };
   return {

@@ -108,6 +108,10 @@ export interface MaintenanceOperations {
   finishedQueues(): Promise<string[]>;
   /** Deletes up to `limit` finished jobs of `queue` beyond the newest `keep`. */
   pruneByCount(p: { readonly queue: string; readonly keep: number; readonly limit: number }): Promise<number>;
+  /** Creates the history's day partitions from today (UTC) to `daysAhead` days later; how many were new. */
+  createPartitions(p: { readonly daysAhead: number }): Promise<number>;
+  /** Drops the history's day partitions of `state` that ended more than `ageMs` ago; how many jobs they held. */
+  dropPartitions(p: { readonly state: string; readonly ageMs: number }): Promise<number>;
 }
 
 /** The persisted cron schedules. */

@@ -1,7 +1,11 @@
-// Pruner: deletes finished jobs (completed, cancelled, discarded) older than their max age, per
-// state and per queue, and optionally keeps at most maxCount finished jobs per queue. Each
-// statement deletes one batch (at most batchSize rows, SKIP LOCKED, its own transaction), so it
-// never holds many locks for long and fetches go on beside it. Leader only.
+// Pruner: retires finished jobs (completed, cancelled, discarded) older than their max age, per
+// state and per queue, and optionally keeps at most maxCount finished jobs per queue. It keeps
+// the history's day partitions: creates the next days' ahead, and drops a whole day of a state
+// once every rule lets that state's jobs go (no row deletes, no dead rows). What a whole day
+// cannot cover (a queue's own rule, an age shorter than the day, maxCount, the DEFAULT
+// partition) goes by row deletes of one batch each (at most batchSize rows, SKIP LOCKED, its own
+// transaction), so it never holds many locks for long. Leader only. Fetches never see any of
+// it: they read only the live table.
 import { ConfigError } from '../definitions/errors.js';
 import { checkQueueName } from '../definitions/worker.js';
 import { internals } from './host.js';
@@ -38,6 +42,8 @@ export interface PrunerOptions extends PluginOptions {
   readonly maxCount?: number;
   /** Rows per DELETE. Default 10,000. */
   readonly batchSize?: number;
+  /** How many days of history partitions to create ahead of today (UTC). Default 2. */
+  readonly daysAhead?: number;
 }
 
 const STATES: readonly PrunedState[] = ['completed', 'cancelled', 'discarded'];
@@ -87,6 +93,7 @@ interface Rule {
 export class Pruner extends Plugin {
   readonly name = 'pruner';
   readonly batchSize: number;
+  readonly daysAhead: number;
   readonly #default: Rule;
   readonly #queues: ReadonlyMap<string, Rule>;
 
@@ -94,6 +101,8 @@ export class Pruner extends Plugin {
     super(options, 30_000);
     this.batchSize = count(options.batchSize ?? 10_000, 'batchSize')!;
     if (this.batchSize < 1 || this.batchSize > 100_000) throw new ConfigError('Pruner: batchSize must be from 1 to 100,000');
+    this.daysAhead = count(options.daysAhead ?? 2, 'daysAhead')!;
+    if (this.daysAhead > 31) throw new ConfigError('Pruner: daysAhead must be from 0 to 31');
     this.#default = { ages: resolveAge(options.maxAge, '', DEFAULT_AGE), maxCount: count(options.maxCount, 'maxCount') };
     const queues = new Map<string, Rule>();
     for (const [name, rule] of Object.entries(options.queues ?? {})) {
@@ -104,6 +113,23 @@ export class Pruner extends Plugin {
       });
     }
     this.#queues = queues;
+  }
+
+  /**
+   * Per state, the age past which every rule lets its jobs go: the longest of the default's and
+   * every queue rule's. A state that some rule keeps (no age for it) is never dropped by day.
+   */
+  #wholeDays(): Map<PrunedState, number> {
+    const out = new Map<PrunedState, number>();
+    for (const state of STATES) {
+      let longest = this.#default.ages.get(state);
+      for (const rule of this.#queues.values()) {
+        const age = rule.ages.get(state);
+        longest = longest === undefined || age === undefined ? undefined : Math.max(longest, age);
+      }
+      if (longest !== undefined) out.set(state, longest);
+    }
+    return out;
   }
 
   protected async tick(ctx: PluginContext): Promise<void> {
@@ -119,6 +145,19 @@ export class Pruner extends Plugin {
         if (n < this.batchSize) return;
       }
     };
+    // Partition DDL gives up quickly when a lock is busy (it must not queue finishes behind it);
+    // it is reported and tried again next tick, and the row deletes below go on regardless.
+    try {
+      await engine.createPartitions({ daysAhead: this.daysAhead });
+      for (const [state, age] of this.#wholeDays()) {
+        if (ctx.signal.aborted) return;
+        const n = await engine.dropPartitions({ state, ageMs: age });
+        if (n > 0) emit('jobs:pruned', { queue: null, state, count: n });
+      }
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      ctx.reportError(error);
+    }
     for (const [state, age] of this.#default.ages) {
       await drain(() => engine.pruneByAge({ state, ageMs: age, queue: null, excluded: overridden, limit }), null, state);
     }

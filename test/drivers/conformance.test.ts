@@ -95,7 +95,7 @@ describe.each(drivers)('driver conformance: $name', ({ name, connection, tx }) =
     expect(read).toEqual(inserted);
     results.set(name, { inserted, read });
     // Jobs are cleaned up so the processing test below sees only its own.
-    await pool.query(`DELETE FROM "${schema}".jobs WHERE id = $1`, [inserted.id]);
+    await pool.query(`DELETE FROM "${schema}".jobs_live WHERE id = $1`, [inserted.id]);
   });
 
   it('inserts many in one call, in order', async () => {
@@ -103,7 +103,7 @@ describe.each(drivers)('driver conformance: $name', ({ name, connection, tx }) =
     expect(jobs.map((j) => j.args.n)).toEqual([1, 2, 3, 4, 5]);
     expect(jobs.every((j) => j.state === 'scheduled')).toBe(true);
     expect(new Set(jobs.map((j) => j.id)).size).toBe(5);
-    await pool.query(`DELETE FROM "${schema}".jobs WHERE id = ANY($1::bigint[])`, [jobs.map((j) => j.id)]);
+    await pool.query(`DELETE FROM "${schema}".jobs_live WHERE id = ANY($1::bigint[])`, [jobs.map((j) => j.id)]);
   });
 
   it('a job inserted in a committed host transaction exists and wakes a worker', async () => {

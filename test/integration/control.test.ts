@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ConfigError, JobCancelledError, Worker } from '../../src/index.js';
 import type { Job, Queue } from '../../src/index.js';
 import { createPgPool, createPostgresJs } from '../support/db.js';
+import { finishBySql } from '../support/storage.js';
 import { useSchema, waitFor } from '../support/queue.js';
 
 const db = useSchema('control');
@@ -158,7 +159,7 @@ describe('one job', () => {
   it('a node that missed the notification aborts the job on its reconcile pass', async () => {
     const job = await running(w.d, 'd');
     // Plain SQL: no NOTIFY; only node D's reconcile (every 200 ms) can notice.
-    await db.pool.query(`UPDATE "${db.schema}".jobs SET state = 'cancelled', completed_at = now() WHERE id = $1`, [job.id]);
+    expect(await finishBySql(db.pool, db.schema, 'cancelled', 'id = $1', [job.id])).toBe(1);
     await waitFor(() => aborts.has(job.id), 'the reconcile pass to abort the job', 5_000);
     expect(aborts.get(job.id)).toMatchObject({ jobId: job.id, state: 'cancelled' });
     expect(aborts.get(job.id)).toBeInstanceOf(JobCancelledError);

@@ -8,6 +8,7 @@ import type { Queue } from '../../src/index.js';
 import { ticksBetween } from '../../src/cron/expression.js';
 import { createPostgresJs } from '../support/db.js';
 import { useSchema, waitFor } from '../support/queue.js';
+import { finishBySql } from '../support/storage.js';
 
 const db = useSchema('cron');
 const declaredDb = useSchema('cron_declared');
@@ -146,7 +147,8 @@ describe('Cron', () => {
     await waitFor(async () => (await cronJobs('twice')).length >= 1, 'a first tick');
     const [first] = await cronJobs('twice');
     // The first job finished (unique in every state), and the schedule is put back to its tick.
-    await db.pool.query(`UPDATE "${db.schema}".jobs SET state = 'completed', completed_at = now() WHERE unique_key = $1`, [first!.key]);
+    await finishBySql(db.pool, db.schema, 'completed', 'unique_key = $1', [first!.key]);
+    expect((await cronJobs('twice')).find((j) => j.key === first!.key)?.state).toBe('completed');
     for (let round = 0; round < 3; round++) {
       await db.pool.query(`UPDATE "${db.schema}".schedules SET next_at = to_timestamp($2::float8 / 1000) WHERE name = $1`, ['twice', first!.tick]);
       await waitFor(async () => ((await leader.schedules.get('twice'))?.nextAt?.getTime() ?? 0) > first!.tick, 'the tick to be processed again');

@@ -88,7 +88,7 @@ describe('job.progress', () => {
     await db.pool.query(`CREATE TABLE IF NOT EXISTS "${db.schema}".progress_writes (seq bigserial PRIMARY KEY, id bigint, percent float8)`);
     await db.pool.query(`CREATE OR REPLACE FUNCTION "${db.schema}".log_progress() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN INSERT INTO "${db.schema}".progress_writes (id, percent) VALUES (NEW.id, (NEW.progress->>'percent')::float8); RETURN NEW; END $$`);
-    await db.pool.query(`CREATE OR REPLACE TRIGGER progress_writes AFTER UPDATE OF progress ON "${db.schema}".jobs
+    await db.pool.query(`CREATE OR REPLACE TRIGGER progress_writes AFTER UPDATE OF progress ON "${db.schema}".jobs_live
       FOR EACH ROW WHEN (NEW.progress IS DISTINCT FROM OLD.progress) EXECUTE FUNCTION "${db.schema}".log_progress()`);
     const writes = async (id: string): Promise<number[]> =>
       (await db.pool.query<{ percent: number }>(`SELECT percent FROM "${db.schema}".progress_writes WHERE id = $1 ORDER BY seq`, [id])).rows.map(

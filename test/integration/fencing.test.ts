@@ -47,7 +47,7 @@ it('a stale worker cannot overwrite a newer attempt, running or finished', async
   await startedA;
 
   // What a rescue does: the job goes back to the queue while A still runs it.
-  await db.pool.query(`UPDATE "${db.schema}".jobs SET state = 'available' WHERE id = $1`, [job.id]);
+  await db.pool.query(`UPDATE "${db.schema}".jobs_live SET state = 'available' WHERE id = $1`, [job.id]);
   const startedB = nextEvent(nodeB, 'job:start');
   await nodeB.start();
   expect((await startedB).job.attempt).toBe(2);
@@ -85,7 +85,7 @@ it('a claim whose attempt number repeats (attempt handed back) is still fenced',
 
   // The job goes back with its attempt handed back (as snooze, shutdown and release do), so
   // node B's claim carries the same attempt number, 1, as A's.
-  await db.pool.query(`UPDATE "${db.schema}".jobs SET state = 'available', attempt = 0 WHERE id = $1`, [job.id]);
+  await db.pool.query(`UPDATE "${db.schema}".jobs_live SET state = 'available', attempt = 0 WHERE id = $1`, [job.id]);
   const startedB = nextEvent(nodeB, 'job:start');
   await nodeB.start();
   expect((await startedB).job.attempt).toBe(1);

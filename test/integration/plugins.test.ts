@@ -353,7 +353,7 @@ describe('heartbeats', () => {
 
 describe('Lifeline', () => {
   const rescuable = new Worker({ name: 'rescuable', queue: 'life', args: z.object({ n: z.number() }), perform: (job) => `done ${job.args.n}` });
-  const jobs = `"${life.schema}".jobs`;
+  const jobs = `"${life.schema}".jobs_live`;
   /** Jobs 'executing' on `node`, whose row beat `staleSince` ms ago (one statement: Lifeline never sees the row jobless and forgets it). */
   async function orphans(node: string, count: number, opts: { attempt?: number; maxAttempts?: number; staleSince: number }): Promise<string[]> {
     const { rows } = await life.pool.query<{ id: string }>(

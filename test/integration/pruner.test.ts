@@ -16,14 +16,21 @@ const DAY = 24 * HOUR;
 
 const w = new Worker({ name: 'w', queue: 'prune', args: z.object({}).passthrough(), perform: () => null });
 
-/** `count` jobs in `state`, finished (or, for unfinished states, stamped) `ageMs` ago; due tomorrow (never staged). */
+/**
+ * `count` jobs in `state`, finished (or, for unfinished states, stamped) `ageMs` ago; due
+ * tomorrow (never staged). Finished ones go straight into the history, as a finish moves them.
+ */
 async function rows(queue: string, state: string, ageMs: number, count = 1, schema = db.schema): Promise<string[]> {
+  const finished = ['completed', 'discarded', 'cancelled'].includes(state);
   const { rows: out } = await db.pool.query<{ id: string }>(
-    `INSERT INTO "${schema}".jobs (state, queue, worker, args, attempt, attempted_at, completed_at, inserted_at, scheduled_at)
-     SELECT $2::text::"${schema}".job_state, $1, 'w', jsonb_build_object('i', i), 1, now() - $3 * interval '1 ms',
-            now() - ($3 + i) * interval '1 ms', now() - $3 * interval '1 ms' - interval '1 day', now() + interval '1 day'
+    `INSERT INTO "${schema}".${finished ? 'jobs_finished' : 'jobs_live'}
+       (id, state, queue, worker, args, attempt, attempted_at, completed_at, inserted_at, scheduled_at)
+     ${finished ? '' : 'OVERRIDING SYSTEM VALUE'}
+     SELECT nextval(pg_get_serial_sequence('"${schema}".jobs_live', 'id')), $2::text::"${schema}".job_state, $1, 'w',
+            jsonb_build_object('i', i), 1, now() - $3 * interval '1 ms',
+            CASE WHEN $5 THEN now() - ($3 + i) * interval '1 ms' END, now() - $3 * interval '1 ms' - interval '1 day', now() + interval '1 day'
      FROM generate_series(1, $4) i RETURNING id::text`,
-    [queue, state, ageMs, count],
+    [queue, state, ageMs, count, finished],
   );
   return out.map((r) => r.id);
 }
@@ -124,7 +131,8 @@ describe('Pruner', () => {
       expect([by('capped'), by('other'), by('few')]).toEqual([7, 2, 0]);
     } finally {
       await queue.stop({ timeout: 1_000 });
-      await db.pool.query(`DELETE FROM "${db.schema}".jobs WHERE queue IN ('capped', 'other', 'few')`);
+      await db.pool.query(`DELETE FROM "${db.schema}".jobs_live WHERE queue IN ('capped', 'other', 'few')`);
+      await db.pool.query(`DELETE FROM "${db.schema}".jobs_finished WHERE queue IN ('capped', 'other', 'few')`);
     }
   });
 
@@ -209,8 +217,8 @@ describe('Pruner at scale', () => {
 
     const t0 = performance.now();
     await bulk.pool.query(
-      `INSERT INTO "${bulk.schema}".jobs (state, queue, worker, args, attempt, max_attempts, attempted_at, completed_at)
-       SELECT 'completed', 'old', 'fresh', jsonb_build_object('seq', -i), 1, 1, now() - interval '3 days', now() - interval '2 days' - i * interval '1 ms'
+      `INSERT INTO "${bulk.schema}".jobs_finished (id, state, queue, worker, args, attempt, max_attempts, attempted_at, completed_at)
+       SELECT -i, 'completed', 'old', 'fresh', jsonb_build_object('seq', -i), 1, 1, now() - interval '3 days', now() - interval '2 days' - i * interval '1 ms'
        FROM generate_series(1, $1) i`,
       [TOTAL],
     );

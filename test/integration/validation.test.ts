@@ -100,6 +100,6 @@ describe('validation', () => {
     const queue = await db.queue({ workers: [withDefaults], queues: {} });
     const job = await queue.insert(withDefaults, { email: '  Ada@Example.ORG ' });
     expect(job.args).toEqual({ email: 'ada@example.org', retries: 3 });
-    await db.pool.query(`DELETE FROM "${db.schema}".jobs`);
+    await db.pool.query(`DELETE FROM "${db.schema}".jobs_live`);
   });
 });

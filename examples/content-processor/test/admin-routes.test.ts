@@ -160,7 +160,7 @@ describe('jobs', () => {
     const live = await enqueueEmail('rescue');
     const q = `"${schema}"`;
     await pool.query(`INSERT INTO ${q}.nodes (id, host, pid, beat_at) VALUES ('live-node', 'test', 1, now()), ('dead-node', 'test', 2, now() - interval '1 hour')`);
-    const claim = `UPDATE ${q}.jobs SET state = 'executing', attempt = 1, attempted_by = $2, attempted_at = now() - interval '2 hours' WHERE id = $1`;
+    const claim = `UPDATE ${q}.jobs_live SET state = 'executing', attempt = 1, attempted_by = $2, attempted_at = now() - interval '2 hours' WHERE id = $1`;
     await pool.query(claim, [dead, 'dead-node']);
     await pool.query(claim, [live, 'live-node']);
     const tooSoon = await t.app.inject({ method: 'POST', url: '/admin/jobs/rescue?rescueAfterSeconds=86400', headers: admin });

@@ -36,6 +36,8 @@ export function clusterOperations(parts: EngineParts): ClusterOperations & Maint
       count(await driver.query<{ n: number }>(sql.pruneByAge, [state, ageMs, queue, JSON.stringify(excluded), limit])),
     finishedQueues: async () => (await driver.query<{ queue: string }>(sql.finishedQueues, [])).map((r) => r.queue),
     pruneByCount: async ({ queue, keep, limit }) => count(await driver.query<{ n: number }>(sql.pruneByCount, [queue, keep, limit])),
+    createPartitions: async ({ daysAhead }) => count(await driver.query<{ n: number }>(sql.createPartitions, [daysAhead])),
+    dropPartitions: async ({ state, ageMs }) => count(await driver.query<{ n: number }>(sql.dropPartitions, [state, ageMs])),
 
     listSchedules: () => driver.query<ScheduleRow>(sql.schedules, []),
     getSchedule: async ({ name }) => (await driver.query<ScheduleRow>(sql.schedule, [name]))[0],

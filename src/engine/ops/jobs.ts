@@ -11,7 +11,7 @@ type ClaimedRow = JobRow & { claim: string; queue_ms: number; rate_wait_ms: numb
 
 /** The job path's operations over `parts`. */
 export function jobOperations(parts: EngineParts): JobOperations {
-  const { driver, sql, control, keyed, channel, on } = parts;
+  const { driver, sql, control, keyed, channel, on, dropCompleted } = parts;
   const fetchLockPrefix = `docket:fetch:${parts.schema}:`;
   return {
     async insertJobs({ batch, notify, scope }) {
@@ -69,7 +69,7 @@ export function jobOperations(parts: EngineParts): JobOperations {
       return { jobs, rateWaitMs };
     },
 
-    ackJobs: ({ batchJson, detailed, scope }) => on(scope).query(detailed ? sql.ackJobs : sql.ackJobsLean, [batchJson]),
+    ackJobs: ({ batchJson, detailed, scope }) => on(scope).query(detailed ? sql.ackJobs : sql.ackJobsLean, [batchJson, dropCompleted]),
 
     async stageJobs({ limit }) {
       const [row] = await driver.query<{ queues: string; staged: number; next_due_ms: number | null }>(sql.stageJobs, [limit, channel]);

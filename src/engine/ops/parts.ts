@@ -17,6 +17,8 @@ export interface EngineParts {
   readonly channel: string;
   /** docket's schema, unquoted (advisory lock keys, catalog lookups). */
   readonly schema: string;
+  /** Retention 'none': acks delete completed jobs instead of moving them into the history. */
+  readonly dropCompleted: boolean;
   /** Where a statement of this scope runs. */
   on(scope: Scope | undefined): Queryable;
 }

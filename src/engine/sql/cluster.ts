@@ -1,16 +1,24 @@
 // The statements of the plugin layer: node heartbeats, the leader lease, Lifeline's rescue,
 // Pruner's batched deletes and the persisted cron schedules. Same rules as jobs.ts.
 import { NOTICE_SQL } from '../notice.js';
-import { JOB_COLUMNS } from './columns.js';
+import { JOB_COLUMNS, storedRow } from './columns.js';
 import { statement } from './jobs.js';
+import { errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
 
 /** All cluster, maintenance and schedule statements for one schema. */
 export type ClusterStatements = ReturnType<typeof buildClusterStatements>;
 
 /** Builds the cluster statements for the given (already quoted) schema. */
 export function buildClusterStatements(s: string) {
-  const jobs = `${s}.jobs`;
-  const state = `${s}.job_state`;
+  const t = jobTables(s);
+  const jobs = t.live;
+  const state = t.state;
+  const rescueError = errorEntry(
+    'j',
+    `'Rescued'`,
+    `CASE WHEN stale.known THEN 'node ' || coalesce(j.attempted_by, '?') || ' stopped heartbeating while running the job'
+          ELSE 'the node running the job left no heartbeat, and the attempt is older than rescueAfter' END`,
+  );
   const SCHEDULE_COLUMNS = `name, expression, timezone, worker, args::text AS args, options::text AS options, missed,
     (extract(epoch FROM next_at) * 1000)::float8 AS next_at, (extract(epoch FROM last_at) * 1000)::float8 AS last_at`;
   return {
@@ -67,18 +75,20 @@ export function buildClusterStatements(s: string) {
                     ELSE n.beat_at < now() - $1::float8 * interval '1 ms' END
          ORDER BY j.id LIMIT $3
          FOR UPDATE OF j SKIP LOCKED
-       ), rescued AS (
-         UPDATE ${jobs} j SET
-           state = (CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END)::${state},
-           scheduled_at = now(),
-           completed_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
-           claim = NULL,
-           errors = j.errors || jsonb_build_array(jsonb_build_object(
-             'attempt', j.attempt, 'at', now(), 'name', 'Rescued',
-             'message', CASE WHEN stale.known THEN 'node ' || coalesce(j.attempted_by, '?') || ' stopped heartbeating while running the job'
-                             ELSE 'the node running the job left no heartbeat, and the attempt is older than rescueAfter' END))
-         FROM stale WHERE j.id = stale.sid
+       ), retried AS (
+         UPDATE ${jobs} j SET state = 'retryable', scheduled_at = now(), claim = NULL, errors = ${rescueError}
+         FROM stale WHERE j.id = stale.sid AND j.attempt < j.max_attempts
          RETURNING ${JOB_COLUMNS}
+       ), spent AS (
+         /* Out of attempts: discarded, so into the history. */
+         DELETE FROM ${jobs} j USING stale WHERE j.id = stale.sid AND j.attempt >= j.max_attempts
+         RETURNING ${storedRow('j', { state: `'discarded'::${state}`, completed_at: 'now()', claim: 'NULL::uuid', errors: rescueError })}
+       ), moved AS (
+         ${intoHistory(t, 'spent')}
+       ), released AS (
+         ${releaseKeys(t, 'spent', false)}
+       ), rescued AS (
+         SELECT * FROM retried UNION ALL SELECT ${JOB_COLUMNS} FROM spent
        ), notified AS MATERIALIZED (
          SELECT pg_notify($4, ${NOTICE_SQL.scheduled}) WHERE EXISTS (SELECT 1 FROM rescued)
        )
@@ -93,36 +103,66 @@ export function buildClusterStatements(s: string) {
 
     /**
      * $1 state, $2 max age (ms), $3 only this queue or NULL, $4 JSON array of queues to leave
-     * out (they have their own rule), $5 batch size. Deletes one batch; returns how many.
+     * out (they have their own rule), $5 batch size. Deletes one batch of finished jobs (and the
+     * unique keys they held); returns how many. Whole days go by dropPartitions instead; this
+     * handles what they cannot (per-queue rules, ages shorter than a day, the DEFAULT partition).
      */
     pruneByAge: statement(
       'prune_age',
       `WITH doomed AS (
-         SELECT id FROM ${jobs}
+         SELECT id, completed_at FROM ${t.finished}
          WHERE state = $1::text::${state} AND completed_at < now() - $2::float8 * interval '1 ms'
            AND ($3::text IS NULL OR queue = $3)
            AND NOT (queue = ANY(ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb))))
          ORDER BY completed_at LIMIT $5
          FOR UPDATE SKIP LOCKED
-       ), gone AS (DELETE FROM ${jobs} WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+       ), gone AS (
+         DELETE FROM ${t.finished} f USING doomed d
+         WHERE f.state = $1::text::${state} AND f.completed_at < now() - $2::float8 * interval '1 ms'
+           AND f.id = d.id AND f.completed_at = d.completed_at
+         RETURNING f.id, f.unique_key
+       ), released AS (
+         ${releaseKeys(t, 'gone', true)}
+       )
        SELECT count(*)::int AS n FROM gone`,
     ),
     /** $1 queue, $2 how many finished jobs to keep, $3 batch size. Deletes the oldest beyond that. */
     pruneByCount: statement(
       'prune_count',
       `WITH doomed AS (
-         SELECT id FROM ${jobs}
-         WHERE queue = $1 AND state IN ('completed', 'discarded', 'cancelled')
+         SELECT id, completed_at FROM ${t.finished}
+         WHERE queue = $1
          ORDER BY completed_at DESC, id DESC OFFSET $2 LIMIT $3
          FOR UPDATE SKIP LOCKED
-       ), gone AS (DELETE FROM ${jobs} WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+       ), gone AS (
+         DELETE FROM ${t.finished} f USING doomed d WHERE f.queue = $1 AND f.id = d.id AND f.completed_at = d.completed_at
+         RETURNING f.id, f.unique_key
+       ), released AS (
+         ${releaseKeys(t, 'gone', true)}
+       )
        SELECT count(*)::int AS n FROM gone`,
     ),
 
-    /** Queues that have finished jobs (for a maxCount that applies to every queue). */
+    /** Queues that have finished jobs (for a maxCount that applies to every queue): a skip scan of the queue index. */
     finishedQueues: statement(
       'finished_queues',
-      `SELECT DISTINCT queue FROM ${jobs} WHERE state IN ('completed', 'discarded', 'cancelled')`,
+      `WITH RECURSIVE q(name) AS (
+         (SELECT min(queue) FROM ${t.finished})
+         UNION ALL
+         SELECT (SELECT min(queue) FROM ${t.finished} WHERE queue > q.name) FROM q WHERE q.name IS NOT NULL
+       )
+       SELECT name AS queue FROM q WHERE name IS NOT NULL`,
+    ),
+
+    /** $1 days ahead. Creates the history's day partitions from today on; how many it created. */
+    createPartitions: statement('create_partitions', `SELECT ${s}.create_finished_partitions(0, $1::int) AS n`),
+    /**
+     * $1 state, $2 max age (ms). Drops the history's day partitions of `state` that ended more
+     * than $2 ago (and the keys their jobs held); how many jobs they held.
+     */
+    dropPartitions: statement(
+      'drop_partitions',
+      `SELECT ${s}.drop_finished_partitions($1::text, now() - $2::float8 * interval '1 ms')::int AS n`,
     ),
 
     /** Every schedule. */

@@ -30,3 +30,22 @@ export const JOB_COLUMNS = [
 export function epochMs(expression: string): string {
   return `(extract(epoch FROM ${expression}) * 1000)::float8`;
 }
+
+/** Every stored column of a job, in table order: the live table and the history share them. */
+export const STORED_COLUMNS = [
+  'id', 'state', 'queue', 'worker', 'args', 'tags', 'priority', 'attempt', 'max_attempts', 'errors', 'result',
+  'attempted_by', 'inserted_at', 'scheduled_at', 'attempted_at', 'completed_at', 'claim', 'unique_key',
+  'unique_states', 'partition_key', 'partition_limit', 'progress',
+] as const;
+
+/** A stored column. */
+export type StoredColumn = (typeof STORED_COLUMNS)[number];
+
+/**
+ * A select (or RETURNING) list of every stored column of `alias`, with some replaced by
+ * expressions: the row a statement writes elsewhere (a finished job into the history, a
+ * retried one back into the live table).
+ */
+export function storedRow(alias: string, replace: Partial<Record<StoredColumn, string>> = {}): string {
+  return STORED_COLUMNS.map((c) => (replace[c] === undefined ? `${alias}.${c}` : `${replace[c]} AS ${c}`)).join(', ');
+}

@@ -3,10 +3,9 @@
 // not taken away, and the testing modes' claims. Same rules as jobs.ts: values are parameters,
 // batches are one JSON parameter.
 import { NOTICE_SQL } from '../notice.js';
-import { JOB_COLUMNS, epochMs } from './columns.js';
+import { JOB_COLUMNS, STORED_COLUMNS, epochMs, storedRow } from './columns.js';
 import { statement } from './jobs.js';
-
-const FINAL = `('completed', 'discarded', 'cancelled')`;
+import { FINAL, errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
 
 /**
  * A job filter over parameters $n..$n+4 (each a JSON array, or NULL for "any"): ids, queues,
@@ -36,58 +35,91 @@ export type ControlStatements = ReturnType<typeof buildControlStatements>;
 
 /** Builds the control statements for the given (already quoted) schema. */
 export function buildControlStatements(s: string) {
-  const jobs = `${s}.jobs`;
-  const state = `${s}.job_state`;
+  const t = jobTables(s);
+  const jobs = t.live;
 
   // Cancel or discard: final at once, even when executing (the running attempt is then told to
-  // stop, and its own outcome is fenced off by the claim). $C: channel for the abort notice.
+  // stop, and its own outcome is fenced off by the claim). The job moves into the history in
+  // this statement. $C: channel for the abort notice.
   const finish = (target: 'cancelled' | 'discarded', where: string, reason: number, channel: number, many: boolean): string => `
     WITH target AS (
-      SELECT id AS tid, state AS was FROM ${jobs} WHERE ${where} AND state NOT IN ${FINAL}
-      ORDER BY id FOR UPDATE
+      SELECT id AS tid, state AS was FROM ${jobs} WHERE ${where} ORDER BY id FOR UPDATE
+    ), done AS (
+      DELETE FROM ${jobs} j USING target WHERE j.id = tid
+      RETURNING ${storedRow('j', {
+        state: `'${target}'::${t.state}`,
+        completed_at: 'now()',
+        errors: errorEntry('j', `'${target === 'cancelled' ? 'Cancelled' : 'Discarded'}'`, `$${reason}::text`),
+      })}, was
+    ), moved AS (
+      ${intoHistory(t, 'done')}
+    ), released AS (
+      ${releaseKeys(t, 'done', false)}
     ), changed AS (
-      UPDATE ${jobs} SET state = '${target}', completed_at = now(),
-        errors = errors || jsonb_build_array(jsonb_build_object(
-          'attempt', attempt, 'at', now(), 'message', $${reason}::text, 'name', '${target === 'cancelled' ? 'Cancelled' : 'Discarded'}'))
-      FROM target WHERE id = tid
-      RETURNING ${JOB_COLUMNS}, was::text AS was
+      SELECT ${JOB_COLUMNS}, was::text AS was FROM done
     ), notified AS MATERIALIZED (
       SELECT pg_notify($${channel}, ${NOTICE_SQL.abort}) WHERE EXISTS (SELECT 1 FROM changed WHERE was = 'executing')
     )
     ${tail(many)}`;
 
-  // Retry: back to available now. A job that used up its attempts gets one more. Jobs whose
-  // unique key a newer job holds stay as they are (re-entering would break uniqueness).
+  // Retry: back to available now. A job that used up its attempts gets one more. A finished job
+  // moves back into the live table, taking its unique key again (or keeping it, when it still
+  // holds it); one whose key another job holds now stays as it is (re-entering would break
+  // uniqueness), and of several finished jobs sharing a key only the newest may come back.
   const retry = (where: string, channel: number, many: boolean): string => `
-    WITH eligible AS (
-      SELECT j.id, j.unique_key FROM ${jobs} j WHERE ${where} AND j.state IN ('scheduled', 'retryable', ${FINAL.slice(1, -1)})
-        AND NOT (j.unique_key IS NOT NULL AND j.state IN ${FINAL} AND EXISTS (
-          SELECT 1 FROM ${jobs} o WHERE o.unique_key = j.unique_key AND o.id <> j.id AND o.state = ANY (o.unique_states)))
-    ), target AS (
-      /* Of several finished jobs sharing a unique key, only the newest may come back. */
-      SELECT id AS tid FROM ${jobs} WHERE id IN (
-        SELECT id FROM eligible WHERE unique_key IS NULL
-        UNION ALL
-        (SELECT DISTINCT ON (unique_key) id FROM eligible WHERE unique_key IS NOT NULL ORDER BY unique_key, id DESC))
-      AND state IN ('scheduled', 'retryable', ${FINAL.slice(1, -1)})
-      ORDER BY id FOR UPDATE
-    ), changed AS (
-      UPDATE ${jobs} SET state = 'available', scheduled_at = now(), completed_at = NULL,
-        max_attempts = greatest(max_attempts, attempt + 1)
+    WITH target AS (
+      SELECT id AS tid FROM ${jobs} j WHERE ${where} AND j.state IN ('scheduled', 'retryable') ORDER BY id FOR UPDATE
+    ), again AS (
+      UPDATE ${jobs} SET state = 'available', scheduled_at = now(), max_attempts = greatest(max_attempts, attempt + 1)
       FROM target WHERE id = tid
       RETURNING ${JOB_COLUMNS}
+    ), finished AS (
+      SELECT j.id, j.unique_key FROM ${t.finished} j WHERE ${where} AND j.unique_key IS NULL
+      UNION ALL
+      (SELECT DISTINCT ON (j.unique_key) j.id, j.unique_key FROM ${t.finished} j WHERE ${where} AND j.unique_key IS NOT NULL
+       ORDER BY j.unique_key, j.id DESC)
+    ), keyed AS (
+      INSERT INTO ${t.keys} AS k (key, job_id) SELECT unique_key, id FROM finished WHERE unique_key IS NOT NULL ORDER BY unique_key
+      ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id WHERE k.job_id = EXCLUDED.job_id
+      RETURNING job_id
+    ), back AS (
+      DELETE FROM ${t.finished} j
+      WHERE j.id = ANY(ARRAY(SELECT id FROM finished WHERE unique_key IS NULL UNION ALL SELECT job_id FROM keyed))
+      RETURNING ${storedRow('j', {
+        state: `'available'::${t.state}`,
+        scheduled_at: 'now()',
+        completed_at: 'NULL::timestamptz',
+        claim: 'NULL::uuid',
+        max_attempts: 'greatest(j.max_attempts, j.attempt + 1)::smallint',
+      })}
+    ), revived AS (
+      INSERT INTO ${jobs} (${STORED_COLUMNS.join(', ')}) OVERRIDING SYSTEM VALUE
+      SELECT ${STORED_COLUMNS.join(', ')} FROM back
+      RETURNING ${JOB_COLUMNS}
+    ), changed AS (
+      SELECT * FROM again UNION ALL SELECT * FROM revived
     ), notified AS MATERIALIZED (
       SELECT pg_notify($${channel}, ${NOTICE_SQL.queues('array_agg(DISTINCT queue)')})
       FROM changed HAVING count(*) > 0
     )
     ${tail(many)}`;
 
+  // Delete, live or finished; the unique keys the jobs held are released with them.
   const remove = (where: string, channel: number, many: boolean): string => `
     WITH target AS (
       SELECT id AS tid FROM ${jobs} WHERE ${where} ORDER BY id FOR UPDATE
-    ), changed AS (
+    ), gone_live AS (
       DELETE FROM ${jobs} USING target WHERE id = tid
-      RETURNING ${JOB_COLUMNS}
+      RETURNING ${STORED_COLUMNS.join(', ')}
+    ), gone_finished AS (
+      DELETE FROM ${t.finished} WHERE ${where}
+      RETURNING ${STORED_COLUMNS.join(', ')}
+    ), gone AS (
+      SELECT * FROM gone_live UNION ALL SELECT * FROM gone_finished
+    ), released AS (
+      ${releaseKeys(t, 'gone', true)}
+    ), changed AS (
+      SELECT ${JOB_COLUMNS} FROM gone
     ), notified AS MATERIALIZED (
       SELECT pg_notify($${channel}, ${NOTICE_SQL.abort}) WHERE EXISTS (SELECT 1 FROM changed WHERE state = 'executing')
     )
@@ -119,12 +151,12 @@ export function buildControlStatements(s: string) {
      */
     listAsc: statement(
       'list_asc',
-      `SELECT ${JOB_COLUMNS} FROM ${jobs} j WHERE ${filterWhere(1, 'j')} AND j.id > coalesce($6::bigint, 0) ORDER BY j.id LIMIT $7`,
+      `SELECT ${JOB_COLUMNS} FROM ${t.all} j WHERE ${filterWhere(1, 'j')} AND j.id > coalesce($6::bigint, 0) ORDER BY j.id LIMIT $7`,
       false,
     ),
     listDesc: statement(
       'list_desc',
-      `SELECT ${JOB_COLUMNS} FROM ${jobs} j WHERE ${filterWhere(1, 'j')} AND j.id < coalesce($6::bigint, 9223372036854775807)
+      `SELECT ${JOB_COLUMNS} FROM ${t.all} j WHERE ${filterWhere(1, 'j')} AND j.id < coalesce($6::bigint, 9223372036854775807)
        ORDER BY j.id DESC LIMIT $7`,
       false,
     ),
@@ -134,7 +166,7 @@ export function buildControlStatements(s: string) {
       'stats',
       `SELECT queue, state::text AS state, count(*)::int AS n,
               ${epochMs('now() - min(scheduled_at)')} AS oldest_ms
-       FROM ${jobs} GROUP BY queue, state`,
+       FROM ${t.all} GROUP BY queue, state`,
     ),
 
     /** Every queue's persisted controls. */
@@ -174,7 +206,7 @@ export function buildControlStatements(s: string) {
      */
     movedOn: statement(
       'moved_on',
-      `SELECT v.id::text AS id, (SELECT state::text FROM ${jobs} WHERE id = v.id) AS state
+      `SELECT v.id::text AS id, (SELECT state::text FROM ${t.all} WHERE id = v.id) AS state
        FROM jsonb_to_recordset($1::text::jsonb) AS v(id bigint, claim uuid)
        WHERE NOT EXISTS (SELECT 1 FROM ${jobs} j WHERE j.id = v.id AND j.state = 'executing' AND j.claim = v.claim)`,
     ),

@@ -3,7 +3,9 @@
 // with jsonb_to_recordset, which both drivers send identically.
 import { NOTICE_SQL } from '../notice.js';
 import { createHash } from 'node:crypto';
-import { JOB_COLUMNS, epochMs } from './columns.js';
+import { JOB_COLUMNS, epochMs, storedRow } from './columns.js';
+import type { JobTables } from './tables.js';
+import { FINAL, intoHistory, jobTables, releaseKeys } from './tables.js';
 import type { Statement } from '../../driver/types.js';
 
 /** A named statement; `prepare: false` plans it for every call's parameters (see Statement). */
@@ -19,8 +21,9 @@ export type Statements = ReturnType<typeof buildStatements>;
 
 /** Builds the statements for the given (already quoted) schema. */
 export function buildStatements(s: string) {
-  const jobs = `${s}.jobs`;
-  const state = `${s}.job_state`;
+  const t = jobTables(s);
+  const jobs = t.live;
+  const state = t.state;
   return {
     /**
      * Inserts jobs of one worker that share their options: $1 queue, $2 worker, $3 JSON array of
@@ -73,12 +76,14 @@ export function buildStatements(s: string) {
     ),
 
     /**
-     * $1: JSON array of outcomes. Fenced: only a job still `executing` under the claim that ran
-     * it is updated, so a stale worker can never overwrite a newer outcome.
+     * $1: JSON array of outcomes; $2: whether completed jobs are deleted rather than kept
+     * (retention 'none'). Fenced: only a job still `executing` under the claim that ran it is
+     * changed, so a stale worker can never overwrite a newer outcome. A final outcome moves the
+     * job into the history in this statement; any other updates it in place.
      */
-    ackJobs: statement('ack', ackSql(jobs, state, true)),
+    ackJobs: statement('ack', ackSql(t, true)),
     /** The same, returning only ids: for batches whose outcomes nobody listens to. */
-    ackJobsLean: statement('ack_lean', ackSql(jobs, state, false)),
+    ackJobsLean: statement('ack_lean', ackSql(t, false)),
 
     /**
      * $1: batch size; $2: channel. Makes due scheduled/retryable jobs available, wakes every
@@ -111,7 +116,7 @@ export function buildStatements(s: string) {
     notify: statement('notify', `SELECT pg_notify($1, $2)`),
 
     /** $1: id. */
-    getJob: statement('get', `SELECT ${JOB_COLUMNS} FROM ${jobs} WHERE id = $1::bigint`),
+    getJob: statement('get', `SELECT ${JOB_COLUMNS} FROM ${t.all} WHERE id = $1::bigint`),
 
     /** $1: schema name, for the migration lock key. */
     migrationLock: statement('migration_lock', `SELECT pg_advisory_xact_lock(hashtext('docket:migrate:' || $1))`),
@@ -146,25 +151,47 @@ CREATE TABLE IF NOT EXISTS ${s}.migrations (
 
 // A hand-back (state 'available': claimed, never started) of a job never attempted before
 // clears attempted_at/attempted_by: it leaves no trace of the claim it did not use.
-function ackSql(jobs: string, state: string, detailed: boolean): string {
-  const returning = detailed
-    ? `j.id::text AS id, j.attempt,
-         ${epochMs('j.scheduled_at')} AS scheduled_at, ${epochMs('j.completed_at')} AS completed_at,
-         CASE WHEN v.error IS NULL THEN NULL ELSE (j.errors -> -1)::text END AS error`
-    : 'j.id::text AS id';
-  return `UPDATE ${jobs} AS j SET
-         state = v.state::${state},
-         result = CASE WHEN v.state = 'completed' THEN v.result ELSE j.result END,
-         errors = CASE WHEN v.error IS NULL THEN j.errors
-                  ELSE j.errors || jsonb_build_array(v.error || jsonb_build_object('at', now())) END,
-         attempt = CASE WHEN v.refund THEN j.attempt - 1 ELSE j.attempt END,
-         attempted_at = CASE WHEN v.state = 'available' AND j.attempt = 1 THEN NULL ELSE j.attempted_at END,
-         attempted_by = CASE WHEN v.state = 'available' AND j.attempt = 1 THEN NULL ELSE j.attempted_by END,
-         scheduled_at = CASE WHEN v.state IN ('scheduled', 'retryable')
-                        THEN now() + v.delay_ms * interval '1 millisecond' ELSE j.scheduled_at END,
-         completed_at = CASE WHEN v.state IN ('completed', 'discarded', 'cancelled') THEN now() END
-       FROM jsonb_to_recordset($1::text::jsonb)
-         AS v(id bigint, claim uuid, state text, result jsonb, error jsonb, delay_ms float8, refund boolean)
-       WHERE j.id = v.id AND j.state = 'executing' AND j.claim = v.claim
-       RETURNING ${returning}`;
+// Both halves go by primary key (`id = ANY(ARRAY(...))`): a join on the batch can be planned
+// through the partial executing index, and on a churning table that walks its dead entries.
+function ackSql(t: JobTables, detailed: boolean): string {
+  const returning = (a: string): string =>
+    detailed
+      ? `${a}.id::text AS id, ${a}.attempt,
+         ${epochMs(`${a}.scheduled_at`)} AS scheduled_at, ${epochMs(`${a}.completed_at`)} AS completed_at,
+         CASE WHEN ${a}.errored THEN (${a}.errors -> -1)::text END AS error`
+      : `${a}.id::text AS id`;
+  const fenced = (which: string): string =>
+    `j.id = ANY(ARRAY(SELECT id FROM v WHERE state ${which} ${FINAL})) AND j.id = v.id AND j.state = 'executing' AND j.claim = v.claim`;
+  const errors = `CASE WHEN v.error IS NULL THEN j.errors
+                  ELSE j.errors || jsonb_build_array(v.error || jsonb_build_object('at', now())) END`;
+  const attempt = 'CASE WHEN v.refund THEN j.attempt - 1 ELSE j.attempt END';
+  return `WITH v AS MATERIALIZED (
+         SELECT * FROM jsonb_to_recordset($1::text::jsonb)
+           AS v(id bigint, claim uuid, state text, result jsonb, error jsonb, delay_ms float8, refund boolean)
+       ), done AS (
+         DELETE FROM ${t.live} AS j USING v WHERE ${fenced('IN')}
+         RETURNING ${storedRow('j', {
+           state: `v.state::${t.state}`,
+           attempt,
+           errors,
+           result: `CASE WHEN v.state = 'completed' THEN v.result ELSE j.result END`,
+           completed_at: 'now()',
+         })}, v.error IS NOT NULL AS errored
+       ), moved AS (
+         ${intoHistory(t, 'done', `NOT ($2::bool AND state = 'completed' AND NOT (unique_key IS NOT NULL AND state = ANY (unique_states)))`)}
+       ), released AS (
+         ${releaseKeys(t, 'done', false)}
+       ), kept AS (
+         UPDATE ${t.live} AS j SET
+           state = v.state::${t.state},
+           errors = ${errors},
+           attempt = ${attempt},
+           attempted_at = CASE WHEN v.state = 'available' AND j.attempt = 1 THEN NULL ELSE j.attempted_at END,
+           attempted_by = CASE WHEN v.state = 'available' AND j.attempt = 1 THEN NULL ELSE j.attempted_by END,
+           scheduled_at = CASE WHEN v.state IN ('scheduled', 'retryable')
+                          THEN now() + v.delay_ms * interval '1 millisecond' ELSE j.scheduled_at END
+         FROM v WHERE ${fenced('NOT IN')}
+         RETURNING ${returning('j').replace(`CASE WHEN j.errored`, 'CASE WHEN v.error IS NOT NULL')}
+       )
+       SELECT ${returning('done')} FROM done UNION ALL SELECT * FROM kept`;
 }

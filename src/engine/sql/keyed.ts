@@ -3,25 +3,26 @@
 // rate limits. Same rules as jobs.ts: values are parameters, batches are one JSON parameter.
 import { JOB_COLUMNS, epochMs } from './columns.js';
 import { statement } from './jobs.js';
-
-const UNIQUE_ARBITER = `(unique_key) WHERE unique_key IS NOT NULL AND state = ANY (unique_states)`;
+import { jobTables } from './tables.js';
 
 /** The keyed statements for one schema. */
 export type KeyedStatements = ReturnType<typeof buildKeyedStatements>;
 
 /** Builds the keyed statements for the given (already quoted) schema. */
 export function buildKeyedStatements(s: string) {
-  const jobs = `${s}.jobs`;
-  const state = `${s}.job_state`;
+  const t = jobTables(s);
+  const jobs = t.live;
+  const state = t.state;
   return {
     /**
      * Inserts jobs that carry a unique key and/or a partition key: $1 queue, $2 worker, $3 JSON
      * array of {i, args, ukey, pkey}, $4 tags, $5 priority, $6 max attempts, $7 scheduled_at,
      * $8 delay ms, $9 channel, $10 NOTIFY payload or NULL, $11 unique states (JSON) or NULL,
-     * $12 unique period (s) or NULL, $13 partition limit or NULL. A row whose key is taken is
-     * skipped by the unique index (ON CONFLICT DO NOTHING: waits for an uncommitted holder,
-     * never reports a job that did not commit). Rows go in key order so concurrent batches lock
-     * keys in the same order. Returns [id, unique_key] of inserted rows and the window suffix.
+     * $12 unique period (s) or NULL, $13 partition limit or NULL. Each keyed row takes its key
+     * in job_keys first, with the id it will have (ON CONFLICT DO NOTHING: waits for an
+     * uncommitted holder, never reports a job that did not commit); a row whose key is taken is
+     * not inserted. Keys go in order so concurrent batches lock them
+     * in the same order. Returns [id, unique_key] of inserted rows and the window suffix.
      */
     insertKeyed: statement(
       'insert_keyed',
@@ -31,16 +32,28 @@ export function buildKeyedStatements(s: string) {
                 ARRAY(SELECT jsonb_array_elements_text($11::text::jsonb))::${state}[] AS ustates,
                 CASE WHEN $12::int IS NULL THEN ''
                      ELSE ':' || $12::int || ':' || floor(extract(epoch FROM now()) / $12::int)::bigint END AS suffix
+       ), r AS MATERIALIZED (
+         /* Ids drawn in key order (then input order): the first row of a key takes it. */
+         SELECT nextval(pg_get_serial_sequence('${jobs}', 'id')) AS id, o.args, o.ukey, o.pkey FROM (
+           SELECT r.args, r.ukey || shared.suffix AS ukey, r.pkey
+           FROM shared, jsonb_to_recordset($3::text::jsonb) AS r(i int, args jsonb, ukey text, pkey text)
+           ORDER BY r.ukey, r.i
+           OFFSET 0) o
+       ), taken AS (
+         INSERT INTO ${t.keys} (key, job_id) SELECT ukey, id FROM r WHERE ukey IS NOT NULL ORDER BY ukey, id
+         ON CONFLICT (key) DO NOTHING
+         RETURNING job_id
        ), ins AS (
-         INSERT INTO ${jobs} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
+         INSERT INTO ${jobs} (id, state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
                               unique_key, unique_states, partition_key, partition_limit)
-         SELECT CASE WHEN shared.due > now() THEN 'scheduled' ELSE 'available' END::${state},
+         OVERRIDING SYSTEM VALUE
+         SELECT r.id, CASE WHEN shared.due > now() THEN 'scheduled' ELSE 'available' END::${state},
                 $1, $2, r.args, shared.tags, $5, $6, shared.due,
-                r.ukey || shared.suffix, CASE WHEN r.ukey IS NULL THEN NULL ELSE shared.ustates END,
+                r.ukey, CASE WHEN r.ukey IS NULL THEN NULL ELSE shared.ustates END,
                 r.pkey, CASE WHEN r.pkey IS NULL THEN NULL ELSE $13::int END
-         FROM shared, jsonb_to_recordset($3::text::jsonb) AS r(i int, args jsonb, ukey text, pkey text)
-         ORDER BY r.ukey, r.i
-         ON CONFLICT ${UNIQUE_ARBITER} DO NOTHING
+         FROM shared, r
+         WHERE r.ukey IS NULL OR r.id IN (SELECT job_id FROM taken)
+         ORDER BY r.id
          RETURNING id, unique_key
        ), notified AS MATERIALIZED (
          SELECT pg_notify($9, $10) WHERE $10::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
@@ -55,8 +68,8 @@ export function buildKeyedStatements(s: string) {
     /** $1: JSON array of unique keys. The jobs holding them now. */
     lookupUnique: statement(
       'lookup_unique',
-      `SELECT ${JOB_COLUMNS}, unique_key FROM ${jobs}
-       WHERE unique_key = ANY(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb))) AND state = ANY (unique_states)`,
+      `SELECT ${JOB_COLUMNS}, k.key AS unique_key FROM ${t.keys} k JOIN ${t.all} j ON j.id = k.job_id
+       WHERE k.key = ANY(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)))`,
     ),
 
     /** $1: lock key. Serializes limited fetches of one queue across the cluster (in a transaction). */
