@@ -145,24 +145,35 @@ export class Pruner extends Plugin {
         if (n < this.batchSize) return;
       }
     };
-    // Partition DDL gives up quickly when a lock is busy (it must not queue finishes behind it);
-    // it is reported and tried again next tick, and the row deletes below go on regardless.
-    try {
-      await engine.createPartitions({ daysAhead: this.daysAhead });
-      for (const [state, age] of this.#wholeDays()) {
-        if (ctx.signal.aborted) return;
+    // Partition DDL gives up quickly when a lock is busy (it must not queue finishes behind it):
+    // reported, and tried again next tick. A state whose drop failed skips its row deletes this
+    // tick, so a busy lock never turns a whole-day drop into a storm of row deletes.
+    const blocked = new Set<PrunedState>();
+    const attempt = async (run: () => Promise<void>): Promise<boolean> => {
+      try {
+        await run();
+        return true;
+      } catch (error) {
+        if (!ctx.signal.aborted) ctx.reportError(error);
+        return false;
+      }
+    };
+    await attempt(async () => void (await engine.createPartitions({ daysAhead: this.daysAhead })));
+    for (const [state, age] of this.#wholeDays()) {
+      if (ctx.signal.aborted) return;
+      const dropped = await attempt(async () => {
         const n = await engine.dropPartitions({ state, ageMs: age });
         if (n > 0) emit('jobs:pruned', { queue: null, state, count: n });
-      }
-    } catch (error) {
-      if (ctx.signal.aborted) return;
-      ctx.reportError(error);
+      });
+      if (!dropped) blocked.add(state);
     }
     for (const [state, age] of this.#default.ages) {
+      if (blocked.has(state)) continue;
       await drain(() => engine.pruneByAge({ state, ageMs: age, queue: null, excluded: overridden, limit }), null, state);
     }
     for (const [queue, rule] of this.#queues) {
       for (const [state, age] of rule.ages) {
+        if (blocked.has(state)) continue;
         await drain(() => engine.pruneByAge({ state, ageMs: age, queue, excluded: [], limit }), queue, state);
       }
     }
