@@ -102,8 +102,19 @@ export interface MaintenanceOperations {
   rescueJobs(p: { readonly staleAfterMs: number; readonly rescueAfterMs: number; readonly limit: number }): Promise<Job[]>;
   /** Forgets node rows silent for longer than this. */
   forgetNodes(p: { readonly silentForMs: number }): Promise<void>;
-  /** Deletes up to `limit` jobs of `state` finished longer ago than `ageMs` (one queue, or all but `excluded`). */
-  pruneByAge(p: { readonly state: string; readonly ageMs: number; readonly queue: string | null; readonly excluded: readonly string[]; readonly limit: number }): Promise<number>;
+  /**
+   * Deletes up to `limit` jobs of `state` finished longer ago than `ageMs` (one queue, or all
+   * but `excluded`), anywhere in the history or (`where: 'default-partition'`) only among the
+   * rows of days that have no partition of their own.
+   */
+  pruneByAge(p: {
+    readonly state: 'completed' | 'discarded' | 'cancelled';
+    readonly ageMs: number;
+    readonly queue: string | null;
+    readonly excluded: readonly string[];
+    readonly limit: number;
+    readonly where?: 'history' | 'default-partition';
+  }): Promise<number>;
   /** Queues that have finished jobs. */
   finishedQueues(): Promise<string[]>;
   /** Deletes up to `limit` finished jobs of `queue` beyond the newest `keep`. */

@@ -1,11 +1,12 @@
 // Pruner: retires finished jobs (completed, cancelled, discarded) older than their max age, per
 // state and per queue, and optionally keeps at most maxCount finished jobs per queue. It keeps
-// the history's day partitions: creates the next days' ahead, and drops a whole day of a state
-// once every rule lets that state's jobs go (no row deletes, no dead rows). What a whole day
-// cannot cover (a queue's own rule, an age shorter than the day, maxCount, the DEFAULT
-// partition) goes by row deletes of one batch each (at most batchSize rows, SKIP LOCKED, its own
-// transaction), so it never holds many locks for long. Leader only. Fetches never see any of
-// it: they read only the live table.
+// the history's day partitions: creates the next days ahead, and drops a whole day of a state
+// once every rule lets that state's jobs go (no row deletes, no dead rows): the longest max age
+// of a state is honoured to the day. What whole days cannot serve (a rule keeping a state
+// shorter than another rule does, maxCount, rows of days with no partition) goes by row deletes
+// of one batch each (at most batchSize rows, SKIP LOCKED, its own transaction), so it never
+// holds many locks for long. Leader only. Fetches never see any of it: they read only the live
+// table.
 import { ConfigError } from '../definitions/errors.js';
 import { checkQueueName } from '../definitions/worker.js';
 import { internals } from './host.js';
@@ -34,7 +35,13 @@ export type MaxAge = number | Partial<Record<PrunedState, number>>;
  * ```
  */
 export interface PrunerOptions extends PluginOptions {
-  /** Default: completed 1 day, cancelled and discarded 7 days. A state left out is kept. */
+  /**
+   * Default: completed 1 day, cancelled and discarded 7 days. A state left out is kept. The
+   * longest age of each state (over this and the per-queue rules) is honoured to the day: a job
+   * goes with the whole day (UTC) it finished in, once that day ended more than the age ago, so
+   * it is kept for between the age and the age plus one day. Shorter ages (a queue kept less
+   * than the others) are honoured exactly, by row deletes.
+   */
   readonly maxAge?: MaxAge;
   /** Per-queue rules replacing the default for that queue. */
   readonly queues?: Readonly<Record<string, { readonly maxAge?: MaxAge; readonly maxCount?: number }>>;
@@ -146,35 +153,33 @@ export class Pruner extends Plugin {
       }
     };
     // Partition DDL gives up quickly when a lock is busy (it must not queue finishes behind it):
-    // reported, and tried again next tick. A state whose drop failed skips its row deletes this
-    // tick, so a busy lock never turns a whole-day drop into a storm of row deletes.
-    const blocked = new Set<PrunedState>();
-    const attempt = async (run: () => Promise<void>): Promise<boolean> => {
+    // reported, and tried again next tick.
+    const attempt = async (run: () => Promise<void>): Promise<void> => {
       try {
         await run();
-        return true;
       } catch (error) {
         if (!ctx.signal.aborted) ctx.reportError(error);
-        return false;
       }
     };
     await attempt(async () => void (await engine.createPartitions({ daysAhead: this.daysAhead })));
-    for (const [state, age] of this.#wholeDays()) {
+    const wholeDays = this.#wholeDays();
+    for (const [state, age] of wholeDays) {
       if (ctx.signal.aborted) return;
-      const dropped = await attempt(async () => {
+      await attempt(async () => {
         const n = await engine.dropPartitions({ state, ageMs: age });
         if (n > 0) emit('jobs:pruned', { queue: null, state, count: n });
       });
-      if (!dropped) blocked.add(state);
     }
+    // Row deletes only where whole days cannot serve a rule: an age shorter than the state's
+    // whole-day age (a rule keeping less than another), and rows of days with no partition.
+    const where = (state: PrunedState, age: number): 'history' | 'default-partition' =>
+      wholeDays.get(state) === age ? 'default-partition' : 'history';
     for (const [state, age] of this.#default.ages) {
-      if (blocked.has(state)) continue;
-      await drain(() => engine.pruneByAge({ state, ageMs: age, queue: null, excluded: overridden, limit }), null, state);
+      await drain(() => engine.pruneByAge({ state, ageMs: age, queue: null, excluded: overridden, limit, where: where(state, age) }), null, state);
     }
     for (const [queue, rule] of this.#queues) {
       for (const [state, age] of rule.ages) {
-        if (blocked.has(state)) continue;
-        await drain(() => engine.pruneByAge({ state, ageMs: age, queue, excluded: [], limit }), queue, state);
+        await drain(() => engine.pruneByAge({ state, ageMs: age, queue, excluded: [], limit, where: where(state, age) }), queue, state);
       }
     }
     const counted = new Map<string, number>();

@@ -32,8 +32,16 @@ export function clusterOperations(parts: EngineParts): ClusterOperations & Maint
     async forgetNodes({ silentForMs }) {
       await driver.query(sql.forgetNodes, [silentForMs]);
     },
-    pruneByAge: async ({ state, ageMs, queue, excluded, limit }) =>
-      count(await driver.query<{ n: number }>(sql.pruneByAge, [state, ageMs, queue, JSON.stringify(excluded), limit])),
+    pruneByAge: async ({ state, ageMs, queue, excluded, limit, where }) =>
+      count(
+        await driver.query<{ n: number }>(where === 'default-partition' ? sql.pruneDefaultByAge[state] : sql.pruneByAge, [
+          state,
+          ageMs,
+          queue,
+          JSON.stringify(excluded),
+          limit,
+        ]),
+      ),
     finishedQueues: async () => (await driver.query<{ queue: string }>(sql.finishedQueues, [])).map((r) => r.queue),
     pruneByCount: async ({ queue, keep, limit }) => count(await driver.query<{ n: number }>(sql.pruneByCount, [queue, keep, limit])),
     createPartitions: async ({ daysAhead }) => count(await driver.query<{ n: number }>(sql.createPartitions, [daysAhead])),

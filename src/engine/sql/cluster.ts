@@ -3,7 +3,28 @@
 import { NOTICE_SQL } from '../notice.js';
 import { JOB_COLUMNS, storedRow } from './columns.js';
 import { statement } from './jobs.js';
+import type { JobTables } from './tables.js';
 import { errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
+
+// One batch of a prune by age over `table` (the history, or one of its partitions).
+function pruneAgeSql(t: JobTables, table: string): string {
+  return `WITH doomed AS (
+         SELECT id, completed_at FROM ${table}
+         WHERE state = $1::text::${t.state} AND completed_at < now() - $2::float8 * interval '1 ms'
+           AND ($3::text IS NULL OR queue = $3)
+           AND NOT (queue = ANY(ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb))))
+         ORDER BY completed_at LIMIT $5
+         FOR UPDATE SKIP LOCKED
+       ), gone AS (
+         DELETE FROM ${table} f USING doomed d
+         WHERE f.state = $1::text::${t.state} AND f.completed_at < now() - $2::float8 * interval '1 ms'
+           AND f.id = d.id AND f.completed_at = d.completed_at
+         RETURNING f.id, f.unique_key
+       ), released AS (
+         ${releaseKeys(t, 'gone', true)}
+       )
+       SELECT count(*)::int AS n FROM gone`;
+}
 
 /** All cluster, maintenance and schedule statements for one schema. */
 export type ClusterStatements = ReturnType<typeof buildClusterStatements>;
@@ -107,25 +128,13 @@ export function buildClusterStatements(s: string) {
      * unique keys they held); returns how many. Whole days go by dropPartitions instead; this
      * handles what they cannot (per-queue rules, ages shorter than a day, the DEFAULT partition).
      */
-    pruneByAge: statement(
-      'prune_age',
-      `WITH doomed AS (
-         SELECT id, completed_at FROM ${t.finished}
-         WHERE state = $1::text::${state} AND completed_at < now() - $2::float8 * interval '1 ms'
-           AND ($3::text IS NULL OR queue = $3)
-           AND NOT (queue = ANY(ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb))))
-         ORDER BY completed_at LIMIT $5
-         FOR UPDATE SKIP LOCKED
-       ), gone AS (
-         DELETE FROM ${t.finished} f USING doomed d
-         WHERE f.state = $1::text::${state} AND f.completed_at < now() - $2::float8 * interval '1 ms'
-           AND f.id = d.id AND f.completed_at = d.completed_at
-         RETURNING f.id, f.unique_key
-       ), released AS (
-         ${releaseKeys(t, 'gone', true)}
-       )
-       SELECT count(*)::int AS n FROM gone`,
-    ),
+    pruneByAge: statement('prune_age', pruneAgeSql(t, t.finished)),
+    /** The same, over the DEFAULT partition of one state only (rows of days with no partition). */
+    pruneDefaultByAge: {
+      completed: statement('prune_default_completed', pruneAgeSql(t, `${t.finished}_completed_default`)),
+      discarded: statement('prune_default_discarded', pruneAgeSql(t, `${t.finished}_discarded_default`)),
+      cancelled: statement('prune_default_cancelled', pruneAgeSql(t, `${t.finished}_cancelled_default`)),
+    },
     /** $1 queue, $2 how many finished jobs to keep, $3 batch size. Deletes the oldest beyond that. */
     pruneByCount: statement(
       'prune_count',
