@@ -28,7 +28,7 @@ export interface PluginInternals {
  * class Vacuum extends Plugin {
  *   readonly name = 'vacuum';
  *   protected async tick(ctx: PluginContext) {
- *     await ctx.query(`VACUUM ${ctx.quotedSchema}.jobs`);
+ *     await ctx.query(`VACUUM ${ctx.quotedSchema}.jobs_live`);
  *   }
  * }
  * ```

@@ -152,7 +152,8 @@ CREATE TABLE IF NOT EXISTS ${s}.migrations (
 // A hand-back (state 'available': claimed, never started) of a job never attempted before
 // clears attempted_at/attempted_by: it leaves no trace of the claim it did not use.
 // Both halves go by primary key (`id = ANY(ARRAY(...))`): a join on the batch can be planned
-// through the partial executing index, and on a churning table that walks its dead entries.
+// through the partial executing index, and on a churning table that walks its dead entries
+// (test/integration/plans.test.ts checks the plan).
 function ackSql(t: JobTables, detailed: boolean): string {
   const returning = (a: string): string =>
     detailed
@@ -160,8 +161,10 @@ function ackSql(t: JobTables, detailed: boolean): string {
          ${epochMs(`${a}.scheduled_at`)} AS scheduled_at, ${epochMs(`${a}.completed_at`)} AS completed_at,
          CASE WHEN ${a}.errored THEN (${a}.errors -> -1)::text END AS error`
       : `${a}.id::text AS id`;
+  // `state::text`: a bare `state = 'executing'` lets the planner prove the partial executing
+  // index usable and walk it (filtering by id) instead of probing the primary key.
   const fenced = (which: string): string =>
-    `j.id = ANY(ARRAY(SELECT id FROM v WHERE state ${which} ${FINAL})) AND j.id = v.id AND j.state = 'executing' AND j.claim = v.claim`;
+    `j.id = ANY(ARRAY(SELECT id FROM v WHERE state ${which} ${FINAL})) AND j.id = v.id AND j.state::text = 'executing' AND j.claim = v.claim`;
   const errors = `CASE WHEN v.error IS NULL THEN j.errors
                   ELSE j.errors || jsonb_build_array(v.error || jsonb_build_object('at', now())) END`;
   const attempt = 'CASE WHEN v.refund THEN j.attempt - 1 ELSE j.attempt END';

@@ -1,0 +1,56 @@
+// The hot statements' plans, on a live table that has churned: the claim walks the fetch index,
+// and the ack finds its rows by primary key. Planned through the partial executing index (its
+// predicate matches the ack's fence), the ack would walk every dead entry the churn left there.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildStatements } from '../../src/engine/sql/jobs.js';
+import { useSchema } from '../support/queue.js';
+
+const db = useSchema('plans');
+const explain = async (text: string, params: unknown[]): Promise<string> => {
+  const client = await db.pool.connect();
+  try {
+    // EXPLAIN ANALYZE runs the statement: inside a transaction rolled back afterwards.
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF) ${text}`, params);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+};
+
+describe('plans of the hot statements', () => {
+  const sql = buildStatements(`"${db.schema}"`);
+  let claimed: { id: string; claim: string }[] = [];
+
+  beforeAll(async () => {
+    await db.queue({ workers: [], queues: {} }); // migrates
+    const live = `"${db.schema}".jobs_live`;
+    await db.pool.query(`INSERT INTO ${live} (queue, worker, args) SELECT 'q', 'w', jsonb_build_object('i', i) FROM generate_series(1, 20000) i`);
+    // Churn: 10,000 jobs claimed and finished (deleted from the live table) leave dead entries
+    // in its indexes, as a drain does; statistics as autovacuum would leave them.
+    await db.pool.query(`UPDATE ${live} SET state = 'executing', claim = gen_random_uuid(), attempted_at = now() WHERE id <= (SELECT min(id) + 9999 FROM ${live})`);
+    await db.pool.query(`DELETE FROM ${live} WHERE state = 'executing'`);
+    await db.pool.query(`ANALYZE ${live}`);
+    const { rows } = await db.pool.query<{ id: string; claim: string }>(sql.fetchJobs.text, ['q', 200, 'plans-node']);
+    claimed = rows;
+    expect(claimed).toHaveLength(200);
+  });
+
+  it('the claim walks the fetch index and updates by primary key', async () => {
+    const plan = await explain(sql.fetchJobs.text, ['q', 200, 'plans-node']);
+    expect(plan).toMatch(/Index Scan using jobs_fetch_idx/);
+    expect(plan).toMatch(/Index Scan using jobs_pkey/);
+    expect(plan).not.toMatch(/Seq Scan/);
+  });
+
+  it('the ack finds its rows by primary key, never through the executing index', async () => {
+    const batch = JSON.stringify(claimed.map((j, i) => ({ id: j.id, claim: j.claim, state: i % 2 === 0 ? 'completed' : 'retryable', delay_ms: 1000 })));
+    for (const statement of [sql.ackJobs, sql.ackJobsLean]) {
+      const plan = await explain(statement.text, [batch, false]);
+      expect(plan).not.toMatch(/jobs_executing_idx|Seq Scan on jobs_live/);
+      expect(plan.match(/Index Scan using jobs_pkey on jobs_live/g)).toHaveLength(2);
+      expect(plan).toMatch(/Delete on jobs_live[\s\S]*rows=100/);
+    }
+  });
+});
