@@ -1,6 +1,6 @@
 // Rows to Jobs for what the engine returns: a claimed row (with its claim token and wait), and
 // the Job an insert produced from its batch and what the database assigned.
-import type { Job, JobRow, JobState } from '../definitions/job.js';
+import type { Job, JobError, JobProgress, JobRow, JobState } from '../definitions/job.js';
 import { rowToJob } from '../definitions/job.js';
 import type { FetchedJob, InsertBatch } from './types.js';
 
@@ -8,6 +8,35 @@ import type { FetchedJob, InsertBatch } from './types.js';
 export function fetchedJob(row: JobRow & { claim: string; queue_ms: number }): FetchedJob {
   return { job: rowToJob(row), claim: row.claim, queueMs: Math.max(0, Number(row.queue_ms)) };
 }
+
+/** A claimed row packed by PACKED_CLAIM (sql/columns.ts), as the runtime takes it. */
+export function packedFetchedJob(packed: string, queue: string, nodeId: string): FetchedJob {
+  const [id, claim, worker, args, tags, priority, attempt, maxAttempts, errors, result, progress, insertedAt, scheduledAt, attemptedAt, queueMs] =
+    JSON.parse(packed) as [string, string, string, unknown, string[], number, number, number, JobError[], unknown, JobProgress | null, number, number, number, number];
+  const job: Job = {
+    id,
+    worker,
+    queue,
+    state: 'executing',
+    args,
+    tags: tags.length === 0 ? NO_TAGS : tags,
+    priority,
+    attempt,
+    maxAttempts,
+    errors: errors.length === 0 ? NO_ERRORS : errors,
+    result,
+    attemptedBy: nodeId,
+    lastProgress: progress,
+    insertedAt: new Date(insertedAt),
+    scheduledAt: new Date(scheduledAt),
+    attemptedAt: new Date(attemptedAt),
+    completedAt: null,
+  };
+  return { job, claim, queueMs: Math.max(0, queueMs) };
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([]);
+const NO_ERRORS: readonly JobError[] = Object.freeze([]);
 
 /** A job just inserted from `batch`, as the database assigned its id, state and times (ms). */
 export function insertedJob(batch: InsertBatch, id: string, args: unknown, state: JobState, insertedAt: number, scheduledAt: number): Job {

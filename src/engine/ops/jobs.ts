@@ -3,7 +3,7 @@
 import type { Job, JobRow, JobState } from '../../definitions/job.js';
 import { rowToJob } from '../../definitions/job.js';
 import type { JobOperations } from '../engine.js';
-import { fetchedJob, insertedJob, insertParams } from '../rows.js';
+import { fetchedJob, insertedJob, insertParams, packedFetchedJob } from '../rows.js';
 import type { FetchedJob } from '../types.js';
 import type { EngineParts } from './parts.js';
 
@@ -50,8 +50,8 @@ export function jobOperations(parts: EngineParts): JobOperations {
     },
 
     async fetchJobs({ queue, limit, nodeId, scope }) {
-      const rows = await on(scope).query<JobRow & { claim: string; queue_ms: number }>(sql.fetchJobs, [queue, limit, nodeId]);
-      return rows.map(fetchedJob);
+      const rows = await on(scope).query<{ packed: string }>(sql.fetchJobs, [queue, limit, nodeId]);
+      return rows.map((row) => packedFetchedJob(row.packed, queue, nodeId));
     },
 
     async fetchLimited({ queue, limit, nodeId, rate, unkeyed }) {

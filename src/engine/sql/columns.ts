@@ -49,3 +49,15 @@ export type StoredColumn = (typeof STORED_COLUMNS)[number];
 export function storedRow(alias: string, replace: Partial<Record<StoredColumn, string>> = {}): string {
   return STORED_COLUMNS.map((c) => (replace[c] === undefined ? `${alias}.${c}` : `${replace[c]} AS ${c}`)).join(', ');
 }
+
+/**
+ * A claimed row packed into one JSON text column `packed`: [id, claim, worker, args, tags,
+ * priority, attempt, max_attempts, errors, result, progress, inserted_at, scheduled_at,
+ * attempted_at (ms), queue_ms]. The claim is docket's hottest read: one column parsed by one
+ * JSON.parse costs the client a fraction of seventeen typed columns (and args, tags, errors
+ * and result parsed again each), and the server builds it in one call. The state is
+ * 'executing', the queue and node are the fetch's own, completed_at is NULL: not sent.
+ */
+export const PACKED_CLAIM = `json_build_array(id::text, claim, worker, args, tags, priority, attempt, max_attempts, errors,
+  result, progress, ${epochMs('inserted_at')}, ${epochMs('scheduled_at')}, ${epochMs('attempted_at')},
+  ${epochMs('attempted_at - scheduled_at')})::text AS packed`;

@@ -3,7 +3,7 @@
 // with jsonb_to_recordset, which both drivers send identically.
 import { NOTICE_SQL } from '../notice.js';
 import { createHash } from 'node:crypto';
-import { JOB_COLUMNS, epochMs, storedRow } from './columns.js';
+import { JOB_COLUMNS, PACKED_CLAIM, epochMs, storedRow } from './columns.js';
 import type { JobTables } from './tables.js';
 import { FINAL, intoHistory, jobTables, releaseKeys } from './tables.js';
 import type { Statement } from '../../driver/types.js';
@@ -54,7 +54,8 @@ export function buildStatements(s: string) {
     ),
 
     /**
-     * $1: queue; $2: how many; $3: node id. Claims due jobs in priority, time, id order.
+     * $1: queue; $2: how many; $3: node id. Claims due jobs in priority, time, id order, each
+     * returned packed in one JSON text column (see PACKED_CLAIM).
      * The claim commits without waiting for its WAL flush (synchronous_commit off for this
      * statement only): if the server crashed before the flush, the claim is lost and the job is
      * simply available again; the ack that follows is flushed normally and makes both durable.
@@ -72,7 +73,7 @@ export function buildStatements(s: string) {
          LIMIT $2
          FOR UPDATE SKIP LOCKED
        ))
-       RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('now() - scheduled_at')} AS queue_ms`,
+       RETURNING ${PACKED_CLAIM}`,
     ),
 
     /**
