@@ -90,6 +90,26 @@ const WORKLOADS = {
       execArgv: ['--expose-gc'],
     },
   ],
+  // Storage (issue 12): docket keeps a history of finished jobs; these cases measure what it costs.
+  storage: [
+    {
+      id: 'drain-history',
+      title: `Drain ${drainJobs.toLocaleString('en-US')} jobs on top of ${(quick ? 200_000 : 5_000_000).toLocaleString('en-US')} finished ones, concurrency 10`,
+      args: { workload: 'drain', jobs: drainJobs, concurrency: 10, history: quick ? 200_000 : 5_000_000 },
+      peers: peers.filter((p) => p === 'docket'),
+    },
+    {
+      id: 'latency-prune',
+      title: 'Enqueue→start latency while the Pruner retires 200,000 finished jobs (concurrency 10)',
+      args: { workload: 'latency', jobs: quick ? 400 : 2000, rate: 200, concurrency: 10, prune: 200_000 },
+      peers: peers.filter((p) => p === 'docket'),
+    },
+    {
+      id: 'mixed-3',
+      title: 'Mixed, three rounds back to back on one database, docket with its Pruner: the hot table after each',
+      args: { workload: 'mixed', rate: 1000, seconds: quick ? 3 : 10, concurrency: 10, 'fail-every': 10, 'retry-delay-ms': 1000, rounds: 3, pruner: 1 },
+    },
+  ],
   scale: [1, 2, 4].map((k) => ({
     id: `scale-${k}`,
     title: `Scaling: ${k} process${k > 1 ? 'es' : ''} × concurrency 10 draining one backlog of ${drainJobs.toLocaleString('en-US')}`,
@@ -342,16 +362,18 @@ function headline(c, r) {
   let s;
   switch (r.workload) {
     case 'latency':
-      s = `p50 ${fmt(m.p50, 1)} ms  p95 ${fmt(m.p95, 1)}  p99 ${fmt(m.p99, 1)}`;
+      s = `p50 ${fmt(m.p50, 1)} ms  p95 ${fmt(m.p95, 1)}  p99 ${fmt(m.p99, 1)}  max ${fmt(m.max, 1)}`;
+      if (m.pruneMs !== undefined) s += `; pruning ${fmt(m.pruneMs)} ms: ${fmt(m.duringN)} jobs, p50 ${fmt(m.duringP50, 1)} max ${fmt(m.duringMax, 1)}`;
       break;
     case 'mixed':
       s = `${fmt(m.throughputDuringLoad)} jobs/s under load, all done ${fmt(m.allDoneSec, 1)} s, dead ${fmt(m.deadTuples)}, ${fmt(m.tableMB, 1)} MB`;
+      if (m.hotMB1 !== undefined) s += `; hot table ${[1, 2, 3].map((i) => fmt(m[`hotMB${i}`], 2)).join(' → ')} MB, dead ${[1, 2, 3].map((i) => fmt(m[`hotDead${i}`])).join(' → ')}`;
       break;
     case 'memory':
       s = `heap ${fmt(m.heap1, 1)} → ${fmt(m.heap2, 1)} MB, rss ${fmt(m.rss1)} → ${fmt(m.rss2)} MB`;
       break;
     default:
-      s = `${fmt(m.jobsPerSec)} jobs/s`;
+      s = `${fmt(m.jobsPerSec)} jobs/s${m.cpuUsPerJob != null ? `  cpu ${fmt(m.cpuUsPerJob, 1)} µs/job (node ${fmt(m.nodeUsPerJob, 1)} + pg ${fmt(m.pgUsPerJob, 1)})` : ''}`;
   }
   return `${s}  ${eo}${r.ok ? '' : '  NOT OK'}${r.errorCount ? `  (${r.errorCount} errors: ${String(r.errors?.[0]).slice(0, 100)})` : ''}`;
 }
@@ -407,13 +429,14 @@ if (flags.docs || (fullRun && !flags['no-docs'])) {
 function comparedMetrics(workload) {
   switch (workload) {
     case 'latency':
-      return [['p50', false, 1], ['p95', false, 1], ['p99', false, 1]];
+      return [['p50', false, 1], ['p95', false, 1], ['p99', false, 1], ['max', false, 1], ['pruneMs', false, 0], ['duringP50', false, 1], ['duringMax', false, 1]];
     case 'mixed':
-      return [['throughputDuringLoad', true, 0], ['allDoneSec', false, 2], ['lagP50', false, 1], ['lagP99', false, 1], ['deadTuples', false, 0], ['tableMB', false, 1]];
+      return [['throughputDuringLoad', true, 0], ['allDoneSec', false, 2], ['lagP50', false, 1], ['lagP99', false, 1], ['deadTuples', false, 0], ['tableMB', false, 1],
+        ['hotMB1', false, 2], ['hotMB3', false, 2], ['hotDead3', false, 0], ['hotGrowth', false, 2]];
     case 'memory':
       return [['drain1JobsPerSec', true, 0], ['drain2JobsPerSec', true, 0], ['heapGrowth', false, 1], ['rss2', false, 0]];
     default: // drain, insert-single, insert-bulk, scale
-      return [['jobsPerSec', true, 0]];
+      return [['jobsPerSec', true, 0], ['cpuUsPerJob', false, 1], ['nodeUsPerJob', false, 1], ['pgUsPerJob', false, 1]];
   }
 }
 

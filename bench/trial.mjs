@@ -7,6 +7,7 @@
 // Workloads: drain, latency, insert-single, insert-bulk, mixed, memory, scale (this process then
 // forks --nodes children with --role node).
 import { fork } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { deferred, now, parseFlags, percentile, sleep, waitUntil, withTimeout } from './lib/util.mjs';
@@ -107,6 +108,39 @@ function checkRuns(runs, from, to, failEvery = 0) {
   return { ok: missing === 0 && duplicates === 0, jobs: to - from, missing, duplicates, examples };
 }
 
+/** CPU time (ms) of every PostgreSQL process on this machine so far (/proc; Linux only, else null). */
+function pgCpuMs() {
+  try {
+    let ticks = 0;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        ticks += Number(fields[11]) + Number(fields[12]);
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    return ticks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+/** Starts a CPU measurement; its result gives µs per job of this process and of PostgreSQL. */
+function cpuMeter() {
+  const node0 = process.cpuUsage();
+  const pg0 = pgCpuMs();
+  return (jobs) => {
+    const node = process.cpuUsage(node0);
+    const pg1 = pgCpuMs();
+    const nodeUs = (node.user + node.system) / jobs;
+    const pgUs = pg0 === null || pg1 === null ? null : ((pg1 - pg0) * 1000) / jobs;
+    return { nodeUsPerJob: nodeUs, pgUsPerJob: pgUs, cpuUsPerJob: pgUs === null ? null : nodeUs + pgUs };
+  };
+}
+
 async function unfinished(admin, peer) {
   const { rows } = await admin.query(peer.unfinishedSql);
   return rows[0].n;
@@ -168,16 +202,23 @@ async function drain(admin) {
   const C = num('concurrency', 10);
   const analyze = flags.analyze !== '0';
   const tr = makeTracker(N);
+  const history = num('history', 0);
   const peer = await createPeer({ url: URL_, concurrency: C, perform: tr.perform });
   await peer.setup();
+  if (history > 0) {
+    if (!peer.seedHistory) throw new Error(`${PEER} keeps no history: --history does not apply`);
+    await peer.seedHistory(admin, history);
+  }
   const t0 = now();
   await preinsert(peer, 0, N);
   const preinsertMs = now() - t0;
   await prepareDb(admin, analyze);
   const tStart = now();
+  const cpu = cpuMeter();
   await peer.start();
   const reached = await withTimeout(tr.reach().then(() => true), num('timeout', 240_000), false);
   const tStored = reached ? await waitStored(admin, peer) : null;
+  const cpuPerJob = cpu(N);
   const stopMs = await shutdown(peer);
   const left = await unfinished(admin, peer);
   const exactlyOnce = checkRuns(tr.runs, 0, N);
@@ -194,7 +235,9 @@ async function drain(admin) {
       storeLagMs: tStored ? tStored - tr.last : null,
       stopMs,
       preinsertJobsPerSec: N / (preinsertMs / 1000),
+      ...cpuPerJob,
     },
+    history,
     exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left },
     ...common(peer),
   };
@@ -209,10 +252,17 @@ async function latency(admin) {
   const rate = num('rate', 200);
   const C = num('concurrency', 10);
   const total = W + N;
+  const prune = num('prune', 0);
   const tr = makeTracker(total);
   const peer = await createPeer({ url: URL_, concurrency: C, perform: tr.perform });
   await peer.setup();
+  // --prune N: N jobs finished two days ago, which the peer's pruner (max age one day) retires
+  // while the jobs below are sent: the latency of a node whose leader is pruning.
+  if (prune > 0) await peer.seedPrunable(admin, prune);
   await prepareDb(admin, true);
+  let pruned = Promise.resolve();
+  let pruneFrom = null;
+  let pruneTo = null;
   await peer.start();
   await sleep(1000); // idle: LISTEN is up, the first polls found nothing
   const sentAt = new Float64Array(total);
@@ -224,6 +274,14 @@ async function latency(admin) {
     const wait = due - now();
     if (wait > 1) await sleep(wait - 0.5);
     while (now() < due) await new Promise((r) => setImmediate(r));
+    if (prune > 0 && i === W) {
+      // The warm-up is over: the pruner starts, and with it the window measured apart.
+      pruneFrom = now();
+      pruned = Promise.resolve(peer.startPruner())
+        .then(() => waitUntil(async () => (await peer.prunable(admin)) === 0, 120_000, 25))
+        .then((done) => void (pruneTo = done ? now() : null))
+        .catch((e) => peer.errors.push(`pruner: ${e.message}`));
+    }
     sentAt[i] = now();
     pending.push(peer.insertOne(i).catch(() => insertErrors++));
   }
@@ -231,14 +289,25 @@ async function latency(admin) {
   await Promise.all(pending);
   const reached = await withTimeout(tr.reach().then(() => true), 60_000, false);
   const tStored = reached ? await waitStored(admin, peer) : null;
+  await pruned; // the pruner's whole pass is part of the run
   await shutdown(peer);
   const left = await unfinished(admin, peer);
   const lat = [];
   for (let i = W; i < total; i++) if (tr.runs[i] > 0) lat.push(tr.firstStart[i] - sentAt[i]);
   lat.sort((a, b) => a - b);
+  // Sent while the pruner was at work (from its start until the last old job was gone).
+  const during = [];
+  if (pruneFrom !== null && pruneTo !== null) {
+    for (let i = W; i < total; i++) if (tr.runs[i] > 0 && sentAt[i] >= pruneFrom && sentAt[i] <= pruneTo) during.push(tr.firstStart[i] - sentAt[i]);
+  }
+  during.sort((a, b) => a - b);
+  const pruning =
+    prune > 0
+      ? { pruneMs: pruneTo === null || pruneFrom === null ? null : pruneTo - pruneFrom, duringN: during.length, duringP50: percentile(during, 50), duringMax: during[during.length - 1] ?? null }
+      : {};
   const exactlyOnce = checkRuns(tr.runs, 0, total);
   return {
-    ok: reached && tStored !== null && left === 0 && exactlyOnce.ok && insertErrors === 0,
+    ok: reached && tStored !== null && left === 0 && exactlyOnce.ok && insertErrors === 0 && (prune === 0 || pruneTo !== null),
     jobs: N,
     warmup: W,
     rate,
@@ -250,7 +319,9 @@ async function latency(admin) {
       max: lat[lat.length - 1] ?? null,
       mean: lat.reduce((s, x) => s + x, 0) / (lat.length || 1),
       achievedRate: total / (sendMs / 1000),
+      ...pruning,
     },
+    prune,
     insertErrors,
     exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left },
     ...common(peer),
@@ -324,36 +395,58 @@ async function mixed(admin) {
   const C = num('concurrency', 10);
   const failEvery = num('fail-every', 10);
   const retryDelayMs = num('retry-delay-ms', 1000);
+  // --rounds R: the same load R times back to back on one peer and one database, the hot
+  // table's size and dead tuples read after each round (does it stay flat?).
+  const rounds = num('rounds', 1);
   const N = Math.round(rate * seconds);
-  const tr = makeTracker(N, failEvery);
+  const total = N * rounds;
+  const tr = makeTracker(total, failEvery);
+  // --pruner 1: peers that have one run their pruner (docket's also vacuums its live table).
   const peer = await createPeer({ url: URL_, concurrency: C, retryDelayMs, perform: tr.perform });
   await peer.setup();
   await prepareDb(admin, true);
   await peer.start();
+  if (num('pruner', 0) > 0 && peer.startPruner) await peer.startPruner();
   await sleep(500);
-  const sentAt = new Float64Array(N);
+  const sentAt = new Float64Array(total);
   let inserted = 0;
   let insertErrors = 0;
-  const t0 = now();
-  const loadEnd = t0 + seconds * 1000;
-  while (inserted < N) {
-    const due = Math.min(N, Math.floor(((now() - t0) * rate) / 1000) + 1);
-    if (due <= inserted) {
-      await sleep(Math.max(1, t0 + (inserted * 1000) / rate - now()));
-      continue;
+  let reached = true;
+  let tStored = null;
+  let t0 = 0;
+  let insertMs = 0;
+  let loadEnd = 0;
+  const hot = [];
+  for (let round = 0; round < rounds && reached; round++) {
+    const from = round * N;
+    const tRound = now();
+    if (round === 0) t0 = tRound;
+    while (inserted < from + N) {
+      const due = from + Math.min(N, Math.floor(((now() - tRound) * rate) / 1000) + 1);
+      if (due <= inserted) {
+        await sleep(Math.max(1, tRound + ((inserted - from) * 1000) / rate - now()));
+        continue;
+      }
+      const is = [];
+      const t = now();
+      for (let i = inserted; i < due; i++) {
+        is.push(i);
+        sentAt[i] = t;
+      }
+      inserted = due;
+      await peer.insertBatch(is).catch(() => (insertErrors += is.length));
     }
-    const is = [];
-    const t = now();
-    for (let i = inserted; i < due; i++) {
-      is.push(i);
-      sentAt[i] = t;
+    if (round === 0) {
+      insertMs = now() - t0;
+      loadEnd = t0 + seconds * 1000;
     }
-    inserted = due;
-    await peer.insertBatch(is).catch(() => (insertErrors += is.length));
+    const upTo = from + N;
+    const expectedRuns = upTo + (failEvery > 0 ? Math.ceil(upTo / failEvery) : 0);
+    reached = await withTimeout(tr.reach(expectedRuns).then(() => true), num('timeout', 60_000), false);
+    const stored = reached ? await waitStored(admin, peer) : null;
+    if (round === 0) tStored = stored;
+    if (rounds > 1 && peer.hotTable) hot.push(await hotTable(admin, peer.hotTable));
   }
-  const insertMs = now() - t0;
-  const reached = await withTimeout(tr.reach().then(() => true), num('timeout', 60_000), false);
-  const tStored = reached ? await waitStored(admin, peer) : null;
   await shutdown(peer);
   const left = await unfinished(admin, peer);
   const health = await tableHealth(admin, peer.schemas);
@@ -361,12 +454,19 @@ async function mixed(admin) {
   for (let i = 0; i < N; i++) if (tr.runs[i] > 0) lag.push(tr.firstStart[i] - sentAt[i]);
   lag.sort((a, b) => a - b);
   const doneInWindow = tr.successTimes.filter((t) => t <= loadEnd).length;
-  const exactlyOnce = checkRuns(tr.runs, 0, N, failEvery);
+  const exactlyOnce = checkRuns(tr.runs, 0, total, failEvery);
+  const perRound = {};
+  hot.forEach((h, i) => {
+    perRound[`hotMB${i + 1}`] = h.bytes / 1048576;
+    perRound[`hotDead${i + 1}`] = h.dead;
+  });
+  if (hot.length > 1) perRound.hotGrowth = hot[hot.length - 1].bytes / hot[0].bytes;
   return {
     ok: reached && tStored !== null && left === 0 && exactlyOnce.ok && insertErrors === 0,
-    jobs: N,
+    jobs: total,
     rate,
     seconds,
+    rounds,
     concurrency: C,
     failEvery,
     retryDelayMs,
@@ -380,12 +480,26 @@ async function mixed(admin) {
       deadTuples: health.dead,
       liveTuples: health.live,
       tableMB: health.bytes / 1048576,
+      ...perRound,
     },
     health,
+    hot,
     insertErrors,
     exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left, runs: tr.performed, expectedRuns: tr.expected },
     ...common(peer),
   };
+}
+
+/** The peer's hot table (the one its workers fetch from): total size and dead tuples now. */
+async function hotTable(admin, name) {
+  await sleep(1500); // table statistics are flushed at most once a second
+  await admin.query('SELECT pg_stat_clear_snapshot()');
+  const { rows } = await admin.query(
+    `SELECT pg_total_relation_size(c.oid)::bigint AS bytes, coalesce(s.n_dead_tup, 0)::bigint AS dead
+       FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass($1)`,
+    [name],
+  );
+  return { table: name, bytes: Number(rows[0]?.bytes ?? 0), dead: Number(rows[0]?.dead ?? 0) };
 }
 
 // --- memory: drain N, measure; insert and drain N more in the same process, measure again ------

@@ -42,6 +42,9 @@ CREATE TABLE {{schema}}.jobs_finished_cancelled_default PARTITION OF {{schema}}.
 CREATE INDEX jobs_finished_id_idx ON {{schema}}.jobs_finished (id);
 CREATE INDEX jobs_finished_age_idx ON {{schema}}.jobs_finished (completed_at);
 CREATE INDEX jobs_finished_queue_idx ON {{schema}}.jobs_finished (queue, completed_at);
+-- Keyed jobs only (most have no key, and cost this index nothing): the keys a dropped day
+-- releases, and retry's newest-per-key.
+CREATE INDEX jobs_finished_key_idx ON {{schema}}.jobs_finished (unique_key) WHERE unique_key IS NOT NULL;
 
 -- Creates the day partitions of every finished state for the days `first_day` to `last_day`
 -- counted from today (UTC, database clock; 0 is today, 2 the day after tomorrow, -1 yesterday),
@@ -86,6 +89,7 @@ LANGUAGE plpgsql SET lock_timeout = '200ms' AS $fn$
 DECLARE
   part text;
   n bigint;
+  keyed boolean;
   dropped bigint := 0;
 BEGIN
   FOR part IN
@@ -95,10 +99,19 @@ BEGIN
       AND (to_date(right(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
     ORDER BY c.relname
   LOOP
-    EXECUTE format('LOCK TABLE {{schema}}.%I IN ACCESS EXCLUSIVE MODE', 'jobs_finished_' || st);
-    EXECUTE format('DELETE FROM {{schema}}.job_keys k USING {{schema}}.%I p '
-                   'WHERE p.unique_key IS NOT NULL AND k.key = p.unique_key AND k.job_id = p.id', part);
+    -- Count and release the keys first, under ordinary locks: nothing finishes into a past day,
+    -- and a job retried out of it meanwhile takes its key back itself. Only the DROP takes the
+    -- exclusive lock (on the state's table first, the order a finish locks them in), for as
+    -- long as a DROP lasts, so finishes of that state wait milliseconds at most.
     EXECUTE format('SELECT count(*) FROM {{schema}}.%I', part) INTO n;
+    -- Most days hold no keyed job: the ordered probe reads the (empty) partial key index only.
+    -- (A scalar subquery: EXISTS would drop the ORDER BY and scan the table.)
+    EXECUTE format('SELECT (SELECT unique_key FROM {{schema}}.%I WHERE unique_key IS NOT NULL ORDER BY unique_key LIMIT 1) IS NOT NULL', part) INTO keyed;
+    IF keyed THEN
+      EXECUTE format('DELETE FROM {{schema}}.job_keys k USING {{schema}}.%I p '
+                     'WHERE p.unique_key IS NOT NULL AND k.key = p.unique_key AND k.job_id = p.id', part);
+    END IF;
+    EXECUTE format('LOCK TABLE {{schema}}.%I IN ACCESS EXCLUSIVE MODE', 'jobs_finished_' || st);
     EXECUTE format('DROP TABLE {{schema}}.%I', part);
     dropped := dropped + n;
   END LOOP;

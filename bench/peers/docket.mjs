@@ -26,7 +26,7 @@ export function docketAdapter(dist) {
 export const createPeer = docketAdapter(distUrl('DOCKET_DIST', '../../dist/index.js'));
 
 async function createDocketPeer(dist, { url, concurrency = 10, poolMax = 10, retryDelayMs = 1000, perform }) {
-  const { Queue, Worker } = await import(dist);
+  const { Queue, Worker, Pruner } = await import(dist);
   const errors = [];
   const pool = new pg.Pool({ connectionString: url, max: poolMax });
   pool.on('error', (e) => errors.push(`pool: ${e.message}`));
@@ -40,6 +40,28 @@ async function createDocketPeer(dist, { url, concurrency = 10, poolMax = 10, ret
     },
   });
   const queue = new Queue({ connection: pool, schema: 'docket', queues: { default: concurrency }, workers: [worker] });
+  // startPruner(): the Pruner as most users run it (completed jobs kept a day), ticking every
+  // second, on a node of its own (it leads: it is the only one with a leader plugin).
+  let prunerNode = null;
+  // docket 0.1 kept every job in docket.jobs; since migration 6 the live ones are in jobs_live.
+  let split = false;
+  const finishedTable = () => (split ? 'docket.jobs_finished' : 'docket.jobs');
+  // n completed jobs of queue 'old' (never fetched: no worker runs it), finished at `ago`.
+  const seedFinished = async (admin, n, ago) => {
+    if (split) {
+      // As the Pruner would have created them back then: past days have partitions of their own.
+      await admin.query(`SELECT docket.create_finished_partitions(-3, 0)`);
+    }
+    for (let from = 0; from < n; from += 500_000) {
+      await admin.query(
+        `INSERT INTO ${finishedTable()} (${split ? 'id, ' : ''}state, queue, worker, args, attempt, max_attempts, attempted_at, completed_at)
+         SELECT ${split ? "nextval(pg_get_serial_sequence('docket.jobs_live', 'id')), " : ''}'completed', 'old', 'noop',
+                jsonb_build_object('i', -i), 1, 5, now() - ${ago}, now() - ${ago} + (i % 3600000) * interval '1 ms'
+         FROM generate_series($1::int + 1, $2::int) i`,
+        [from, Math.min(n, from + 500_000)],
+      );
+    }
+  };
   queue.on('queue:error', ({ error, context }) => errors.push(`${context}: ${error?.message ?? error}`));
   return {
     name: 'docket',
@@ -47,11 +69,32 @@ async function createDocketPeer(dist, { url, concurrency = 10, poolMax = 10, ret
     schemas: ['docket'],
     unfinishedSql: "select count(*)::int as n from docket.jobs where state not in ('completed', 'discarded', 'cancelled')",
     rowsSql: "select (args->>'i')::int as i from docket.jobs",
-    setup: () => queue.migrate(),
+    setup: async () => {
+      await queue.migrate();
+      split = (await pool.query(`SELECT to_regclass('docket.jobs_live') IS NOT NULL AS split`)).rows[0].split;
+    },
+    get hotTable() {
+      return split ? 'docket.jobs_live' : 'docket.jobs';
+    },
+    /** n finished jobs in the history (spread over the last hour) before the drain. */
+    seedHistory: (admin, n) => seedFinished(admin, n, "interval '1 hour'"),
+    /** n jobs finished two days ago: past a max age of one day. */
+    seedPrunable: (admin, n) => seedFinished(admin, n, "interval '2 days' - interval '1 hour'"),
+    /** Whether any of them is left (0 or 1: a cheap probe, polled while latency is measured). */
+    prunable: async (admin) => (await admin.query(`SELECT count(*)::int AS n FROM (SELECT 1 FROM docket.jobs WHERE queue = 'old' LIMIT 1) o`)).rows[0].n,
     insertOne: (i) => queue.insert(worker, { i }),
     insertBatch: (is) => queue.insertMany(worker, is.map((i) => ({ i }))),
     start: () => queue.start(),
-    stop: () => queue.stop({ timeout: 10_000 }),
+    async startPruner() {
+      prunerNode = new Queue({ connection: pool, schema: 'docket', queues: {}, plugins: [new Pruner({ maxAge: 86_400_000, interval: 1000 })] });
+      prunerNode.on('queue:error', ({ error, context }) => errors.push(`pruner ${context}: ${error?.message ?? error}`));
+      prunerNode.on('plugin:error', ({ error }) => errors.push(`pruner: ${error?.message ?? error}`));
+      await prunerNode.start();
+    },
+    stop: async () => {
+      await prunerNode?.stop({ timeout: 10_000 });
+      await queue.stop({ timeout: 10_000 });
+    },
     close: () => pool.end(),
   };
 }

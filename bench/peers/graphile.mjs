@@ -27,6 +27,7 @@ export async function createPeer({ url, concurrency = 10, poolMax = 10, perform 
     name: 'graphile',
     errors,
     schemas: ['graphile_worker'],
+    hotTable: 'graphile_worker._private_jobs',
     unfinishedSql: 'select count(*)::int as n from graphile_worker._private_jobs',
     rowsSql: "select (payload->>'i')::int as i from graphile_worker._private_jobs",
     setup: () => utils.migrate(),

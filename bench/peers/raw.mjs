@@ -237,6 +237,7 @@ async function createRawPeer({ url, concurrency = 10, poolMax = 10, retryDelayMs
     name: kind === 'delete' ? 'raw' : `raw-${kind}`,
     errors,
     schemas: ['raw'],
+    hotTable: 'raw.jobs',
     unfinishedSql: storage.unfinished,
     rowsSql: storage.rows,
     setup: () => pool.query(SCHEMA_SQL + storage.schema),

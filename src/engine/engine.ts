@@ -119,6 +119,10 @@ export interface MaintenanceOperations {
   finishedQueues(): Promise<string[]>;
   /** Deletes up to `limit` finished jobs of `queue` beyond the newest `keep`. */
   pruneByCount(p: { readonly queue: string; readonly keep: number; readonly limit: number }): Promise<number>;
+  /** Dead and live row versions of the live table (statistics, up to a second old). */
+  liveHealth(): Promise<{ dead: number; live: number }>;
+  /** VACUUMs the live table. */
+  vacuumLive(): Promise<void>;
   /** Creates the history's day partitions from today (UTC) to `daysAhead` days later; how many were new. */
   createPartitions(p: { readonly daysAhead: number }): Promise<number>;
   /** Drops the history's day partitions of `state` that ended more than `ageMs` ago; how many jobs they held. */

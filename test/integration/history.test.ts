@@ -103,6 +103,50 @@ describe('history partitions', () => {
   });
 });
 
+describe('vacuum of the live table', () => {
+  const vacuums = async (): Promise<number> =>
+    (await db.pool.query<{ n: number }>(`SELECT vacuum_count::int AS n FROM pg_stat_user_tables WHERE relid = '${s()}.jobs_live'::regclass`)).rows[0]!.n;
+
+  it('the Pruner vacuums the live table once dead row versions pile up (autovacuum off or not)', async () => {
+    await db.queue({ workers: [], queues: {} }); // migrates
+    // 5,000 jobs through the live table: inserted, claimed, finished (deleted), as workers do.
+    const client = await db.pool.connect();
+    try {
+      // Whatever the server's setting: only the Pruner may vacuum this table during the test.
+      await client.query(`ALTER TABLE ${s()}.jobs_live SET (autovacuum_enabled = false)`);
+      await client.query(`INSERT INTO ${s()}.jobs_live (queue, worker, args) SELECT 'vac', 'vac', '{}' FROM generate_series(1, 5000)`);
+      await client.query(`UPDATE ${s()}.jobs_live SET state = 'executing' WHERE queue = 'vac'`);
+      await client.query(`DELETE FROM ${s()}.jobs_live WHERE queue = 'vac'`);
+      // PostgreSQL 15+ flushes table statistics at most once a second; ask for it now (14's collector is quick anyway).
+      await client.query(`SELECT pg_stat_force_next_flush() FROM pg_proc WHERE proname = 'pg_stat_force_next_flush'`);
+      await client.query('SELECT 1');
+    } finally {
+      client.release();
+    }
+    const before = await vacuums();
+    const off = await db.queue({ nodeId: 'vac-off', workers: [], queues: {}, leaseTtl: 1_000, plugins: [new Pruner({ interval: 50, vacuumLive: false })] });
+    await off.start();
+    await waitFor(() => off.isLeader, 'the node without vacuum to lead');
+    // Two old finished jobs pruned one after the other: the pass that pruned the first ended.
+    for (let i = 0; i < 2; i++) {
+      const { rows } = await db.pool.query<{ id: string }>(
+        `INSERT INTO ${s()}.jobs_finished (id, state, queue, worker, args, attempt, completed_at)
+         VALUES (nextval(pg_get_serial_sequence('${s()}.jobs_live', 'id')), 'completed', 'vac', 'vac', '{}', 1, now() - interval '400 days')
+         RETURNING id::text`,
+      );
+      await waitFor(async () => (await db.count(`id = ${rows[0]!.id}`)) === 0, 'a sentinel to be pruned');
+    }
+    await off.stop();
+    expect(await vacuums()).toBe(before);
+
+    const on = await db.queue({ nodeId: 'vac-on', workers: [], queues: {}, leaseTtl: 1_000, plugins: [new Pruner({ interval: 50 })] });
+    await on.start();
+    await waitFor(async () => (await vacuums()) > before, 'the Pruner to vacuum the live table');
+    await on.stop();
+    await db.pool.query(`ALTER TABLE ${s()}.jobs_live RESET (autovacuum_enabled)`);
+  });
+});
+
 describe('migration 0006', () => {
   const url = databaseUrl();
   const schema = uniqueSchemaName('history_v5');

@@ -127,6 +127,8 @@ describe('unique keys across live and finished jobs', () => {
     const freed = await complete(queue, 'freed', ALL_BUT_FINAL);
     const freedKey = await keyOf(freed.id);
     expect(await keyHolder(freedKey)).toBeNull();
+    // Paused: a racing job that ran and completed would free the key again for a later insert.
+    await queue.pauseQueue('st-once');
     const racing = await Promise.all(Array.from({ length: 20 }, (_, i) => inserters[i % 4]!.insert(once, { k: 'freed' }, { unique: {} })));
     const fresh = new Set(racing.map((r) => r.job.id));
     expect(fresh.size).toBe(1);
@@ -134,6 +136,8 @@ describe('unique keys across live and finished jobs', () => {
     expect(fresh.has(freed.id)).toBe(false);
     expect(await keyHolder(freedKey)).toBe([...fresh][0]);
     expect(await db.count(`worker = 'st-once' AND args->>'k' = 'freed'`)).toBe(2);
+    await queue.delete([...fresh][0]!);
+    await queue.resumeQueue('st-once');
     await queue.stop();
   });
 
@@ -143,9 +147,12 @@ describe('unique keys across live and finished jobs', () => {
     const first = await complete(queue, 'r1', ALL_BUT_FINAL);
     const key = await keyOf(first.id);
     // Key released at completion: retry takes it back, and the job runs a second time.
-    const rerun = nextEvent(queue, 'job:complete', ({ job }) => job.id === first.id);
+    // (Paused meanwhile, so the retried job cannot run and free its key before it is checked.)
+    await queue.pauseQueue('st-once');
     expect(await queue.retry(first.id)).toMatchObject({ id: first.id, state: 'available' });
     expect(await keyHolder(key)).toBe(first.id);
+    const rerun = nextEvent(queue, 'job:complete', ({ job }) => job.id === first.id);
+    await queue.resumeQueue('st-once');
     await rerun;
     expect(await where(first.id)).toEqual({ live: 0, finished: 1 });
     expect(await queue.getJob(first.id)).toMatchObject({ state: 'completed', attempt: 2, result: 'ran' });

@@ -44,6 +44,13 @@ export function clusterOperations(parts: EngineParts): ClusterOperations & Maint
       ),
     finishedQueues: async () => (await driver.query<{ queue: string }>(sql.finishedQueues, [])).map((r) => r.queue),
     pruneByCount: async ({ queue, keep, limit }) => count(await driver.query<{ n: number }>(sql.pruneByCount, [queue, keep, limit])),
+    async liveHealth() {
+      const [row] = await driver.query<{ dead: number; live: number }>(sql.liveHealth, []);
+      return { dead: Number(row?.dead ?? 0), live: Number(row?.live ?? 0) };
+    },
+    async vacuumLive() {
+      await driver.query(sql.vacuumLive, []);
+    },
     createPartitions: async ({ daysAhead }) => count(await driver.query<{ n: number }>(sql.createPartitions, [daysAhead])),
     dropPartitions: async ({ state, ageMs }) => count(await driver.query<{ n: number }>(sql.dropPartitions, [state, ageMs])),
 

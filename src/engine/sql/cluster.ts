@@ -163,6 +163,15 @@ export function buildClusterStatements(s: string) {
        SELECT name AS queue FROM q WHERE name IS NOT NULL`,
     ),
 
+    /** Dead and live row versions of the live table, as the statistics collector last saw them. */
+    liveHealth: statement(
+      'live_health',
+      `SELECT coalesce(n_dead_tup, 0)::float8 AS dead, coalesce(n_live_tup, 0)::float8 AS live
+       FROM pg_stat_user_tables WHERE relid = '${t.live}'::regclass`,
+    ),
+    /** Vacuums the live table (small: milliseconds), skipping it when a lock is busy. */
+    vacuumLive: statement('vacuum_live', `VACUUM (SKIP_LOCKED) ${t.live}`),
+
     /** $1 days ahead. Creates the history's day partitions from today on; how many it created. */
     createPartitions: statement('create_partitions', `SELECT ${s}.create_finished_partitions(0, $1::int) AS n`),
     /**
