@@ -90,7 +90,9 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
   );
   out.push('');
   out.push(
-    `docket side by side with graphile-worker, pg-boss and a hand-written SKIP LOCKED loop, on one small machine. ` +
+    `${peersOf(r, Object.keys(r.aggregated ?? {}))
+      .map((p) => labelOf(r, p))
+      .join(', ')} side by side on one small machine${r.baselineComparison ? ' (docket before and after its storage change: see the table at the end of Results)' : ''}. ` +
       `Every figure is the **median** of ${r.repeats} interleaved repeat${r.repeats > 1 ? 's' : ''} with the (min–max) range beside it` +
       `${r.quick ? ' — **this is a `--quick` smoke run: small sizes, numbers are not representative**' : ''}.`,
   );
@@ -121,6 +123,26 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
     );
     out.push('');
     out.push(drain);
+    out.push('');
+  }
+  const cpu = section(
+    r,
+    [
+      { case: 'drain-c10', key: 'cpuUsPerJob', label: 'c=10: CPU per job (µs)', digits: 1 },
+      { case: 'drain-c10', key: 'nodeUsPerJob', label: 'of it Node (µs)', digits: 1 },
+      { case: 'drain-c10', key: 'pgUsPerJob', label: 'of it PostgreSQL (µs)', digits: 1 },
+      { case: 'drain-c50', key: 'cpuUsPerJob', label: 'c=50: CPU per job (µs)', digits: 1 },
+    ],
+    { eo: false },
+  );
+  if (cpu && r.aggregated?.['drain-c10']?.docket?.metrics?.cpuUsPerJob) {
+    out.push('### CPU per job (drain)');
+    out.push('');
+    out.push(
+      `CPU time of the trial's Node process (\`process.cpuUsage()\`) and of every PostgreSQL process on the machine (\`/proc/<pid>/stat\`), from the workers' start until every job was stored, divided by the jobs drained.`,
+    );
+    out.push('');
+    out.push(cpu);
     out.push('');
   }
   const lat = section(r, [
@@ -207,6 +229,68 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
     );
     out.push('');
     out.push(mem);
+    out.push('');
+  }
+  if (has('drain-history') || has('latency-prune') || has('mixed-3')) {
+    out.push('### Storage: history, pruning, and the hot table over time');
+    out.push('');
+    out.push(
+      `docket keeps finished jobs. Since migration 6 they live in a history table partitioned by state and day, apart from the live table workers fetch from; docket 0.1 kept them in its one table. ` +
+        `**Drain on a history**: ${fmtNum(caseParam(r, 'drain-history', 'jobs'))} jobs drained on top of ${fmtNum(caseParam(r, 'drain-history', 'history'))} finished ones (inserted first, untimed), to compare with "Drain c=10" above. ` +
+        `**Latency while pruning**: ${fmtNum(caseParam(r, 'latency-prune', 'prune'))} jobs finished two days earlier wait; after the warm-up a Pruner (max age one day, on a second Queue in the same process) starts while jobs are enqueued at ${caseParam(r, 'latency-prune', 'rate') ?? 200}/s; "while pruning" covers the jobs sent from the Pruner's start until the last old job was gone. ` +
+        `**Three mixed rounds**: the mixed load three times back to back on one database (docket with its Pruner running, interval 1 s, which also vacuums the live table); the hot table (the one workers fetch from) measured after each round` +
+        (autovacuumOf(r) === 'off' ? ', autovacuum off.' : '.'),
+    );
+    out.push('');
+    const storage = section(
+      r,
+      [
+        { case: 'drain-history', key: 'jobsPerSec', label: 'drain on a history (jobs/s)' },
+        { case: 'latency-prune', key: 'p50', label: 'latency p50 (ms)', digits: 1 },
+        { case: 'latency-prune', key: 'max', label: 'latency max (ms)', digits: 1 },
+        { case: 'latency-prune', key: 'pruneMs', label: 'pruning took (ms)' },
+        { case: 'latency-prune', key: 'duringP50', label: 'while pruning p50 (ms)', digits: 1 },
+        { case: 'latency-prune', key: 'duringMax', label: 'while pruning max (ms)', digits: 1 },
+      ],
+      { eo: false },
+    );
+    if (storage) {
+      out.push(storage);
+      out.push('');
+    }
+    const rounds = section(
+      r,
+      [
+        { case: 'mixed-3', key: 'hotMB1', label: 'hot table after round 1 (MB)', digits: 2 },
+        { case: 'mixed-3', key: 'hotMB2', label: 'round 2 (MB)', digits: 2 },
+        { case: 'mixed-3', key: 'hotMB3', label: 'round 3 (MB)', digits: 2 },
+        { case: 'mixed-3', key: 'hotDead3', label: 'hot-table dead tuples after round 3' },
+      ],
+      { eo: true },
+    );
+    if (rounds) {
+      out.push(rounds);
+      out.push('');
+    }
+  }
+  const cmp = r.baselineComparison;
+  if (cmp?.rows?.length) {
+    out.push(`### docket before and after (${cmp.ref}, ${cmp.shortSha} → ${cmp.afterGit})`);
+    out.push('');
+    out.push('Medians of the same interleaved run; after/before per metric, with the ratio of each repeat in brackets.');
+    out.push('');
+    out.push(
+      table(
+        ['case', 'metric', 'after', 'before', 'after/before'],
+        cmp.rows.map((row) => [
+          row.case,
+          `${row.metric} ${row.higherIsBetter ? '↑' : '↓'}`,
+          fmtNum(row.after, row.digits),
+          fmtNum(row.before, row.digits),
+          row.ratio == null ? '—' : `${row.ratio.toFixed(3)} [${row.ratioByRepeat.map((x) => (x == null ? '—' : x.toFixed(2))).join(' ')}] ${row.verdict}`,
+        ]),
+      ),
+    );
     out.push('');
   }
   const scaleIds = ['scale-1', 'scale-2', 'scale-4'].filter(has);
