@@ -2,12 +2,7 @@
 // operator's script or a lost notification would: finishing a live job moves it into the history
 // exactly as docket's own statements do.
 import type { Pool } from 'pg';
-
-const COLUMNS = [
-  'id', 'state', 'queue', 'worker', 'args', 'tags', 'priority', 'attempt', 'max_attempts', 'errors', 'result',
-  'attempted_by', 'inserted_at', 'scheduled_at', 'attempted_at', 'completed_at', 'claim', 'unique_key',
-  'unique_states', 'partition_key', 'partition_limit', 'progress',
-];
+import { STORED_COLUMNS as COLUMNS } from '../../src/engine/sql/columns.js';
 
 /**
  * Moves the live jobs matching `where` (over columns of jobs_live, `$1`.. from `params`) into
