@@ -459,7 +459,10 @@ describe.concurrent('cluster', () => {
       expect(firstRescue).toBeLessThan(longEnd);
 
       for (const id of ids) {
-        const [job] = await h.jobs('id = $1', [id]);
+        // Exactly one row per job across the live table and the history (the view reads both).
+        const rows = await h.jobs('id = $1', [id]);
+        expect(rows).toHaveLength(1);
+        const [job] = rows;
         expect(job).toMatchObject({ state: 'completed', attempt: 2, attempted_by: hostId, result: { node: hostId } });
         expect(job!.errors).toEqual([expect.objectContaining({ attempt: 1, name: 'Rescued', message: expect.stringContaining('solo-child') })]);
       }
