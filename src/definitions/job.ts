@@ -127,8 +127,9 @@ function toDateOrNull(value: number | null): Date | null {
   return value === null ? null : toDate(value);
 }
 
-const NO_TAGS: readonly string[] = Object.freeze([]);
-const NO_ERRORS: readonly JobError[] = Object.freeze([]);
+/** Shared frozen empty lists: most jobs have no tags and no errors, and need no array of their own. */
+export const NO_TAGS: readonly string[] = Object.freeze([]);
+export const NO_ERRORS: readonly JobError[] = Object.freeze([]);
 
 /** Turns a jobs row into a Job. */
 export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {

@@ -1,7 +1,7 @@
 // Rows to Jobs for what the engine returns: a claimed row (with its claim token and wait), and
 // the Job an insert produced from its batch and what the database assigned.
 import type { Job, JobError, JobProgress, JobRow, JobState } from '../definitions/job.js';
-import { rowToJob } from '../definitions/job.js';
+import { NO_ERRORS, NO_TAGS, rowToJob } from '../definitions/job.js';
 import type { FetchedJob, InsertBatch } from './types.js';
 
 /** A row claimed by a fetch, as the runtime takes it. */
@@ -34,9 +34,6 @@ export function packedFetchedJob(packed: string, queue: string, nodeId: string):
   };
   return { job, claim, queueMs: Math.max(0, queueMs) };
 }
-
-const NO_TAGS: readonly string[] = Object.freeze([]);
-const NO_ERRORS: readonly JobError[] = Object.freeze([]);
 
 /** A job just inserted from `batch`, as the database assigned its id, state and times (ms). */
 export function insertedJob(batch: InsertBatch, id: string, args: unknown, state: JobState, insertedAt: number, scheduledAt: number): Job {

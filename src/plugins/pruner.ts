@@ -111,6 +111,7 @@ export class Pruner extends Plugin {
   readonly vacuumLive: boolean;
   readonly #default: Rule;
   readonly #queues: ReadonlyMap<string, Rule>;
+  readonly #wholeDays: ReadonlyMap<PrunedState, number>;
 
   constructor(options: PrunerOptions = {}) {
     super(options, 30_000);
@@ -130,23 +131,18 @@ export class Pruner extends Plugin {
       });
     }
     this.#queues = queues;
-  }
-
-  /**
-   * Per state, the age past which every rule lets its jobs go: the longest of the default's and
-   * every queue rule's. A state that some rule keeps (no age for it) is never dropped by day.
-   */
-  #wholeDays(): Map<PrunedState, number> {
-    const out = new Map<PrunedState, number>();
+    // Per state, the age past which every rule lets its jobs go: the longest of the default's
+    // and every queue rule's. A state that some rule keeps (no age for it) is never dropped by day.
+    const wholeDays = new Map<PrunedState, number>();
     for (const state of STATES) {
       let longest = this.#default.ages.get(state);
-      for (const rule of this.#queues.values()) {
+      for (const rule of queues.values()) {
         const age = rule.ages.get(state);
         longest = longest === undefined || age === undefined ? undefined : Math.max(longest, age);
       }
-      if (longest !== undefined) out.set(state, longest);
+      if (longest !== undefined) wholeDays.set(state, longest);
     }
-    return out;
+    this.#wholeDays = wholeDays;
   }
 
   protected async tick(ctx: PluginContext): Promise<void> {
@@ -172,7 +168,7 @@ export class Pruner extends Plugin {
       }
     };
     await attempt(async () => void (await engine.createPartitions({ daysAhead: this.daysAhead })));
-    const wholeDays = this.#wholeDays();
+    const wholeDays = this.#wholeDays;
     for (const [state, age] of wholeDays) {
       if (ctx.signal.aborted) return;
       await attempt(async () => {

@@ -2,7 +2,8 @@
 // operator's script or a lost notification would: finishing a live job moves it into the history
 // exactly as docket's own statements do.
 import type { Pool } from 'pg';
-import { STORED_COLUMNS as COLUMNS } from '../../src/engine/sql/columns.js';
+import { storedRow } from '../../src/engine/sql/columns.js';
+import { intoHistory, jobTables, releaseKeys } from '../../src/engine/sql/tables.js';
 
 /**
  * Moves the live jobs matching `where` (over columns of jobs_live, `$1`.. from `params`) into
@@ -16,13 +17,12 @@ export async function finishBySql(
   where: string,
   params: readonly unknown[],
 ): Promise<number> {
-  const s = `"${schema}"`;
-  const select = COLUMNS.map((c) => (c === 'state' ? `'${state}'::${s}.job_state AS state` : c === 'completed_at' ? 'now() AS completed_at' : c)).join(', ');
+  // The fragments docket's own finishing statements are built from.
+  const t = jobTables(`"${schema}"`);
   const { rows } = await pool.query<{ n: number }>(
-    `WITH done AS (DELETE FROM ${s}.jobs_live WHERE ${where} RETURNING ${select}),
-          moved AS (INSERT INTO ${s}.jobs_finished (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM done),
-          released AS (DELETE FROM ${s}.job_keys k USING done d
-                       WHERE k.key = d.unique_key AND k.job_id = d.id AND NOT (d.state = ANY (d.unique_states)))
+    `WITH done AS (DELETE FROM ${t.live} j WHERE ${where} RETURNING ${storedRow('j', { state: `'${state}'::${t.state}`, completed_at: 'now()' })}),
+          moved AS (${intoHistory(t, 'done')}),
+          released AS (${releaseKeys(t, 'done', false)})
      SELECT count(*)::int AS n FROM done`,
     [...params],
   );

@@ -38,6 +38,9 @@ export const STORED_COLUMNS = [
   'unique_states', 'partition_key', 'partition_limit', 'progress',
 ] as const;
 
+/** The stored columns as an SQL list. */
+export const STORED_LIST = STORED_COLUMNS.join(', ');
+
 /** A stored column. */
 export type StoredColumn = (typeof STORED_COLUMNS)[number];
 

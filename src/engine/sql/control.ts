@@ -3,7 +3,7 @@
 // not taken away, and the testing modes' claims. Same rules as jobs.ts: values are parameters,
 // batches are one JSON parameter.
 import { NOTICE_SQL } from '../notice.js';
-import { JOB_COLUMNS, STORED_COLUMNS, epochMs, storedRow } from './columns.js';
+import { JOB_COLUMNS, STORED_LIST, epochMs, storedRow } from './columns.js';
 import { statement } from './jobs.js';
 import { FINAL, errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
 
@@ -93,8 +93,8 @@ export function buildControlStatements(s: string) {
         max_attempts: 'greatest(j.max_attempts, j.attempt + 1)::smallint',
       })}
     ), revived AS (
-      INSERT INTO ${jobs} (${STORED_COLUMNS.join(', ')}) OVERRIDING SYSTEM VALUE
-      SELECT ${STORED_COLUMNS.join(', ')} FROM back
+      INSERT INTO ${jobs} (${STORED_LIST}) OVERRIDING SYSTEM VALUE
+      SELECT ${STORED_LIST} FROM back
       RETURNING ${JOB_COLUMNS}
     ), changed AS (
       SELECT * FROM again UNION ALL SELECT * FROM revived
@@ -110,10 +110,10 @@ export function buildControlStatements(s: string) {
       SELECT id AS tid FROM ${jobs} WHERE ${where} ORDER BY id FOR UPDATE
     ), gone_live AS (
       DELETE FROM ${jobs} USING target WHERE id = tid
-      RETURNING ${STORED_COLUMNS.join(', ')}
+      RETURNING ${STORED_LIST}
     ), gone_finished AS (
       DELETE FROM ${t.finished} WHERE ${where}
-      RETURNING ${STORED_COLUMNS.join(', ')}
+      RETURNING ${STORED_LIST}
     ), gone AS (
       SELECT * FROM gone_live UNION ALL SELECT * FROM gone_finished
     ), released AS (

@@ -156,11 +156,12 @@ CREATE TABLE IF NOT EXISTS ${s}.migrations (
 // through the partial executing index, and on a churning table that walks its dead entries
 // (test/integration/plans.test.ts checks the plan).
 function ackSql(t: JobTables, detailed: boolean): string {
-  const returning = (a: string): string =>
+  // `errored`: whether this outcome appended an error (then the last one is it).
+  const returning = (a: string, errored: string): string =>
     detailed
       ? `${a}.id::text AS id, ${a}.attempt,
          ${epochMs(`${a}.scheduled_at`)} AS scheduled_at, ${epochMs(`${a}.completed_at`)} AS completed_at,
-         CASE WHEN ${a}.errored THEN (${a}.errors -> -1)::text END AS error`
+         CASE WHEN ${errored} THEN (${a}.errors -> -1)::text END AS error`
       : `${a}.id::text AS id`;
   // `state::text`: a bare `state = 'executing'` lets the planner prove the partial executing
   // index usable and walk it (filtering by id) instead of probing the primary key.
@@ -195,7 +196,7 @@ function ackSql(t: JobTables, detailed: boolean): string {
            scheduled_at = CASE WHEN v.state IN ('scheduled', 'retryable')
                           THEN now() + v.delay_ms * interval '1 millisecond' ELSE j.scheduled_at END
          FROM v WHERE ${fenced('NOT IN')}
-         RETURNING ${returning('j').replace(`CASE WHEN j.errored`, 'CASE WHEN v.error IS NOT NULL')}
+         RETURNING ${returning('j', 'v.error IS NOT NULL')}
        )
-       SELECT ${returning('done')} FROM done UNION ALL SELECT * FROM kept`;
+       SELECT ${returning('done', 'done.errored')} FROM done UNION ALL SELECT * FROM kept`;
 }

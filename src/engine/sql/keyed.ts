@@ -31,10 +31,11 @@ export function buildKeyedStatements(s: string) {
                 ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb)) AS tags,
                 ARRAY(SELECT jsonb_array_elements_text($11::text::jsonb))::${state}[] AS ustates,
                 CASE WHEN $12::int IS NULL THEN ''
-                     ELSE ':' || $12::int || ':' || floor(extract(epoch FROM now()) / $12::int)::bigint END AS suffix
+                     ELSE ':' || $12::int || ':' || floor(extract(epoch FROM now()) / $12::int)::bigint END AS suffix,
+                pg_get_serial_sequence('${jobs}', 'id')::regclass AS ids
        ), r AS MATERIALIZED (
          /* Ids drawn in key order (then input order): the first row of a key takes it. */
-         SELECT nextval(pg_get_serial_sequence('${jobs}', 'id')) AS id, o.args, o.ukey, o.pkey FROM (
+         SELECT nextval(shared.ids) AS id, o.args, o.ukey, o.pkey FROM shared, (
            SELECT r.args, r.ukey || shared.suffix AS ukey, r.pkey
            FROM shared, jsonb_to_recordset($3::text::jsonb) AS r(i int, args jsonb, ukey text, pkey text)
            ORDER BY r.ukey, r.i

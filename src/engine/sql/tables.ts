@@ -3,7 +3,7 @@
 // from; a finished job is moved into `jobs_finished` (partitioned by state and day) by the very
 // statement that finishes it; `job_keys` holds every unique key taken, by a live or finished
 // job; `jobs` is a read-only view of both job tables.
-import { STORED_COLUMNS } from './columns.js';
+import { STORED_LIST } from './columns.js';
 
 /** The qualified names of one schema's job tables. */
 export interface JobTables {
@@ -24,11 +24,10 @@ export function jobTables(s: string): JobTables {
 /** The finished states, as an SQL list. */
 export const FINAL = `('completed', 'discarded', 'cancelled')`;
 
-const STORED = STORED_COLUMNS.join(', ');
 
 /** Writes the rows of CTE `source` (stored columns, final states) into the history. */
 export function intoHistory(t: JobTables, source: string, where = 'true'): string {
-  return `INSERT INTO ${t.finished} (${STORED}) SELECT ${STORED} FROM ${source} WHERE ${where}`;
+  return `INSERT INTO ${t.finished} (${STORED_LIST}) SELECT ${STORED_LIST} FROM ${source} WHERE ${where}`;
 }
 
 /**
