@@ -12,7 +12,7 @@ export type { ThreadOption } from './definitions/worker.js';
 export type { ThreadPoolOptions } from './config/threads.js';
 export type { InsertOptions, UniqueInsertOptions } from './insert/options.js';
 export { JOB_STATES } from './definitions/job.js';
-export type { Job, JobState, JobError, JobProgress, RunningJob } from './definitions/job.js';
+export type { Job, JobState, JobError, JobProgress, RunningJob, JobWorkflow, RunningWorkflow } from './definitions/job.js';
 export type { QueueEvents, QueueEventName, JobTimings } from './definitions/events.js';
 export type { Logger } from './definitions/logger.js';
 export type { MigrationScript } from './engine/migrate/migrator.js';
@@ -28,6 +28,7 @@ export {
   ShutdownError,
   JobCancelledError,
   UniqueConflictError,
+  WorkflowError,
 } from './definitions/errors.js';
 export type { ArgsIssue } from './definitions/errors.js';
 export { Plugin } from './plugins/plugin.js';
@@ -40,3 +41,10 @@ export { Cron } from './cron/cron.js';
 export type { CronOptions, CronJob } from './cron/cron.js';
 export type { Schedules } from './cron/schedules.js';
 export type { Schedule, ScheduleDefinition, ScheduleJobOptions } from './cron/schedules.js';
+export { Workflow } from './plugins/workflow.js';
+export type { WorkflowPluginOptions } from './plugins/workflow.js';
+export { WorkflowBuilder } from './workflow/builder.js';
+export type { WorkflowState, DependencyFailurePolicy, StepOptions, WorkflowOptions, NewStep } from './definitions/workflow.js';
+export type { WorkflowDetails, WorkflowStep, WorkflowSummary, InsertedWorkflow } from './definitions/workflow-record.js';
+export { stepResult } from './definitions/step-result.js';
+export type { WorkerOutput } from './definitions/step-result.js';

@@ -13,6 +13,9 @@ import type { MigrationScript } from './engine/migrate/migrator.js';
 import type { MigrationReport } from './engine/types.js';
 import type { InsertOptions, UniqueInsertOptions } from './insert/options.js';
 import type { UniqueInsert } from './insert/unique.js';
+import type { WorkflowOptions } from './definitions/workflow.js';
+import type { WorkflowDetails } from './definitions/workflow-record.js';
+import type { WorkflowBuilder } from './workflow/builder.js';
 
 /**
  * Options of {@link QueueApi.stop}.
@@ -293,4 +296,58 @@ export interface QueueApi extends SafeEmitter {
    * ```
    */
   scaleQueue(name: string, limit: number | null): Promise<void>;
+
+  /**
+   * Starts building a workflow: steps (jobs of any worker) that run once the steps they depend
+   * on completed. Nothing is written until `insert()`, which writes every step in one statement
+   * (in the host's transaction when given `tx`). See docs/workflows.md.
+   *
+   * @example
+   * ```ts
+   * const run = await queue.workflow('process-upload', { tags: ['upload'] })
+   *   .add('fetch', fetchWorker, { url })
+   *   .add('thumb', thumbWorker, { size: 200 }, { deps: ['fetch'] })
+   *   .add('ocr', ocrWorker, {}, { deps: ['fetch'] })
+   *   .add('notify', notifyWorker, { to }, { deps: ['thumb', 'ocr'] })
+   *   .insert();
+   * ```
+   */
+  workflow(name: string, options?: WorkflowOptions): WorkflowBuilder;
+
+  /**
+   * A workflow with its state and every step (job, state, result, dependencies); `null` when
+   * there is none with this id.
+   *
+   * @example
+   * ```ts
+   * const wf = await queue.getWorkflow(run.id);
+   * wf?.steps.map((s) => `${s.name}: ${s.job.state}`); // ['fetch: completed', 'thumb: executing', ...]
+   * ```
+   */
+  getWorkflow(id: string | number | bigint): Promise<WorkflowDetails | null>;
+
+  /**
+   * Cancels every unfinished step of a workflow, running ones included (the nodes running them,
+   * any node, abort their signals, as {@link QueueApi.cancel} does); the workflow ends
+   * `cancelled` and `workflow:fail` is emitted. Returns the workflow after, or `null`.
+   *
+   * @example
+   * ```ts
+   * await queue.cancelWorkflow(run.id, 'upload deleted');
+   * ```
+   */
+  cancelWorkflow(id: string | number | bigint, reason?: string): Promise<WorkflowDetails | null>;
+
+  /**
+   * Retries a workflow's discarded and cancelled steps: each goes back to waiting for its
+   * dependencies that are not completed (or runs at once when there are none), so the steps a
+   * failure cancelled run again once what they wait for completed. The workflow is `running`
+   * again. Returns the workflow after, or `null`.
+   *
+   * @example
+   * ```ts
+   * const wf = await queue.retryWorkflow(run.id);
+   * ```
+   */
+  retryWorkflow(id: string | number | bigint): Promise<WorkflowDetails | null>;
 }

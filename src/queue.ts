@@ -29,6 +29,10 @@ import { PluginHost } from './plugins/host.js';
 import type { QueueApi, StopOptions } from './queue-api.js';
 import type { DrainOptions, DrainResult } from './runtime/inline-runner.js';
 import { Runtime } from './runtime/runtime.js';
+import type { WorkflowOptions } from './definitions/workflow.js';
+import type { WorkflowDetails } from './definitions/workflow-record.js';
+import { WorkflowBuilder } from './workflow/builder.js';
+import { Workflows } from './workflow/workflows.js';
 
 type Lifecycle = 'idle' | 'started' | 'stopping' | 'stopped';
 
@@ -55,6 +59,7 @@ export class Queue extends SafeEmitter implements QueueApi {
   readonly #schedules: Schedules;
   readonly #membership: Membership;
   readonly #plugins: PluginHost;
+  readonly #workflows: Workflows;
   #leaderChange: Promise<void> = Promise.resolve();
   #state: Lifecycle = 'idle';
   #stopping: Promise<void> | undefined;
@@ -66,9 +71,22 @@ export class Queue extends SafeEmitter implements QueueApi {
     const engine = createEngine({ ...config, connection: options.connection });
     this.#engine = engine;
     this.#hinter = new Hinter(engine, (error) => this.#error(error, 'notify'));
+    this.#workflows = new Workflows(config, engine, this, {
+      assertUsable: () => this.#assertUsable(),
+      committed: (queue, scheduled) => {
+        this.#runtime.committed(queue, scheduled);
+        this.#hinter.add([queue], scheduled);
+      },
+      jobsTakenAway: () => this.#runtime.checkRunning(),
+    });
     this.#runtime = new Runtime(config, engine, this, {
       announce: (queues, scheduled) => this.#hinter.add(queues, scheduled),
       leaseReleased: () => this.#membership.released(),
+      workflow: {
+        results: (job) => this.#workflows.results(job),
+        addSteps: (job, claim, steps) => this.#workflows.addSteps(job, claim, steps),
+        stepsFinished: (steps) => this.#workflows.stepsFinished(steps),
+      },
     });
     this.#inserter = new Inserter(config, engine, this, {
       assertUsable: () => this.#assertUsable(),
@@ -113,6 +131,7 @@ export class Queue extends SafeEmitter implements QueueApi {
         engine,
         emit: (event, payload) => (this.emit as (e: string, p: unknown) => boolean)(event, payload),
         insertTick: (worker, args, opts, key) => this.#inserter.insertWithKey(worker, args, opts, key),
+        settleWorkflows: (ids) => this.#workflows.sweep(ids),
       },
     });
     // docket/testing reaches the testing modes through this hook: a registered symbol, so a
@@ -257,6 +276,22 @@ export class Queue extends SafeEmitter implements QueueApi {
 
   scaleQueue(name: string, limit: number | null): Promise<void> {
     return this.#admin.scaleQueue(name, limit);
+  }
+
+  workflow(name: string, options: WorkflowOptions = {}): WorkflowBuilder {
+    return new WorkflowBuilder(name, options, (n, o, steps, tx) => this.#workflows.insert(n, o, steps, tx));
+  }
+
+  getWorkflow(id: string | number | bigint): Promise<WorkflowDetails | null> {
+    return this.#workflows.get(id);
+  }
+
+  cancelWorkflow(id: string | number | bigint, reason = 'workflow cancelled by an operator'): Promise<WorkflowDetails | null> {
+    return this.#workflows.cancel(id, reason);
+  }
+
+  retryWorkflow(id: string | number | bigint): Promise<WorkflowDetails | null> {
+    return this.#workflows.retry(id);
   }
 
   // A pool docket created is closed by stop(); a host's pool stays usable for inserts.

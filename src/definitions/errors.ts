@@ -182,3 +182,22 @@ export class UniqueConflictError extends DocketError {
     super('DOCKET_UNIQUE_CONFLICT', message, options);
   }
 }
+
+/**
+ * A workflow could not be built or changed: an unknown dependency, a duplicate step name, a
+ * cycle, a step added to a dependent that already started... Nothing was written. `step` names
+ * the step at fault when there is one.
+ *
+ * @example
+ * ```ts
+ * await queue.workflow('w').add('a', work, {}, { deps: ['nope'] }).insert()
+ *   .catch((e) => e instanceof WorkflowError && e.step); // 'a'
+ * ```
+ */
+export class WorkflowError extends DocketError {
+  readonly step: string | undefined;
+  constructor(message: string, step?: string, options?: { cause?: unknown }) {
+    super('DOCKET_WORKFLOW_INVALID', message, options);
+    this.step = step;
+  }
+}

@@ -1,5 +1,6 @@
 // The typed event map and an emitter whose listeners can never break the queue: every listener
 // runs, a throwing or rejecting one is reported to the logger and the others still run.
+import type { WorkflowSummary } from './workflow-record.js';
 import { EventEmitter } from 'eventemitter3';
 
 import type { Job, JobError, JobProgress } from './job.js';
@@ -60,6 +61,16 @@ export interface QueueEvents {
   'queue:start': (e: { readonly queues: Readonly<Record<string, number>>; readonly nodeId: string }) => void;
   /** The queue stopped; `aborted` jobs were still running at the timeout and were left retryable. */
   'queue:stop': (e: { readonly aborted: number }) => void;
+  /**
+   * A workflow's last step finished and every step completed. Emitted once, by the node whose
+   * finish (or the Workflow plugin's sweep) ended it.
+   */
+  'workflow:complete': (e: { readonly workflow: WorkflowSummary }) => void;
+  /**
+   * A workflow ended `failed` (a step ended discarded or cancelled) or `cancelled`
+   * (cancelWorkflow). Emitted once, like `workflow:complete`.
+   */
+  'workflow:fail': (e: { readonly workflow: WorkflowSummary }) => void;
   /** Something failed in the background (fetch, ack, listen...); the queue keeps retrying. */
   'queue:error': (e: { readonly error: unknown; readonly context: string }) => void;
 }

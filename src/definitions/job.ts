@@ -1,7 +1,9 @@
 // The Job record users see, its states, and the one place a database row becomes a Job.
+import type { NewStep } from './workflow.js';
 
 /** Every state a job can be in, in lifecycle order. */
 export const JOB_STATES = [
+  'held',
   'available',
   'scheduled',
   'executing',
@@ -13,6 +15,7 @@ export const JOB_STATES = [
 
 /**
  * A job's state.
+ * - `held`: a workflow step waiting for its dependencies (see {@link Queue.workflow})
  * - `available`: due, waiting for a worker
  * - `scheduled`: waiting for its `scheduledAt` (delayed or snoozed)
  * - `executing`: claimed by a worker right now
@@ -96,6 +99,24 @@ export interface Job<Args = unknown> {
   readonly attemptedAt: Date | null;
   /** When the job reached a final state. */
   readonly completedAt: Date | null;
+  /** The workflow this job is a step of, and the step's name; `null` for a plain job. */
+  readonly workflow: JobWorkflow | null;
+}
+
+/**
+ * Where a workflow step sits: its workflow's id and its own step name.
+ *
+ * @example
+ * ```ts
+ * const job = await queue.getJob(id);
+ * if (job?.workflow) console.log(`step ${job.workflow.step} of workflow ${job.workflow.id}`);
+ * ```
+ */
+export interface JobWorkflow {
+  /** The workflow's id (a bigint, as a string). */
+  readonly id: string;
+  /** The step's name, unique within its workflow. */
+  readonly step: string;
 }
 
 /** A jobs row as selected by JOB_COLUMNS (sql/columns.ts), before normalization. */
@@ -117,6 +138,8 @@ export interface JobRow {
   scheduled_at: number;
   attempted_at: number | null;
   completed_at: number | null;
+  workflow_id: string | null;
+  step: string | null;
 }
 
 function toDate(value: number): Date {
@@ -151,7 +174,23 @@ export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {
     scheduledAt: toDate(row.scheduled_at),
     attemptedAt: toDateOrNull(row.attempted_at),
     completedAt: toDateOrNull(row.completed_at),
+    workflow: row.workflow_id === null || row.workflow_id === undefined ? null : { id: row.workflow_id, step: row.step! },
   };
+}
+
+/**
+ * The workflow of a step being run: its id, its name, and the step's own name.
+ *
+ * @example
+ * ```ts
+ * perform: async (job) => {
+ *   if (job.workflow) logger.info(`${job.workflow.name}#${job.workflow.id}: ${job.workflow.step}`);
+ * }
+ * ```
+ */
+export interface RunningWorkflow extends JobWorkflow {
+  /** The name the workflow was built with (`queue.workflow(name)`). */
+  readonly name: string;
 }
 
 /**
@@ -177,4 +216,20 @@ export interface RunningJob<Args = unknown> extends Job<Args> {
    * a ConfigError for a percent outside 0–100 or data that is not JSON.
    */
   progress(percent: number, data?: unknown): Promise<void>;
+  /** The workflow this step belongs to (id, name, step), or `null` for a plain job. */
+  readonly workflow: RunningWorkflow | null;
+  /**
+   * The results of this step's dependencies that completed, keyed by step name (read from the
+   * database when called). Type one with {@link stepResult}. Rejects with a WorkflowError for a
+   * job that is not a workflow step.
+   */
+  results(): Promise<Readonly<Record<string, unknown>>>;
+  /**
+   * Adds steps to this step's workflow (dynamic fan-out) while it runs, fenced by its claim: a
+   * step whose attempt was taken away adds nothing. Names that exist already are skipped, so a
+   * retried attempt may add the same steps again. `dependents` (held steps) gain the new steps
+   * as dependencies. Resolves with the new steps' jobs; rejects with a WorkflowError (nothing
+   * added) for unknown names, cycles, bad args, or a dependent that is no longer held.
+   */
+  addSteps(steps: readonly NewStep[]): Promise<Job[]>;
 }

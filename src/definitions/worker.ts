@@ -172,11 +172,16 @@ export type ArgsSchema = z.ZodType;
  *
  * @typeParam S - the zod schema of the job's args
  */
-export interface WorkerOptions<S extends ArgsSchema> {
+export interface WorkerOptions<S extends ArgsSchema, R = unknown> {
   /** Unique within a Queue; stored on every job. 1–128 characters. */
   readonly name: string;
   /** Validates (and may transform) args at insert time. */
   readonly args: S;
+  /**
+   * What `perform` returns, for the steps of a workflow that read it: types
+   * {@link stepResult} (and checks the value there). Not enforced on `perform` itself.
+   */
+  readonly result?: z.ZodType<R>;
   /** Queue the worker's jobs go to. Default `'default'`. */
   readonly queue?: string;
   /** Attempts before a failing job is discarded. Default 20. */
@@ -231,9 +236,11 @@ export function checkInt(value: unknown, min: number, max: number, where: string
  * });
  * ```
  */
-export class Worker<S extends ArgsSchema = ArgsSchema> {
+export class Worker<S extends ArgsSchema = ArgsSchema, R = unknown> {
   readonly name: string;
   readonly args: S;
+  /** The declared result schema, if any (see {@link WorkerOptions.result}). */
+  readonly result: z.ZodType<R> | undefined;
   readonly queue: string;
   readonly maxAttempts: number;
   readonly priority: number;
@@ -245,7 +252,7 @@ export class Worker<S extends ArgsSchema = ArgsSchema> {
   readonly thread: { readonly module: string } | undefined;
   readonly perform: WorkerOptions<S>['perform'];
 
-  constructor(options: WorkerOptions<S>) {
+  constructor(options: WorkerOptions<S, R>) {
     if (typeof options?.name !== 'string' || !NAME_RE.test(options.name)) {
       throw new ConfigError(`Worker name must be 1–128 characters of A-Z a-z 0-9 _ . : - /, got ${JSON.stringify(options?.name)}`);
     }
@@ -254,6 +261,8 @@ export class Worker<S extends ArgsSchema = ArgsSchema> {
     if (typeof options.perform !== 'function') throw new ConfigError(`${where}: perform must be a function`);
     this.name = options.name;
     this.args = options.args;
+    if (options.result !== undefined && typeof options.result?.safeParse !== 'function') throw new ConfigError(`${where}: result must be a zod schema`);
+    this.result = options.result;
     this.queue = checkQueueName(options.queue ?? 'default', where);
     this.maxAttempts = checkInt(options.maxAttempts ?? 20, 1, 32767, `${where}: maxAttempts`);
     this.priority = checkInt(options.priority ?? 0, -32768, 32767, `${where}: priority`);

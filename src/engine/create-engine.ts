@@ -15,6 +15,8 @@ import { buildClusterStatements } from './sql/cluster.js';
 import { buildControlStatements } from './sql/control.js';
 import { buildKeyedStatements } from './sql/keyed.js';
 import { buildStatements } from './sql/jobs.js';
+import { buildWorkflowStatements } from './sql/workflow.js';
+import { workflowOperations } from './ops/workflow.js';
 import type { Scope } from './types.js';
 
 /** Where and how an engine connects. */
@@ -48,6 +50,7 @@ export function createEngine(options: EngineOptions): Engine {
     control: buildControlStatements(options.quotedSchema),
     keyed: buildKeyedStatements(options.quotedSchema),
     cluster: buildClusterStatements(options.quotedSchema),
+    workflow: buildWorkflowStatements(options.quotedSchema),
     channel: options.channel,
     schema: options.schema,
     dropCompleted: options.retention === 'none',
@@ -57,6 +60,7 @@ export function createEngine(options: EngineOptions): Engine {
     ...jobOperations(parts),
     ...controlOperations(parts),
     ...clusterOperations(parts),
+    ...workflowOperations(parts),
     migrate: () => migrate(driver, parts.sql, options.schema, options.quotedSchema),
     schemaVersion: () => currentVersion(driver, parts.sql, options.schema),
     listen: (handlers) =>

@@ -19,6 +19,11 @@ import type {
   Scope,
   StageResult,
   StatsRow,
+  StepAddition,
+  StepEdgeRow,
+  StepInsertRow,
+  WorkflowGraph,
+  WorkflowRow,
 } from './types.js';
 import type { JobRow } from '../definitions/job.js';
 
@@ -167,5 +172,50 @@ export interface SchemaOperations {
   close(): Promise<void>;
 }
 
+/** Workflows: insert a DAG, read it, settle it after finishes, cancel, retry, grow it, sweep. */
+export interface WorkflowOperations {
+  /** Inserts the workflow, its steps and edges in one statement (in the host's transaction, if `scope`). */
+  insertWorkflow(p: {
+    readonly name: string;
+    readonly tags: readonly string[];
+    readonly steps: readonly StepInsertRow[];
+    readonly edges: readonly StepEdgeRow[];
+    readonly notify: string | null;
+    readonly scope?: Scope;
+  }): Promise<{ id: string; insertedAt: number; steps: { id: string; step: string; state: string; scheduledAt: number }[] }>;
+  /** A workflow with its steps (job rows, id order) and edges (ids); null when there is none. */
+  getWorkflow(p: { readonly id: string }): Promise<{ row: WorkflowRow; steps: JobRow[]; edges: { parent: string; child: string }[] } | null>;
+  /** The results of a step's completed dependencies, by step name. */
+  stepResults(p: { readonly id: string }): Promise<Record<string, unknown>>;
+  /**
+   * Applies failure policies from the children of `failed` steps (null: from every held step),
+   * recounts and releases what it looked at; then finishes the workflow if nothing is live.
+   * Returns the workflow when this call finished it.
+   */
+  settleWorkflow(p: { readonly id: string; readonly failed: readonly string[] | null }): Promise<WorkflowRow | undefined>;
+  /** Finishes those of the workflows (ids) that are running with no live step; returns them. */
+  finishWorkflows(p: { readonly ids: readonly string[] }): Promise<WorkflowRow[]>;
+  /** Cancels every live step and ends the workflow `cancelled`; null when there is no such workflow. */
+  cancelWorkflow(p: { readonly id: string; readonly reason: string }): Promise<{ row: WorkflowRow | undefined; cancelled: number } | null>;
+  /** Brings failed steps back (held, recounted, released when free); null when there is no such workflow. */
+  retryWorkflow(p: { readonly id: string }): Promise<{ retried: number } | null>;
+  /**
+   * Adds steps to the workflow of a step running under `claim`: `plan` validates against the
+   * workflow as it stands (its throw rolls everything back). Returns the new steps' rows.
+   */
+  addSteps(p: { readonly jobId: string; readonly claim: string; readonly plan: (graph: WorkflowGraph) => StepAddition }): Promise<JobRow[]>;
+  /** Workflows a lost release or finish left unsettled. */
+  unsettledWorkflows(p: { readonly limit: number }): Promise<string[]>;
+  /** Forgets finished workflows whose steps are all gone; how many. */
+  forgetWorkflows(p: { readonly limit: number }): Promise<number>;
+}
+
 /** Every database operation of one Queue's schema. */
-export interface Engine extends JobOperations, ControlOperations, ClusterOperations, MaintenanceOperations, ScheduleOperations, SchemaOperations {}
+export interface Engine
+  extends JobOperations,
+    ControlOperations,
+    ClusterOperations,
+    MaintenanceOperations,
+    ScheduleOperations,
+    SchemaOperations,
+    WorkflowOperations {}

@@ -1,18 +1,25 @@
 // Rows to Jobs for what the engine returns: a claimed row (with its claim token and wait), and
 // the Job an insert produced from its batch and what the database assigned.
-import type { Job, JobError, JobProgress, JobRow, JobState } from '../definitions/job.js';
+import type { Job, JobError, JobProgress, JobRow, JobState, RunningWorkflow } from '../definitions/job.js';
 import { NO_ERRORS, NO_TAGS, rowToJob } from '../definitions/job.js';
 import type { FetchedJob, InsertBatch } from './types.js';
 
-/** A row claimed by a fetch, as the runtime takes it. */
-export function fetchedJob(row: JobRow & { claim: string; queue_ms: number }): FetchedJob {
-  return { job: rowToJob(row), claim: row.claim, queueMs: Math.max(0, Number(row.queue_ms)) };
+/** A row claimed by a fetch, as the runtime takes it (`workflow_ref`: see workflowRef in sql/columns.ts). */
+export function fetchedJob(row: JobRow & { claim: string; queue_ms: number; workflow_ref: string | null }): FetchedJob {
+  const job = rowToJob(row);
+  const ref = row.workflow_ref === null ? null : (JSON.parse(row.workflow_ref) as [string, string, string]);
+  return { job: ref === null ? job : { ...job, workflow: runningWorkflow(ref) }, claim: row.claim, queueMs: Math.max(0, Number(row.queue_ms)) };
 }
 
-/** A claimed row packed by PACKED_CLAIM (sql/columns.ts), as the runtime takes it. */
+/** A claimed step's workflow: what perform sees as `job.workflow` (the name travels with it). */
+function runningWorkflow(ref: [string, string, string] | null): RunningWorkflow | null {
+  return ref === null ? null : { id: ref[0], name: ref[1], step: ref[2] };
+}
+
+/** A claimed row packed by packedClaim (sql/columns.ts), as the runtime takes it. */
 export function packedFetchedJob(packed: string, queue: string, nodeId: string): FetchedJob {
-  const [id, claim, worker, args, tags, priority, attempt, maxAttempts, errors, result, progress, insertedAt, scheduledAt, attemptedAt, queueMs] =
-    JSON.parse(packed) as [string, string, string, unknown, string[], number, number, number, JobError[], unknown, JobProgress | null, number, number, number, number];
+  const [id, claim, worker, args, tags, priority, attempt, maxAttempts, errors, result, progress, insertedAt, scheduledAt, attemptedAt, queueMs, wf] =
+    JSON.parse(packed) as [string, string, string, unknown, string[], number, number, number, JobError[], unknown, JobProgress | null, number, number, number, number, [string, string, string] | null];
   const job: Job = {
     id,
     worker,
@@ -31,6 +38,7 @@ export function packedFetchedJob(packed: string, queue: string, nodeId: string):
     scheduledAt: new Date(scheduledAt),
     attemptedAt: new Date(attemptedAt),
     completedAt: null,
+    workflow: runningWorkflow(wf),
   };
   return { job, claim, queueMs: Math.max(0, queueMs) };
 }
@@ -55,6 +63,7 @@ export function insertedJob(batch: InsertBatch, id: string, args: unknown, state
     scheduledAt: new Date(scheduledAt),
     attemptedAt: null,
     completedAt: null,
+    workflow: null,
   };
 }
 

@@ -133,3 +133,53 @@ export interface NoticeHandlers {
 export interface NoticeSubscription {
   close(): Promise<void>;
 }
+
+/** A workflows row as the workflow statements select it (times in ms since the epoch). */
+export interface WorkflowRow {
+  readonly id: string;
+  readonly name: string;
+  /** JSON array text. */
+  readonly tags: string;
+  readonly state: string;
+  readonly inserted_at: number;
+  readonly finished_at: number | null;
+}
+
+/** One step to insert, as the workflow statements take it (see insertWorkflow). */
+export interface StepInsertRow {
+  readonly i: number;
+  readonly step: string;
+  readonly queue: string;
+  readonly worker: string;
+  readonly args: unknown;
+  readonly tags: readonly string[];
+  readonly priority: number;
+  readonly max_attempts: number;
+  readonly scheduled_at: string | null;
+  readonly delay_ms: number;
+  readonly pkey: string | null;
+  readonly plimit: number | null;
+  /** How many of its dependencies are live (unfinished) at insert. */
+  readonly deps: number;
+}
+
+/** An edge to insert: parent and child (step names, or for added steps ids / '#'+name), the child's policy. */
+export interface StepEdgeRow {
+  readonly p: string;
+  readonly c: string;
+  readonly f: string;
+}
+
+/** A workflow's steps as they stand, for validating steps added to it. */
+export interface WorkflowGraph {
+  readonly workflowId: string;
+  readonly steps: readonly { readonly id: string; readonly step: string; readonly state: string }[];
+  readonly edges: readonly { readonly parent: string; readonly child: string; readonly policy: string }[];
+}
+
+/** What a running step adds: new steps, their edges, and held steps that gain dependencies. */
+export interface StepAddition {
+  readonly steps: readonly StepInsertRow[];
+  readonly edges: readonly StepEdgeRow[];
+  readonly grow: readonly { readonly id: string; readonly n: number }[];
+}

@@ -6,7 +6,7 @@ import { ConfigError } from '../definitions/errors.js';
 import type { QueueEvents } from '../definitions/events.js';
 import type { Job } from '../definitions/job.js';
 import type { Logger } from '../definitions/logger.js';
-import type { MaintenanceOperations, ScheduleOperations } from '../engine/engine.js';
+import type { MaintenanceOperations, ScheduleOperations, WorkflowOperations } from '../engine/engine.js';
 import type { QueueApi } from '../queue-api.js';
 
 /**
@@ -14,10 +14,12 @@ import type { QueueApi } from '../queue-api.js';
  * Engine operations they need, their events, and the cron tick insert.
  */
 export interface PluginInternals {
-  readonly engine: MaintenanceOperations & ScheduleOperations;
+  readonly engine: MaintenanceOperations & ScheduleOperations & Pick<WorkflowOperations, 'unsettledWorkflows' | 'forgetWorkflows'>;
   emit<E extends keyof QueueEvents>(event: E, payload: Parameters<QueueEvents[E]>[0]): void;
   /** Inserts a cron tick's job; a tick already enqueued (by any leader) is a no-op. */
   insertTick(worker: string, args: unknown, options: Record<string, unknown>, key: string): Promise<{ job: Job; duplicate: boolean }>;
+  /** Settles these workflows (failure policies, release, finish, events); how many ended. */
+  settleWorkflows(ids: readonly string[]): Promise<number>;
 }
 
 /**

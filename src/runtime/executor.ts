@@ -1,9 +1,10 @@
 // Runs one attempt: calls perform with an AbortSignal, enforces the timeout (abort the signal
 // AND stop waiting), and settles exactly once with an Outcome. Also aborts running jobs on stop,
 // and abandons those whose row was taken away (cancelled, deleted) while they ran.
-import { JobCancelledError, JobTimeoutError, ShutdownError } from '../definitions/errors.js';
+import { JobCancelledError, JobTimeoutError, ShutdownError, WorkflowError } from '../definitions/errors.js';
 import type { Job, JobState, RunningJob } from '../definitions/job.js';
 import type { Worker } from '../definitions/worker.js';
+import type { NewStep } from '../definitions/workflow.js';
 import type { Outcome } from './outcome.js';
 import { outcomeOf } from './outcome.js';
 import { waitWithDeadline } from './deadline.js';
@@ -19,8 +20,23 @@ interface Running {
 /** Reports a running job's progress (see RunningJob.progress). */
 export type ProgressSink = (job: Job, claim: string, percent: number, data: unknown) => Promise<void>;
 
+/**
+ * What a workflow step's `job` offers beyond progress (the Queue's workflow service), and the
+ * report that a step's ack landed.
+ */
+export interface StepHooks {
+  results(job: Job): Promise<Readonly<Record<string, unknown>>>;
+  addSteps(job: Job, claim: string, steps: readonly NewStep[]): Promise<Job[]>;
+  stepsFinished(steps: readonly { readonly job: Job; readonly state: JobState }[]): void;
+}
+
 /** Runs perform of a worker with a `thread` option in a thread; settles as perform did there. */
 export type ThreadRunner = (worker: Worker, job: Job, signal: AbortSignal) => Promise<unknown>;
+
+/** `results()` and `addSteps()` of a job that is not a workflow step. */
+function notAStep(): Promise<never> {
+  return Promise.reject(new WorkflowError('This job is not a workflow step (no workflow inserted it), or this runtime has no workflow service'));
+}
 
 /** Tracks the attempts running on this node. */
 export class Executor {
@@ -36,6 +52,7 @@ export class Executor {
   constructor(
     private readonly progress: ProgressSink = () => Promise.resolve(),
     private readonly runInThread?: ThreadRunner,
+    private readonly steps?: StepHooks,
   ) {}
 
   /** Attempts running for at least `minAgeMs`, with the claim each runs under. */
@@ -123,10 +140,19 @@ export class Executor {
   #runningJob(job: Job, claim: string): RunningJob {
     const sink = this.progress;
     const running = this.#running;
-    const target = job as Job & { progress?: RunningJob['progress'] };
+    const target = job as Job & { progress?: RunningJob['progress']; results?: RunningJob['results']; addSteps?: RunningJob['addSteps'] };
     // A report after the attempt ended (a callback that outlived perform) has nothing to update.
     target.progress = (percent: number, data?: unknown) =>
       running.has(claim) ? sink(job, claim, percent, data) : Promise.resolve();
+    const steps = this.steps;
+    if (job.workflow === null || steps === undefined) {
+      // Plain jobs (nearly all) share two functions rather than allocating closures per job.
+      target.results = notAStep;
+      target.addSteps = notAStep;
+    } else {
+      target.results = () => steps.results(job);
+      target.addSteps = (added) => steps.addSteps(job, claim, added);
+    }
     return target as RunningJob;
   }
 

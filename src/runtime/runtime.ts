@@ -16,6 +16,7 @@ import type { AckedRow, FetchedJob, NoticeSubscription, QueueControlRow, Scope }
 import type { AckFollowUps } from './ack-events.js';
 import { emitAckEvents } from './ack-events.js';
 import { Completer } from './completer.js';
+import type { StepHooks } from './executor.js';
 import { Executor } from './executor.js';
 import type { DrainOptions, DrainResult, DrainedJob } from './inline-runner.js';
 import { InlineRunner } from './inline-runner.js';
@@ -33,6 +34,12 @@ export interface RuntimeHooks {
   announce(queues: readonly string[], scheduled: boolean): void;
   /** The leader released its lease (a notice): try to take it. */
   leaseReleased(): void;
+  /**
+   * What workflow steps do beyond plain jobs: read results, add steps, settle once acked. A
+   * runtime without it runs steps like plain jobs (their release still happens in the ack; the
+   * Workflow plugin's sweep settles failures and finishes).
+   */
+  readonly workflow?: StepHooks;
 }
 
 /** How a stop went. */
@@ -83,6 +90,7 @@ export class Runtime {
     this.#executor = new Executor(
       (job, claim, percent, data) => this.#progress.report(job, claim, percent, data),
       (worker, job, signal) => this.#threads.run(worker, job, signal),
+      hooks.workflow,
     );
     this.#reconciler = new Reconciler(engine, config.reconcileInterval, {
       attempts: (minAgeMs) => this.#executor.attempts(minAgeMs),
@@ -254,6 +262,7 @@ export class Runtime {
       return;
     }
     emitAckEvents(this.events, ack, row, this.#followUps);
+    if (ack.job.workflow !== null) this.hooks.workflow?.stepsFinished([{ job: ack.job, state: ack.state }]);
   }
 
   // The database refused this outcome for its data (e.g. a result jsonb cannot hold): record a

@@ -20,7 +20,7 @@ afterAll(async () => {
   await admin.end();
 });
 
-const LATEST = 6;
+const LATEST = 8;
 
 describe('migrations', () => {
   it('20 queues on 20 pools migrating at once apply each version exactly once', async () => {
@@ -29,7 +29,7 @@ describe('migrations', () => {
     try {
       const reports = await Promise.all(queues.map((q) => q.migrate()));
       expect(reports.every((r) => r.version === LATEST)).toBe(true);
-      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
       const { rows } = await admin.query(`SELECT version, name FROM "${schema}".migrations ORDER BY version`);
       expect(rows).toEqual([
         { version: 1, name: 'jobs' },
@@ -38,6 +38,8 @@ describe('migrations', () => {
         { version: 4, name: 'plugins' },
         { version: 5, name: 'control_version' },
         { version: 6, name: 'finished_history' },
+        { version: 7, name: 'held_state' },
+        { version: 8, name: 'workflows' },
       ]);
     } finally {
       await Promise.all(queues.map((q) => q.stop()));
@@ -51,9 +53,9 @@ describe('migrations', () => {
       const viaJs = [new Queue({ connection: sql, schema }), new Queue({ connection: sql, schema })];
       const viaPg = new Queue({ connection: admin, schema });
       const reports = await Promise.all([...viaJs, viaPg].map((q) => q.migrate()));
-      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
       const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".migrations`);
-      expect(rows[0].n).toBe(6);
+      expect(rows[0].n).toBe(8);
     } finally {
       await sql.end();
     }
@@ -63,7 +65,7 @@ describe('migrations', () => {
     const schema = fresh(`My-Schema ${randomBytes(3).toString('hex')}`);
     const worker = new Worker({ name: 'quoted', args: z.object({ n: z.number() }), perform: async (job) => job.args.n + 1 });
     const queue = new Queue({ connection: admin, schema, workers: [worker] });
-    expect((await queue.migrate()).applied).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await queue.migrate()).applied).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     await queue.start();
     const done = nextEvent(queue, 'job:complete');
     const job = await queue.insert(worker, { n: 41 });
@@ -78,7 +80,7 @@ describe('migrations', () => {
     const schema = fresh(uniqueSchemaName('exported'));
     const queue = new Queue({ connection: admin, schema });
     const scripts = queue.migrationScripts();
-    expect(scripts.map((s) => s.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(scripts.map((s) => s.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(scripts[0]!.sql).toContain(`"${schema}".jobs`);
     expect(scripts[0]!.sql).not.toContain('{{schema}}');
     const client = await admin.connect();

@@ -7,7 +7,7 @@ import { fetchedJob, insertedJob, insertParams, packedFetchedJob } from '../rows
 import type { FetchedJob } from '../types.js';
 import type { EngineParts } from './parts.js';
 
-type ClaimedRow = JobRow & { claim: string; queue_ms: number; rate_wait_ms: number | null };
+type ClaimedRow = JobRow & { claim: string; queue_ms: number; rate_wait_ms: number | null; workflow_ref: string | null };
 
 /** The job path's operations over `parts`. */
 export function jobOperations(parts: EngineParts): JobOperations {
@@ -69,7 +69,7 @@ export function jobOperations(parts: EngineParts): JobOperations {
       return { jobs, rateWaitMs };
     },
 
-    ackJobs: ({ batchJson, detailed, scope }) => on(scope).query(detailed ? sql.ackJobs : sql.ackJobsLean, [batchJson, dropCompleted]),
+    ackJobs: ({ batchJson, detailed, scope }) => on(scope).query(detailed ? sql.ackJobs : sql.ackJobsLean, [batchJson, dropCompleted, channel]),
 
     async stageJobs({ limit }) {
       const [row] = await driver.query<{ queues: string; staged: number; next_due_ms: number | null }>(sql.stageJobs, [limit, channel]);

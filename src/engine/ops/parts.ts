@@ -5,6 +5,7 @@ import type { ClusterStatements } from '../sql/cluster.js';
 import type { ControlStatements } from '../sql/control.js';
 import type { KeyedStatements } from '../sql/keyed.js';
 import type { Statements } from '../sql/jobs.js';
+import type { WorkflowStatements } from '../sql/workflow.js';
 import type { Scope } from '../types.js';
 
 /** The pieces an operation group needs. */
@@ -14,6 +15,7 @@ export interface EngineParts {
   readonly control: ControlStatements;
   readonly keyed: KeyedStatements;
   readonly cluster: ClusterStatements;
+  readonly workflow: WorkflowStatements;
   readonly channel: string;
   /** docket's schema, unquoted (advisory lock keys, catalog lookups). */
   readonly schema: string;

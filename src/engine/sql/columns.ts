@@ -20,6 +20,8 @@ export const JOB_COLUMNS = [
   'result::text AS result',
   'attempted_by',
   'progress::text AS progress',
+  'workflow_id::text AS workflow_id',
+  'step',
   ...['inserted_at', 'scheduled_at', 'attempted_at', 'completed_at'].map((c) => `${epochMs(c)} AS ${c}`),
 ].join(', ');
 
@@ -35,7 +37,7 @@ export function epochMs(expression: string): string {
 export const STORED_COLUMNS = [
   'id', 'state', 'queue', 'worker', 'args', 'tags', 'priority', 'attempt', 'max_attempts', 'errors', 'result',
   'attempted_by', 'inserted_at', 'scheduled_at', 'attempted_at', 'completed_at', 'claim', 'unique_key',
-  'unique_states', 'partition_key', 'partition_limit', 'progress',
+  'unique_states', 'partition_key', 'partition_limit', 'progress', 'workflow_id', 'step', 'deps_left',
 ] as const;
 
 /** The stored columns as an SQL list. */
@@ -56,11 +58,22 @@ export function storedRow(alias: string, replace: Partial<Record<StoredColumn, s
 /**
  * A claimed row packed into one JSON text column `packed`: [id, claim, worker, args, tags,
  * priority, attempt, max_attempts, errors, result, progress, inserted_at, scheduled_at,
- * attempted_at (ms), queue_ms]. The claim is docket's hottest read: one column parsed by one
+ * attempted_at (ms), queue_ms, workflow ([id, name, step] or null)]. The claim is docket's hottest read: one column parsed by one
  * JSON.parse costs the client a fraction of seventeen typed columns (and args, tags, errors
  * and result parsed again each), and the server builds it in one call. The state is
  * 'executing', the queue and node are the fetch's own, completed_at is NULL: not sent.
  */
-export const PACKED_CLAIM = `json_build_array(id::text, claim, worker, args, tags, priority, attempt, max_attempts, errors,
+export function packedClaim(workflows: string): string {
+  return `json_build_array(id::text, claim, worker, args, tags, priority, attempt, max_attempts, errors,
   result, progress, ${epochMs('inserted_at')}, ${epochMs('scheduled_at')}, ${epochMs('attempted_at')},
-  ${epochMs('attempted_at - scheduled_at')})::text AS packed`;
+  ${epochMs('attempted_at - scheduled_at')}, ${workflowRef(workflows)})::text AS packed`;
+}
+
+/**
+ * A workflow step's workflow as one JSON value [id, name, step], or NULL for a plain job (the
+ * name's lookup in the (qualified) `workflows` table only runs for steps).
+ */
+export function workflowRef(workflows: string): string {
+  return `CASE WHEN workflow_id IS NULL THEN NULL
+    ELSE json_build_array(workflow_id::text, (SELECT w.name FROM ${workflows} w WHERE w.id = workflow_id), step) END`;
+}

@@ -3,7 +3,7 @@
 // not taken away, and the testing modes' claims. Same rules as jobs.ts: values are parameters,
 // batches are one JSON parameter.
 import { NOTICE_SQL } from '../notice.js';
-import { JOB_COLUMNS, STORED_LIST, epochMs, storedRow } from './columns.js';
+import { JOB_COLUMNS, STORED_LIST, epochMs, storedRow, workflowRef } from './columns.js';
 import { statement } from './jobs.js';
 import { FINAL, errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
 
@@ -220,7 +220,8 @@ export function buildControlStatements(s: string) {
       `UPDATE ${jobs}
        SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $2, claim = gen_random_uuid()
        WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::bigint)) AND state = 'available'
-       RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('now() - scheduled_at')} AS queue_ms`,
+       RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('now() - scheduled_at')} AS queue_ms,
+         (${workflowRef(t.workflows)})::text AS workflow_ref`,
     ),
     /** Testing modes. $1: JSON array of queues. Makes their scheduled and retryable jobs due now. */
     dueNow: statement(

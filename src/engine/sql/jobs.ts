@@ -3,7 +3,7 @@
 // with jsonb_to_recordset, which both drivers send identically.
 import { NOTICE_SQL } from '../notice.js';
 import { createHash } from 'node:crypto';
-import { JOB_COLUMNS, PACKED_CLAIM, epochMs, storedRow } from './columns.js';
+import { JOB_COLUMNS, epochMs, packedClaim, storedRow } from './columns.js';
 import type { JobTables } from './tables.js';
 import { FINAL, intoHistory, jobTables, releaseKeys } from './tables.js';
 import type { Statement } from '../../driver/types.js';
@@ -55,7 +55,7 @@ export function buildStatements(s: string) {
 
     /**
      * $1: queue; $2: how many; $3: node id. Claims due jobs in priority, time, id order, each
-     * returned packed in one JSON text column (see PACKED_CLAIM).
+     * returned packed in one JSON text column (see packedClaim).
      * The claim commits without waiting for its WAL flush (synchronous_commit off for this
      * statement only): if the server crashed before the flush, the claim is lost and the job is
      * simply available again; the ack that follows is flushed normally and makes both durable.
@@ -73,12 +73,12 @@ export function buildStatements(s: string) {
          LIMIT $2
          FOR UPDATE SKIP LOCKED
        ))
-       RETURNING ${PACKED_CLAIM}`,
+       RETURNING ${packedClaim(t.workflows)}`,
     ),
 
     /**
      * $1: JSON array of outcomes; $2: whether completed jobs are deleted rather than kept
-     * (retention 'none'). Fenced: only a job still `executing` under the claim that ran it is
+     * (retention 'none'); $3: channel (workflow steps released by a completion wake their queues). Fenced: only a job still `executing` under the claim that ran it is
      * changed, so a stale worker can never overwrite a newer outcome. A final outcome moves the
      * job into the history in this statement; any other updates it in place.
      */
@@ -186,7 +186,7 @@ function ackSql(t: JobTables, detailed: boolean): string {
          ${intoHistory(t, 'done', `NOT ($2::bool AND state = 'completed' AND NOT (unique_key IS NOT NULL AND state = ANY (unique_states)))`)}
        ), released AS (
          ${releaseKeys(t, 'done', false)}
-       ), kept AS (
+       ), ${releaseChildren(t, '$3')}, kept AS (
          UPDATE ${t.live} AS j SET
            state = v.state::${t.state},
            errors = ${errors},
@@ -198,5 +198,37 @@ function ackSql(t: JobTables, detailed: boolean): string {
          FROM v WHERE ${fenced('NOT IN')}
          RETURNING ${returning('j', 'v.error IS NOT NULL')}
        )
-       SELECT ${returning('done', 'done.errored')} FROM done UNION ALL SELECT * FROM kept`;
+       SELECT ${returning('done', 'done.errored')} FROM done WHERE (SELECT count(*) FROM woken_notified) >= 0
+       UNION ALL SELECT * FROM kept`;
+}
+
+/**
+ * The CTEs `freed`, `woken` and `woken_notified` that release workflow steps in the statement
+ * finishing their dependencies (CTE `done`: finished rows, new state): each completed step's
+ * children lose one dependency per completed parent, and those left with none become available
+ * (or scheduled), their queues woken on channel `channel` at commit. Children are locked in id
+ * order first, so acks on many nodes completing parents of one child at once (a fan-in) queue
+ * on its row, each seeing the last one's count: exactly one takes it to zero. The lookup of a
+ * finished job's children is a parameterized index probe per workflow step; plain jobs skip it.
+ * Failures are not handled here: the runtime settles them after the commit (settleWorkflow),
+ * and the Workflow plugin's sweep catches whatever a crash in between left.
+ */
+export function releaseChildren(t: JobTables, channel: string): string {
+  return `freed AS (
+         SELECT k.child_id AS id, count(*)::int AS n
+         FROM done JOIN LATERAL (SELECT d.child_id FROM ${t.deps} d WHERE d.parent_id = done.id OFFSET 0) k ON true
+         WHERE done.workflow_id IS NOT NULL AND done.state = 'completed'
+         GROUP BY k.child_id
+       ), woken AS (
+         UPDATE ${t.live} c SET deps_left = c.deps_left - f.n,
+           state = (CASE WHEN c.deps_left > f.n THEN 'held' WHEN c.scheduled_at > now() THEN 'scheduled' ELSE 'available' END)::${t.state}
+         FROM freed f
+         WHERE c.id = ANY(ARRAY(SELECT l.id FROM ${t.live} l WHERE l.id IN (SELECT id FROM freed) AND l.state = 'held' ORDER BY l.id FOR UPDATE))
+           AND c.id = f.id AND c.state = 'held'
+         RETURNING c.queue, c.state
+       ), woken_notified AS MATERIALIZED (
+         SELECT pg_notify(${channel}, json_build_object('queues', coalesce(array_agg(DISTINCT queue) FILTER (WHERE state = 'available'), '{}'),
+                                                   'scheduled', bool_or(state = 'scheduled'))::text)
+         FROM woken WHERE state <> 'held' HAVING count(*) > 0
+       )`;
 }

@@ -1,7 +1,7 @@
 // The statements of keyed and limited work: inserts of jobs carrying unique and/or partition
 // keys (and the lookup of a key's holder), and the serialized fetch that honours partitions and
 // rate limits. Same rules as jobs.ts: values are parameters, batches are one JSON parameter.
-import { JOB_COLUMNS, epochMs } from './columns.js';
+import { JOB_COLUMNS, epochMs, workflowRef } from './columns.js';
 import { statement } from './jobs.js';
 import { jobTables } from './tables.js';
 
@@ -141,7 +141,8 @@ export function buildKeyedStatements(s: string) {
          SET state = 'executing', attempt = attempt + 1, attempted_at = statement_timestamp(), attempted_by = $3,
              claim = gen_random_uuid()
          WHERE id IN (SELECT id FROM picked) AND state = 'available'
-         RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('statement_timestamp() - scheduled_at')} AS queue_ms
+         RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('statement_timestamp() - scheduled_at')} AS queue_ms,
+           (${workflowRef(t.workflows)})::text AS workflow_ref
        ), logged AS (
          UPDATE ${s}.queues SET rate_log = ARRAY(
              SELECT t FROM unnest(rate_log) t WHERE t > statement_timestamp() - $5::float8 * interval '1 ms'

@@ -14,11 +14,15 @@ export interface JobTables {
   readonly all: string;
   /** The job_state enum. */
   readonly state: string;
+  /** Workflows, and the edges between their steps. */
+  readonly workflows: string;
+  readonly deps: string;
 }
 
 /** The job tables of an (already quoted) schema. */
 export function jobTables(s: string): JobTables {
-  return { live: `${s}.jobs_live`, finished: `${s}.jobs_finished`, keys: `${s}.job_keys`, all: `${s}.jobs`, state: `${s}.job_state` };
+  return { live: `${s}.jobs_live`, finished: `${s}.jobs_finished`, keys: `${s}.job_keys`, all: `${s}.jobs`, state: `${s}.job_state`,
+    workflows: `${s}.workflows`, deps: `${s}.workflow_deps` };
 }
 
 /** The finished states, as an SQL list. */

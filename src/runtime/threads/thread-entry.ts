@@ -66,7 +66,7 @@ function serve(port: MessagePort): void {
           const call = nextCall++;
           calls.set(call, { resolve, reject });
           try {
-            post({ type: 'call', id: request.id, call, method, args });
+            post({ type: 'call', id: request.id, call, method, args: method === 'addSteps' ? stepsByName(args) : args });
           } catch (error) {
             // Arguments that cannot be copied to the main thread (a function, a symbol...).
             calls.delete(call);
@@ -87,6 +87,20 @@ function serve(port: MessagePort): void {
     }
     return found;
   }
+}
+
+// `job.addSteps([{ worker: someWorker, ... }])` in a thread: a Worker (it holds functions) cannot
+// be copied to the main thread, its name can, and names the same worker there.
+function stepsByName(args: unknown[]): unknown[] {
+  const [steps, ...rest] = args;
+  if (!Array.isArray(steps)) return args;
+  const named = steps.map((step: unknown) => {
+    const worker = (step as { worker?: unknown } | null)?.worker;
+    return typeof worker === 'object' && worker !== null && typeof (worker as { name?: unknown }).name === 'string'
+      ? { ...(step as object), worker: (worker as { name: string }).name }
+      : step;
+  });
+  return [named, ...rest];
 }
 
 async function load(module: string, name: string): Promise<Performer> {

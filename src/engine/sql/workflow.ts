@@ -1,0 +1,312 @@
+// The statements of workflows: the insert of a whole DAG in one statement, the reads (a workflow
+// with its steps and edges, a step's dependency results), and the pieces of settling: applying
+// failure policies down the graph, recounting and releasing held steps, finishing workflows,
+// cancelling and retrying them, and the sweep that finds what a lost release left behind. The
+// hot release (a completion freeing its children) is part of the ack (jobs.ts). Same rules as
+// jobs.ts: values are parameters, batches are one JSON parameter.
+import { NOTICE_SQL } from '../notice.js';
+import { JOB_COLUMNS, STORED_LIST, epochMs, storedRow } from './columns.js';
+import { statement } from './jobs.js';
+import { errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
+
+/** All workflow statements for one schema. */
+export type WorkflowStatements = ReturnType<typeof buildWorkflowStatements>;
+
+/** The summary columns of a workflow row `w` (WorkflowRow in types.ts). */
+const SUMMARY = `w.id::text AS id, w.name, array_to_json(w.tags)::text AS tags, w.state,
+  ${epochMs('w.inserted_at')} AS inserted_at, ${epochMs('w.finished_at')} AS finished_at`;
+
+/** A JSON array parameter of ids as bigint[]. */
+const ids = (p: number): string => `ARRAY(SELECT jsonb_array_elements_text($${p}::text::jsonb)::bigint)`;
+
+/** Builds the workflow statements for the given (already quoted) schema. */
+export function buildWorkflowStatements(s: string) {
+  const t = jobTables(s);
+  const live = t.live;
+  const state = t.state;
+
+  // The state a step takes when nothing holds it any more.
+  const freed = (alias: string): string =>
+    `(CASE WHEN ${alias}.scheduled_at > now() THEN 'scheduled' ELSE 'available' END)::${state}`;
+
+  // Steps in `source` (ids) move into the history as cancelled, with `reason` ($n text).
+  const cancelSteps = (where: string, reason: string): string => `
+    done AS (
+      DELETE FROM ${live} j WHERE ${where}
+      RETURNING ${storedRow('j', {
+        state: `'cancelled'::${state}`,
+        completed_at: 'now()',
+        errors: errorEntry('j', `'Cancelled'`, reason),
+      })}, j.state AS was
+    ), moved AS (
+      ${intoHistory(t, 'done')}
+    ), released AS (
+      ${releaseKeys(t, 'done', false)}
+    )`;
+
+  return {
+    /**
+     * Inserts a workflow, every step and every edge: $1 name, $2 tags (JSON), $3 steps (JSON
+     * array of {i, step, queue, worker, args, tags, priority, max_attempts, scheduled_at,
+     * delay_ms, pkey, plimit, deps}), $4 edges (JSON array of {p, c, f}: parent and child step
+     * names, the child's policy), $5 channel, $6 NOTIFY payload or NULL (a host transaction's
+     * hint). Steps with dependencies are `held`; ids follow the step order.
+     */
+    insertWorkflow: statement(
+      'wf_insert',
+      `WITH wf AS (
+         INSERT INTO ${t.workflows} (name, tags) VALUES ($1, ARRAY(SELECT jsonb_array_elements_text($2::text::jsonb)))
+         RETURNING id, inserted_at
+       ), st AS MATERIALIZED (
+         SELECT r.*, coalesce(r.scheduled_at, now() + r.delay_ms * interval '1 millisecond') AS due
+         FROM jsonb_to_recordset($3::text::jsonb) AS r(i int, step text, queue text, worker text, args jsonb, tags jsonb,
+           priority int, max_attempts int, scheduled_at timestamptz, delay_ms float8, pkey text, plimit int, deps int)
+       ), ins AS (
+         INSERT INTO ${live} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
+                              partition_key, partition_limit, workflow_id, step, deps_left)
+         SELECT CASE WHEN st.deps > 0 THEN 'held' WHEN st.due > now() THEN 'scheduled' ELSE 'available' END::${state},
+                st.queue, st.worker, st.args, ARRAY(SELECT jsonb_array_elements_text(st.tags)), st.priority, st.max_attempts,
+                st.due, st.pkey, st.plimit, wf.id, st.step, st.deps
+         FROM st, wf ORDER BY st.i
+         RETURNING id, step, state, scheduled_at, inserted_at
+       ), edges AS (
+         INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure)
+         SELECT p.id, c.id, wf.id, e.f
+         FROM jsonb_to_recordset($4::text::jsonb) AS e(p text, c text, f text)
+         JOIN ins p ON p.step = e.p JOIN ins c ON c.step = e.c CROSS JOIN wf
+         RETURNING 1
+       ), notified AS MATERIALIZED (
+         SELECT pg_notify($5, $6) WHERE $6::text IS NOT NULL
+       )
+       SELECT wf.id::text AS id, ${epochMs('wf.inserted_at')} AS inserted_at,
+              (SELECT json_agg(json_build_array(ins.id::text, ins.step, ins.state, ${epochMs('ins.scheduled_at')}) ORDER BY ins.id)
+               FROM ins)::text AS steps,
+              (SELECT count(*) FROM edges)::int AS edges, (SELECT count(*) FROM notified)::int AS notified
+       FROM wf`,
+    ),
+
+    /** $1: workflow id. The workflow row. */
+    getWorkflow: statement('wf_get', `SELECT ${SUMMARY} FROM ${t.workflows} w WHERE w.id = $1::bigint`),
+    /** $1: workflow id. Its steps (live and finished), in id order. */
+    workflowSteps: statement('wf_steps', `SELECT ${JOB_COLUMNS} FROM ${t.all} WHERE workflow_id = $1::bigint ORDER BY id`),
+    /** $1: workflow id. Its edges: parent id, child id, the child's policy. */
+    workflowEdges: statement(
+      'wf_edges',
+      `SELECT parent_id::text AS parent, child_id::text AS child, on_failure AS policy FROM ${t.deps} WHERE workflow_id = $1::bigint`,
+    ),
+
+    /** $1: step id. The results of its completed dependencies, as a JSON object by step name. */
+    stepResults: statement(
+      'wf_results',
+      `SELECT coalesce(json_object_agg(p.step, p.result), '{}')::text AS results
+       FROM ${t.deps} d JOIN ${t.finished} p ON p.id = d.parent_id
+       WHERE d.child_id = $1::bigint AND p.state = 'completed'`,
+    ),
+
+    /** $1: workflow id. Locks the workflow row (settling, cancelling, retrying and adding serialize on it). */
+    lockWorkflow: statement('wf_lock', `SELECT id, state FROM ${t.workflows} WHERE id = $1::bigint FOR UPDATE`),
+
+    /**
+     * $1: step id, $2: claim. The workflow of a step still running under this claim (adding
+     * steps is fenced like an ack).
+     */
+    runningStep: statement(
+      'wf_running_step',
+      `SELECT workflow_id::text AS workflow_id FROM ${live} WHERE id = $1::bigint AND state = 'executing' AND claim = $2::uuid`,
+    ),
+    /** $1: workflow id. Every step (live and finished) as [id, step, state]. */
+    stepStates: statement(
+      'wf_step_states',
+      `SELECT id::text AS id, step, state::text AS state FROM ${t.all} WHERE workflow_id = $1::bigint`,
+    ),
+
+    /**
+     * Adds steps to a running workflow: $1 workflow id, $2 steps (as insertWorkflow's $3, with
+     * `deps` already counted), $3 edges (JSON array of {p, c, f}: parent and child ids, the
+     * child's policy; a new step's id is given as its name prefixed by '#'), $4 held steps that
+     * gain dependencies (JSON array of {id, n}).
+     */
+    addSteps: statement(
+      'wf_add',
+      `WITH st AS MATERIALIZED (
+         SELECT r.*, coalesce(r.scheduled_at, now() + r.delay_ms * interval '1 millisecond') AS due
+         FROM jsonb_to_recordset($2::text::jsonb) AS r(i int, step text, queue text, worker text, args jsonb, tags jsonb,
+           priority int, max_attempts int, scheduled_at timestamptz, delay_ms float8, pkey text, plimit int, deps int)
+       ), ins AS (
+         INSERT INTO ${live} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
+                              partition_key, partition_limit, workflow_id, step, deps_left)
+         SELECT CASE WHEN st.deps > 0 THEN 'held' WHEN st.due > now() THEN 'scheduled' ELSE 'available' END::${state},
+                st.queue, st.worker, st.args, ARRAY(SELECT jsonb_array_elements_text(st.tags)), st.priority, st.max_attempts,
+                st.due, st.pkey, st.plimit, $1::bigint, st.step, st.deps
+         FROM st ORDER BY st.i
+         RETURNING ${JOB_COLUMNS}
+       ), edges AS (
+         INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure)
+         SELECT coalesce(pn.id::bigint, e.p::bigint), coalesce(cn.id::bigint, e.c::bigint), $1::bigint, e.f
+         FROM jsonb_to_recordset($3::text::jsonb) AS e(p text, c text, f text)
+         LEFT JOIN ins pn ON '#' || pn.step = e.p LEFT JOIN ins cn ON '#' || cn.step = e.c
+         RETURNING 1
+       ), grown AS (
+         UPDATE ${live} j SET deps_left = j.deps_left + g.n
+         FROM jsonb_to_recordset($4::text::jsonb) AS g(id bigint, n int)
+         WHERE j.id = g.id AND j.state = 'held'
+         RETURNING 1
+       )
+       SELECT ins.*, (SELECT count(*) FROM edges)::int AS edges, (SELECT count(*) FROM grown)::int AS grown FROM ins`,
+    ),
+
+    /** $1: workflow id. Its held steps' ids (JSON array). */
+    heldSteps: statement(
+      'wf_held',
+      `SELECT coalesce(json_agg(id::text ORDER BY id), '[]')::text AS ids FROM ${live} WHERE workflow_id = $1::bigint AND state = 'held'`,
+    ),
+    /** $1: JSON array of step ids. The steps waiting for them (JSON array). */
+    childrenOf: statement(
+      'wf_children',
+      `SELECT coalesce(json_agg(DISTINCT child_id::text), '[]')::text AS ids FROM ${t.deps} WHERE parent_id = ANY(${ids(1)})`,
+    ),
+    /** $1: JSON array of step ids. Locks those still held, in id order. */
+    lockHeld: statement(
+      'wf_lock_held',
+      `SELECT id FROM ${live} WHERE id = ANY(${ids(1)}) AND state = 'held' ORDER BY id FOR UPDATE`,
+    ),
+    /** $1: JSON array of held step ids. Whether one has a failed dependency under 'cancel-workflow'. */
+    wholeFails: statement(
+      'wf_whole_fails',
+      `SELECT EXISTS (
+         SELECT 1 FROM ${live} c JOIN ${t.deps} d ON d.child_id = c.id JOIN ${t.finished} p ON p.id = d.parent_id
+         WHERE c.id = ANY(${ids(1)}) AND c.state = 'held' AND d.on_failure = 'cancel-workflow' AND p.state <> 'completed'
+       ) AS fails`,
+    ),
+    /**
+     * $1: JSON array of held step ids. Cancels those with a failed dependency under 'cancel'
+     * (moved into the history); returns their ids (JSON array).
+     */
+    cancelDoomed: statement(
+      'wf_cancel_doomed',
+      `WITH ${cancelSteps(
+        `j.id = ANY(${ids(1)}) AND j.state = 'held' AND EXISTS (
+           SELECT 1 FROM ${t.deps} d JOIN ${t.finished} p ON p.id = d.parent_id
+           WHERE d.child_id = j.id AND d.on_failure = 'cancel' AND p.state <> 'completed')`,
+        `'a dependency of step "' || j.step || '" failed'`,
+      )}
+       SELECT coalesce(json_agg(id::text), '[]')::text AS ids FROM done`,
+    ),
+    /**
+     * $1: JSON array of held step ids (locked), $2: channel. Sets each one's count of live
+     * dependencies and releases those with none left; wakes their queues.
+     */
+    recount: statement(
+      'wf_recount',
+      `WITH counted AS (
+         SELECT c.id, (SELECT count(*) FROM ${t.deps} d JOIN ${live} p ON p.id = d.parent_id WHERE d.child_id = c.id)::int AS n
+         FROM ${live} c WHERE c.id = ANY(${ids(1)}) AND c.state = 'held'
+       ), changed AS (
+         UPDATE ${live} j SET deps_left = k.n, state = CASE WHEN k.n > 0 THEN 'held'::${state} ELSE ${freed('j')} END
+         FROM counted k WHERE j.id = k.id AND (j.deps_left <> k.n OR k.n = 0)
+         RETURNING j.queue, j.state
+       ), notified AS MATERIALIZED (
+         SELECT pg_notify($2, json_build_object('queues', coalesce(array_agg(DISTINCT queue) FILTER (WHERE state = 'available'), '{}'),
+                                                'scheduled', bool_or(state = 'scheduled'))::text)
+         FROM changed WHERE state <> 'held' HAVING count(*) > 0
+       )
+       SELECT (SELECT count(*) FROM changed WHERE state <> 'held')::int AS released, (SELECT count(*) FROM notified)::int AS notified`,
+    ),
+    /**
+     * $1: workflow id, $2: reason, $3: channel. Cancels every live step (running ones are told
+     * to stop, as `cancel` does); returns how many.
+     */
+    cancelAll: statement(
+      'wf_cancel_all',
+      `WITH target AS (
+         SELECT id AS tid FROM ${live} WHERE workflow_id = $1::bigint ORDER BY id FOR UPDATE
+       ), ${cancelSteps('j.id IN (SELECT tid FROM target)', '$2::text')}, notified AS MATERIALIZED (
+         SELECT pg_notify($3, ${NOTICE_SQL.abort}) WHERE EXISTS (SELECT 1 FROM done WHERE was = 'executing')
+       )
+       SELECT (SELECT count(*) FROM done)::int AS n, (SELECT count(*) FROM notified)::int AS notified`,
+    ),
+
+    /**
+     * $1: JSON array of workflow ids. Those still running with no live step left become
+     * completed or failed; returns them. Run after the finishing statements committed, so the
+     * last finisher always sees every other finish.
+     */
+    finishWorkflows: statement(
+      'wf_finish',
+      `UPDATE ${t.workflows} w SET finished_at = now(),
+         state = CASE WHEN EXISTS (SELECT 1 FROM ${t.finished} f WHERE f.workflow_id = w.id AND f.state <> 'completed')
+                      THEN 'failed' ELSE 'completed' END
+       WHERE w.id = ANY(${ids(1)}) AND w.state = 'running'
+         AND NOT EXISTS (SELECT 1 FROM ${live} l WHERE l.workflow_id = w.id)
+       RETURNING ${SUMMARY}`,
+    ),
+    /** $1: workflow id, $2: state. Ends a workflow (cancelWorkflow); returns it. */
+    endWorkflow: statement(
+      'wf_end',
+      `UPDATE ${t.workflows} w SET state = $2, finished_at = now() WHERE w.id = $1::bigint AND w.state = 'running' RETURNING ${SUMMARY}`,
+    ),
+
+    /**
+     * $1: workflow id. Brings its discarded and cancelled steps back into the live
+     * table as held (recounted next), and the workflow back to running. Returns the ids moved.
+     */
+    retryFailed: statement(
+      'wf_retry',
+      `WITH back AS (
+         DELETE FROM ${t.finished} j WHERE j.workflow_id = $1::bigint AND j.state IN ('discarded', 'cancelled')
+         RETURNING ${storedRow('j', {
+           state: `'held'::${state}`,
+           completed_at: 'NULL::timestamptz',
+           claim: 'NULL::uuid',
+           deps_left: '0',
+           scheduled_at: 'now()',
+           max_attempts: 'greatest(j.max_attempts, j.attempt + 1)::smallint',
+         })}
+       ), revived AS (
+         INSERT INTO ${live} (${STORED_LIST}) OVERRIDING SYSTEM VALUE SELECT ${STORED_LIST} FROM back RETURNING id
+       ), reopened AS (
+         UPDATE ${t.workflows} SET state = 'running', finished_at = NULL
+         WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM revived)
+         RETURNING 1
+       )
+       SELECT coalesce(json_agg(id::text), '[]')::text AS ids, (SELECT count(*) FROM reopened)::int AS reopened FROM revived`,
+    ),
+
+    /**
+     * $1: limit. Workflows that need settling: a held step whose count disagrees with its live
+     * dependencies (a finish whose release was lost, a failure not yet applied), or a running
+     * workflow with no live step left (its finish was lost).
+     */
+    unsettled: statement(
+      'wf_unsettled',
+      `SELECT coalesce(json_agg(id::text), '[]')::text AS ids FROM (
+         SELECT DISTINCT c.workflow_id AS id FROM ${live} c
+         WHERE c.state = 'held' AND c.workflow_id IS NOT NULL
+           AND c.deps_left <> (SELECT count(*) FROM ${t.deps} d JOIN ${live} p ON p.id = d.parent_id WHERE d.child_id = c.id)
+         UNION
+         SELECT w.id FROM ${t.workflows} w
+         WHERE w.state = 'running' AND NOT EXISTS (SELECT 1 FROM ${live} l WHERE l.workflow_id = w.id)
+         LIMIT $1
+       ) u`,
+    ),
+    /**
+     * $1: limit. Forgets finished workflows none of whose steps is left (the Pruner dropped or
+     * deleted them all), with their edges; returns how many.
+     */
+    forgetWorkflows: statement(
+      'wf_forget',
+      `WITH gone AS (
+         DELETE FROM ${t.workflows} w WHERE w.id = ANY(ARRAY(
+           SELECT w2.id FROM ${t.workflows} w2
+           WHERE w2.state <> 'running'
+             AND NOT EXISTS (SELECT 1 FROM ${live} l WHERE l.workflow_id = w2.id)
+             AND NOT EXISTS (SELECT 1 FROM ${t.finished} f WHERE f.workflow_id = w2.id)
+           ORDER BY w2.finished_at LIMIT $1))
+         RETURNING id
+       ), edges AS (
+         DELETE FROM ${t.deps} d USING gone WHERE d.workflow_id = gone.id RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT count(*) FROM edges)::int AS edges`,
+    ),
+  };
+}

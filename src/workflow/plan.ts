@@ -1,0 +1,233 @@
+// Turns workflow steps into rows, checking everything before anything is written: step names
+// (unique, well-formed), dependencies (known, no cycle), workers (known), args (each step's
+// schema), options and policies. Used for a whole new workflow and for steps a running step
+// adds to its own (against the workflow as it stands). Pure: no I/O.
+import type { ResolvedConfig } from '../config/config.js';
+import { ConfigError, UnknownWorkerError, WorkflowError } from '../definitions/errors.js';
+import type { PartitionOptions } from '../definitions/worker.js';
+import type { DependencyFailurePolicy, StepOptions } from '../definitions/workflow.js';
+import type { PlannedStep } from '../definitions/planned-step.js';
+import { DEPENDENCY_FAILURE_POLICIES } from '../definitions/workflow.js';
+import { checkStepName } from '../definitions/planned-step.js';
+
+export { checkStepName };
+export type { PlannedStep };
+import type { StepAddition, StepEdgeRow, StepInsertRow, WorkflowGraph } from '../engine/types.js';
+import { buildBatch, parseArgs } from '../insert/options.js';
+
+/** Most steps one workflow (or one addSteps call) may carry. */
+export const MAX_STEPS = 100_000;
+
+function policyOf(options: StepOptions, fallback: DependencyFailurePolicy, step: string): DependencyFailurePolicy {
+  if (options.ignoreDependencyFailure !== undefined && typeof options.ignoreDependencyFailure !== 'boolean') {
+    throw new WorkflowError(`Step "${step}": ignoreDependencyFailure must be a boolean`, step);
+  }
+  const policy = options.onDependencyFailure ?? (options.ignoreDependencyFailure === true ? 'ignore' : fallback);
+  if (!DEPENDENCY_FAILURE_POLICIES.includes(policy)) {
+    throw new WorkflowError(`Step "${step}": onDependencyFailure must be one of ${DEPENDENCY_FAILURE_POLICIES.join(', ')}, got ${JSON.stringify(policy)}`, step);
+  }
+  if (options.ignoreDependencyFailure === true && policy !== 'ignore') {
+    throw new WorkflowError(`Step "${step}": ignoreDependencyFailure contradicts onDependencyFailure "${policy}"`, step);
+  }
+  return policy;
+}
+
+/** Checks a workflow-level default policy. */
+export function checkPolicy(policy: unknown, where: string): DependencyFailurePolicy {
+  if (policy === undefined) return 'cancel';
+  if (!DEPENDENCY_FAILURE_POLICIES.includes(policy as DependencyFailurePolicy)) {
+    throw new WorkflowError(`${where}: onDependencyFailure must be one of ${DEPENDENCY_FAILURE_POLICIES.join(', ')}, got ${JSON.stringify(policy)}`);
+  }
+  return policy as DependencyFailurePolicy;
+}
+
+/** Checks tags (workflow level). */
+export function checkTags(tags: unknown, where: string): string[] {
+  if (tags === undefined) return [];
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length === 0 || t.length > 255)) {
+    throw new WorkflowError(`${where}: tags must be an array of non-empty strings (at most 255 characters)`);
+  }
+  return [...tags] as string[];
+}
+
+// One step's row, its args parsed by its worker's schema and its options checked.
+function stepRow(config: ResolvedConfig, step: PlannedStep, i: number, tags: readonly string[], deps: number): StepInsertRow {
+  const name = typeof step.worker === 'string' ? step.worker : step.worker?.name;
+  const worker = config.workers.get(name as string);
+  if (worker === undefined) throw new UnknownWorkerError(String(name), [...config.workers.keys()]);
+  const options = step.options ?? {};
+  if ((options as { unique?: unknown }).unique !== undefined) {
+    throw new WorkflowError(`Step "${step.name}": workflow steps take no unique option (the workflow is the unit inserted once)`, step.name);
+  }
+  let args: unknown;
+  try {
+    args = parseArgs(worker, step.args);
+  } catch (error) {
+    throw new WorkflowError(`Step "${step.name}": ${(error as Error).message}`, step.name, { cause: error });
+  }
+  let batch;
+  try {
+    batch = buildBatch(worker, [args], { ...options, tags: [...tags, ...(options.tags ?? [])] });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new WorkflowError(`Step "${step.name}": ${error.message}`, step.name, { cause: error });
+    throw error;
+  }
+  const partition = (worker.partition ?? config.queueSettings.get(worker.queue)?.partition) as PartitionOptions | undefined;
+  let pkey: string | null = null;
+  if (partition !== undefined) {
+    let key: unknown;
+    try {
+      key = partition.by(args);
+    } catch (error) {
+      throw new WorkflowError(`Step "${step.name}": its partition key could not be computed: ${(error as Error).message}`, step.name);
+    }
+    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
+      throw new WorkflowError(`Step "${step.name}": its partition key must be a string of 1–255 characters, got ${JSON.stringify(key)}`, step.name);
+    }
+    pkey = key;
+  }
+  return {
+    i,
+    step: step.name,
+    queue: batch.queue,
+    worker: batch.worker,
+    args,
+    tags: batch.tags,
+    priority: batch.priority,
+    max_attempts: batch.max_attempts,
+    scheduled_at: batch.scheduled_at,
+    delay_ms: batch.delay_ms,
+    pkey,
+    plimit: pkey === null ? null : partition!.limit,
+    deps,
+  };
+}
+
+function depsOf(step: PlannedStep): string[] {
+  const deps = step.options?.deps ?? [];
+  if (!Array.isArray(deps) || deps.some((d) => typeof d !== 'string')) {
+    throw new WorkflowError(`Step "${step.name}": deps must be an array of step names`, step.name);
+  }
+  if (new Set(deps).size !== deps.length) throw new WorkflowError(`Step "${step.name}" lists a dependency twice`, step.name);
+  if (deps.includes(step.name)) throw new WorkflowError(`Step "${step.name}" depends on itself`, step.name);
+  return deps as string[];
+}
+
+// Throws when `edges` (child → its parents) has a cycle, naming a step on it.
+function assertAcyclic(parents: ReadonlyMap<string, readonly string[]>): void {
+  const state = new Map<string, 1 | 2>(); // 1: on the path, 2: done
+  for (const start of parents.keys()) {
+    if (state.has(start)) continue;
+    // Iterative depth-first walk: a 50,000-step chain must not overflow the stack.
+    const stack: [string, number][] = [[start, 0]];
+    state.set(start, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const next = (parents.get(top[0]) ?? [])[top[1]++];
+      if (next === undefined) {
+        state.set(top[0], 2);
+        stack.pop();
+      } else if (state.get(next) === 1) {
+        const path = [...stack.map(([n]) => n).slice(stack.findIndex(([n]) => n === next)), next];
+        throw new WorkflowError(`The steps form a cycle: ${path.join(' → ')} (each waits for the next)`, next);
+      } else if (!state.has(next)) {
+        state.set(next, 1);
+        stack.push([next, 0]);
+      }
+    }
+  }
+}
+
+/** The rows of a new workflow: every step and edge, checked. */
+export function planWorkflow(
+  config: ResolvedConfig,
+  steps: readonly PlannedStep[],
+  tags: readonly string[],
+  policy: DependencyFailurePolicy,
+): { steps: StepInsertRow[]; edges: StepEdgeRow[] } {
+  if (steps.length === 0) throw new WorkflowError('A workflow needs at least one step');
+  if (steps.length > MAX_STEPS) throw new WorkflowError(`A workflow has at most ${MAX_STEPS} steps, got ${steps.length}`);
+  const names = new Set<string>();
+  for (const step of steps) {
+    if (names.has(step.name)) throw new WorkflowError(`Two steps are named "${step.name}"`, step.name);
+    names.add(step.name);
+  }
+  const parents = new Map<string, string[]>();
+  const edges: StepEdgeRow[] = [];
+  for (const step of steps) {
+    const deps = depsOf(step);
+    for (const dep of deps) {
+      if (!names.has(dep)) throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which is not a step of this workflow`, step.name);
+    }
+    const f = policyOf(step.options ?? {}, policy, step.name);
+    for (const dep of deps) edges.push({ p: dep, c: step.name, f });
+    parents.set(step.name, deps);
+  }
+  assertAcyclic(parents);
+  return { steps: steps.map((step, i) => stepRow(config, step, i, tags, parents.get(step.name)!.length)), edges };
+}
+
+/**
+ * The rows of steps added to a running workflow `graph`: names that exist already are skipped
+ * (a retried attempt adding them again); dependencies may name existing steps (a live one
+ * counts, a completed one does not, a failed one refuses the step unless it ignores failures),
+ * and each dependent must be a held step.
+ */
+export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added: readonly PlannedStep[]): StepAddition {
+  if (added.length > MAX_STEPS) throw new WorkflowError(`addSteps takes at most ${MAX_STEPS} steps, got ${added.length}`);
+  const existing = new Map(graph.steps.map((s) => [s.step, s]));
+  const byId = new Map(graph.steps.map((s) => [s.id, s.step]));
+  const fresh = added.filter((s) => !existing.has(s.name));
+  const names = new Set<string>();
+  for (const step of fresh) {
+    if (names.has(step.name)) throw new WorkflowError(`Two added steps are named "${step.name}"`, step.name);
+    names.add(step.name);
+  }
+  const parents = new Map<string, string[]>();
+  for (const e of graph.edges) {
+    const child = byId.get(e.child);
+    const parent = byId.get(e.parent);
+    if (child !== undefined && parent !== undefined) parents.set(child, [...(parents.get(child) ?? []), parent]);
+  }
+  const edges: StepEdgeRow[] = [];
+  const grow = new Map<string, number>();
+  const rows: StepInsertRow[] = [];
+  const ref = (name: string): string => (names.has(name) ? `#${name}` : existing.get(name)!.id);
+  fresh.forEach((step, i) => {
+    const deps = depsOf(step);
+    const f = policyOf(step.options ?? {}, 'cancel', step.name);
+    let live = 0;
+    for (const dep of deps) {
+      const old = existing.get(dep);
+      if (old === undefined && !names.has(dep)) {
+        throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which is not a step of this workflow`, step.name);
+      }
+      if (old === undefined || !['completed', 'discarded', 'cancelled'].includes(old.state)) live++;
+      else if (old.state !== 'completed' && f !== 'ignore') {
+        throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which ended ${old.state}`, step.name);
+      }
+      edges.push({ p: ref(dep), c: `#${step.name}`, f });
+    }
+    parents.set(step.name, [...(parents.get(step.name) ?? []), ...deps]);
+    const dependents = step.dependents ?? [];
+    if (!Array.isArray(dependents) || dependents.some((d) => typeof d !== 'string')) {
+      throw new WorkflowError(`Step "${step.name}": dependents must be an array of step names`, step.name);
+    }
+    for (const dependent of dependents) {
+      const target = existing.get(dependent);
+      if (target === undefined) {
+        throw new WorkflowError(`Step "${step.name}": dependent "${dependent}" is not an existing step of this workflow`, step.name);
+      }
+      if (target.state !== 'held') {
+        throw new WorkflowError(`Step "${step.name}": dependent "${dependent}" is ${target.state}, not held: a step that was released cannot gain dependencies`, step.name);
+      }
+      // The dependent's own policy (that of its existing edges) applies to its new dependency.
+      edges.push({ p: `#${step.name}`, c: target.id, f: graph.edges.find((e) => e.child === target.id)?.policy ?? 'cancel' });
+      grow.set(target.id, (grow.get(target.id) ?? 0) + 1);
+      parents.set(dependent, [...(parents.get(dependent) ?? []), step.name]);
+    }
+    rows.push(stepRow(config, step, i, [], live));
+  });
+  assertAcyclic(parents);
+  return { steps: rows, edges, grow: [...grow].map(([id, n]) => ({ id, n })) };
+}

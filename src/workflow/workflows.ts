@@ -1,0 +1,244 @@
+// What a Queue does with workflows: inserts them (checked by plan.ts, written in one statement),
+// reads, cancels and retries them, serves a running step's `results()` and `addSteps()`, and
+// settles after acks: a batch that finished steps asks for their workflows' finish (and, for
+// failures, for the failure policies down the graph), then emits `workflow:complete` or
+// `workflow:fail`. Settling runs in the background, one pass at a time, merging what batches
+// ask meanwhile; a pass that fails is left to the Workflow plugin's sweep.
+import type { ResolvedConfig } from '../config/config.js';
+import { WorkflowError } from '../definitions/errors.js';
+import type { SafeEmitter } from '../definitions/events.js';
+import { reportQueueError } from '../definitions/events.js';
+import type { Job, JobState } from '../definitions/job.js';
+import { rowToJob } from '../definitions/job.js';
+import type { NewStep, WorkflowOptions, WorkflowState } from '../definitions/workflow.js';
+import type { InsertedWorkflow, WorkflowDetails, WorkflowSummary } from '../definitions/workflow-record.js';
+import type { Engine } from '../engine/engine.js';
+import { hintPayload } from '../engine/notice.js';
+import type { WorkflowRow } from '../engine/types.js';
+import type { PlannedStep } from './plan.js';
+import { checkPolicy, checkStepName, checkTags, planAddition, planWorkflow } from './plan.js';
+
+/** What the workflow service needs from the queue around it. */
+export interface WorkflowHooks {
+  /** Throws when the queue can no longer reach the database. */
+  assertUsable(): void;
+  /** Jobs of `queue` were committed (outside a host transaction): wake whoever runs them. */
+  committed(queue: string, scheduled: boolean): void;
+  /** Steps that may be running were cancelled: check the attempts running here. */
+  jobsTakenAway(): void;
+}
+
+/** A step whose ack landed, as the runtime reports it. */
+export interface FinishedStep {
+  readonly job: Job;
+  readonly state: JobState;
+}
+
+const FINAL: readonly string[] = ['completed', 'discarded', 'cancelled'];
+
+/** The summary of a workflow row. */
+export function workflowSummary(row: WorkflowRow): WorkflowSummary {
+  return {
+    id: row.id,
+    name: row.name,
+    tags: JSON.parse(row.tags) as string[],
+    state: row.state as WorkflowState,
+    insertedAt: new Date(Number(row.inserted_at)),
+    finishedAt: row.finished_at === null ? null : new Date(Number(row.finished_at)),
+  };
+}
+
+function checkId(id: unknown, what: string): string {
+  const text = typeof id === 'bigint' || typeof id === 'number' ? String(id) : id;
+  if (typeof text !== 'string' || !/^[1-9][0-9]{0,18}$/.test(text)) {
+    throw new WorkflowError(`${what}: a workflow id is a positive integer, got ${JSON.stringify(String(id))}`);
+  }
+  return text;
+}
+
+/** Workflows of one Queue. */
+export class Workflows {
+  /** Workflows whose steps finished since the last pass, and the failed steps among them. */
+  #finished = new Set<string>();
+  #failed = new Map<string, string[]>();
+  #pass: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly engine: Engine,
+    private readonly emitter: SafeEmitter,
+    private readonly hooks: WorkflowHooks,
+  ) {}
+
+  /** Checks and writes a workflow (see WorkflowBuilder.insert). */
+  async insert(name: string, options: WorkflowOptions, steps: readonly PlannedStep[], tx: unknown): Promise<InsertedWorkflow> {
+    checkStepName(name, 'A workflow name');
+    const tags = checkTags(options?.tags, `workflow "${name}"`);
+    const policy = checkPolicy(options?.onDependencyFailure, `workflow "${name}"`);
+    const plan = planWorkflow(this.config, steps, tags, policy);
+    this.hooks.assertUsable();
+    const scope = tx === undefined ? undefined : this.engine.hostScope(tx);
+    const due = plan.steps.filter((s) => s.deps === 0);
+    const notify =
+      tx === undefined || due.length === 0 ? null : hintPayload(new Set(due.map((s) => s.queue)), due.some((s) => s.scheduled_at !== null || s.delay_ms > 0));
+    const written = await this.engine.insertWorkflow({ name, tags, steps: plan.steps, edges: plan.edges, notify, scope });
+    const insertedAt = new Date(written.insertedAt);
+    const jobs: Record<string, Job> = {};
+    plan.steps.forEach((row, i) => {
+      const made = written.steps[i]!;
+      jobs[row.step] = {
+        id: made.id,
+        worker: row.worker,
+        queue: row.queue,
+        state: made.state as JobState,
+        args: row.args,
+        tags: row.tags,
+        priority: row.priority,
+        attempt: 0,
+        maxAttempts: row.max_attempts,
+        errors: [],
+        result: null,
+        attemptedBy: null,
+        lastProgress: null,
+        insertedAt,
+        scheduledAt: new Date(made.scheduledAt),
+        attemptedAt: null,
+        completedAt: null,
+        workflow: { id: written.id, step: row.step },
+      };
+    });
+    const fresh = Object.values(jobs);
+    if (tx === undefined) {
+      for (const job of fresh.filter((j) => j.state !== 'held')) this.hooks.committed(job.queue, job.state === 'scheduled');
+    }
+    if (this.emitter.listenerCount('job:insert') > 0) this.emitter.emit('job:insert', { jobs: fresh });
+    return { id: written.id, name, tags, state: 'running', insertedAt, finishedAt: null, steps: jobs };
+  }
+
+  /** A workflow with every step, or null. */
+  async get(id: unknown): Promise<WorkflowDetails | null> {
+    const found = await this.engine.getWorkflow({ id: checkId(id, 'getWorkflow') });
+    if (found === null) return null;
+    const jobs = found.steps.map((row) => rowToJob(row));
+    const names = new Map(jobs.map((j) => [j.id, j.workflow!.step]));
+    const deps = new Map<string, string[]>();
+    for (const e of found.edges) {
+      const parent = names.get(e.parent);
+      if (parent !== undefined) deps.set(e.child, [...(deps.get(e.child) ?? []), parent]);
+    }
+    return {
+      ...workflowSummary(found.row),
+      steps: jobs.map((job) => ({ name: job.workflow!.step, deps: deps.get(job.id) ?? [], job })),
+    };
+  }
+
+  /** Cancels every unfinished step (running ones are aborted wherever they run); the workflow after. */
+  async cancel(id: unknown, reason: string): Promise<WorkflowDetails | null> {
+    const wid = checkId(id, 'cancelWorkflow');
+    this.hooks.assertUsable();
+    const done = await this.engine.cancelWorkflow({ id: wid, reason });
+    if (done === null) return null;
+    if (done.cancelled > 0) this.hooks.jobsTakenAway();
+    if (done.row !== undefined) this.#emitEnd(done.row);
+    return this.get(wid);
+  }
+
+  /** Retries the failed steps and brings back what they blocked; the workflow after. */
+  async retry(id: unknown): Promise<WorkflowDetails | null> {
+    const wid = checkId(id, 'retryWorkflow');
+    this.hooks.assertUsable();
+    const done = await this.engine.retryWorkflow({ id: wid });
+    if (done === null) return null;
+    if (done.retried > 0) {
+      const workflow = await this.get(wid);
+      for (const step of workflow?.steps ?? []) {
+        if (step.job.state === 'available' || step.job.state === 'scheduled') this.hooks.committed(step.job.queue, step.job.state === 'scheduled');
+      }
+      return workflow;
+    }
+    return this.get(wid);
+  }
+
+  /** `job.results()` of a running step. */
+  async results(job: Job): Promise<Readonly<Record<string, unknown>>> {
+    if (job.workflow === null) throw new WorkflowError(`Job ${job.id} is not a workflow step: it has no dependencies to read results from`);
+    return this.engine.stepResults({ id: job.id });
+  }
+
+  /** `job.addSteps()` of a running step (fenced by its claim). */
+  async addSteps(job: Job, claim: string, steps: readonly NewStep[]): Promise<Job[]> {
+    if (job.workflow === null) throw new WorkflowError(`Job ${job.id} is not a workflow step: it has no workflow to add steps to`);
+    if (!Array.isArray(steps)) throw new WorkflowError('addSteps takes an array of steps');
+    const planned: PlannedStep[] = steps.map((s) => {
+      const { name, worker, args, dependents, ...options } = s ?? ({} as NewStep);
+      return { name: checkStepName(name, 'A step name'), worker, args, options, dependents: dependents ?? [] };
+    });
+    if (planned.length === 0) return [];
+    this.hooks.assertUsable();
+    const rows = await this.engine.addSteps({ jobId: job.id, claim, plan: (graph) => planAddition(this.config, graph, planned) });
+    const jobs = rows.map((row) => rowToJob(row));
+    for (const added of jobs) if (added.state !== 'held') this.hooks.committed(added.queue, added.state === 'scheduled');
+    if (jobs.length > 0 && this.emitter.listenerCount('job:insert') > 0) this.emitter.emit('job:insert', { jobs });
+    return jobs;
+  }
+
+  /** Acks of these steps landed: settle their workflows (in the background). */
+  stepsFinished(steps: readonly FinishedStep[]): void {
+    for (const { job, state } of steps) {
+      if (job.workflow === null || !FINAL.includes(state)) continue;
+      this.#finished.add(job.workflow.id);
+      if (state !== 'completed') this.#failed.set(job.workflow.id, [...(this.#failed.get(job.workflow.id) ?? []), job.id]);
+    }
+    if (this.#finished.size > 0) this.#pass ??= this.#settle();
+  }
+
+  /** Settles workflows the sweep found (the Workflow plugin); emits their ends. */
+  async sweep(ids: readonly string[]): Promise<number> {
+    let ended = 0;
+    for (const id of ids) {
+      const row = await this.engine.settleWorkflow({ id, failed: null });
+      if (row !== undefined) {
+        ended++;
+        this.#emitEnd(row);
+      }
+    }
+    return ended;
+  }
+
+  /** Resolves when no settling pass is running. */
+  async idle(): Promise<void> {
+    while (this.#pass !== undefined) await this.#pass;
+  }
+
+  async #settle(): Promise<void> {
+    // Let the rest of this ack batch (reported in the same turn) join the pass.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      while (this.#finished.size > 0) {
+        const finished = [...this.#finished];
+        const failed = this.#failed;
+        this.#finished = new Set();
+        this.#failed = new Map();
+        try {
+          for (const [id, steps] of failed) {
+            const row = await this.engine.settleWorkflow({ id, failed: steps });
+            if (row !== undefined) this.#emitEnd(row);
+          }
+          const plain = finished.filter((id) => !failed.has(id));
+          for (const row of await this.engine.finishWorkflows({ ids: plain })) this.#emitEnd(row);
+        } catch (error) {
+          // The Workflow plugin's sweep finds what this pass could not settle.
+          reportQueueError(this.emitter, this.config.logger, error, 'workflow');
+        }
+      }
+    } finally {
+      this.#pass = undefined;
+    }
+  }
+
+  #emitEnd(row: WorkflowRow): void {
+    const workflow = workflowSummary(row);
+    if (workflow.state === 'completed') this.emitter.emit('workflow:complete', { workflow });
+    else this.emitter.emit('workflow:fail', { workflow });
+  }
+}
