@@ -6,6 +6,7 @@
 //   driver/       the two PostgreSQL clients behind one seam
 //   engine/       every SQL statement and database operation (the only user of the driver)
 //   insert/ runtime/ admin/ cluster/   the parts a Queue composes
+//   workflow/     DAGs of jobs: built on insert's checks, wired to the runtime by the Queue
 //   plugins/ cron/                      periodic work on top of those parts
 //   queue.ts queue-api.ts index.ts testing/   the facade and the public surface
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -65,7 +66,7 @@ module.exports = {
       severity: 'error',
       comment:
         'Inserting, fetching, running and acking a job must work with no plugin present; plugins sit on top of the job path and are composed by the Queue.',
-      from: { path: '^src/(runtime|insert|engine|admin|cluster)/' },
+      from: { path: '^src/(runtime|insert|engine|admin|cluster|workflow)/' },
       to: { path: '^src/(plugins|cron)/' },
     },
     {
@@ -73,7 +74,7 @@ module.exports = {
       severity: 'error',
       comment:
         'The Queue composes the parts and delegates to them; a part that imported the Queue (or its API type) would put the facade back into the job path.',
-      from: { path: '^src/(runtime|insert|engine|admin|cluster|definitions|config|driver)/' },
+      from: { path: '^src/(runtime|insert|engine|admin|cluster|definitions|config|driver|workflow)/' },
       to: { path: '^src/(queue|queue-api|index)\\.ts$' },
     },
     {
@@ -92,6 +93,21 @@ module.exports = {
       from: { path: '^src/(runtime|insert|admin|cluster)/' },
       // A part may import its own folder ($1: the folder the import is from).
       to: { path: '^src/(runtime|insert|admin|cluster)/', pathNot: '^src/$1/' },
+    },
+    {
+      name: 'workflow-builds-on-insert-only',
+      severity: 'error',
+      comment:
+        "workflow/ checks steps with insert's own validation (one set of rules for a job, alone or in a DAG) and reaches the runtime only through the hooks the Queue wires: it may import insert/, never runtime, admin or cluster.",
+      from: { path: '^src/workflow/' },
+      to: { path: '^src/(runtime|admin|cluster)/' },
+    },
+    {
+      name: 'parts-do-not-import-workflow',
+      severity: 'error',
+      comment: 'Plain jobs must not depend on workflows: the parts talk to the workflow service through hooks the Queue wires.',
+      from: { path: '^src/(runtime|insert|admin|cluster)/' },
+      to: { path: '^src/workflow/' },
     },
   ],
   options: {

@@ -86,6 +86,7 @@ export class Queue extends SafeEmitter implements QueueApi {
         results: (job) => this.#workflows.results(job),
         addSteps: (job, claim, steps) => this.#workflows.addSteps(job, claim, steps),
         stepsFinished: (steps) => this.#workflows.stepsFinished(steps),
+        settled: () => this.#workflows.idle(),
       },
     });
     this.#inserter = new Inserter(config, engine, this, {
@@ -333,6 +334,8 @@ export class Queue extends SafeEmitter implements QueueApi {
       await this.#membership.stopHeartbeat(stopped.allWritten);
     }
     await this.#runtime.close();
+    // Workflows of the last acks are settled (and their events emitted) before the pool closes.
+    await this.#workflows.idle();
     await this.#hinter.idle();
     await this.#engine.close();
     this.#state = 'stopped';

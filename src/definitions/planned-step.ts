@@ -3,7 +3,7 @@
 import { WorkflowError } from './errors.js';
 import type { StepOptions } from './workflow.js';
 
-/** @internal One step as the builder (or `job.addSteps`) collected it. */
+/** One step as the builder (or `job.addSteps`) collected it. */
 export interface PlannedStep {
   readonly name: string;
   readonly worker: { readonly name: string } | string;

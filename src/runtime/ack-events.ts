@@ -3,7 +3,7 @@
 // running queue and the testing modes, so both emit exactly the same events.
 import type { AckedRow } from '../engine/types.js';
 import type { SafeEmitter } from '../definitions/events.js';
-import type { Job, JobError } from '../definitions/job.js';
+import type { Job, JobError, JobState } from '../definitions/job.js';
 import type { PendingAck } from './outcome.js';
 
 /** Follow-ups an outcome asks of the runtime. */
@@ -12,6 +12,8 @@ export interface AckFollowUps {
   dueIn(delayMs: number): void;
   /** A prefetched job went back to `available` in this queue. */
   released(queue: string): void;
+  /** A workflow step's ack landed (testing modes): settle its workflow before going on. */
+  stepFinished?(job: Job, state: JobState): Promise<void>;
 }
 
 /** The job after its ack landed. */

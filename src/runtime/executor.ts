@@ -28,6 +28,8 @@ export interface StepHooks {
   results(job: Job): Promise<Readonly<Record<string, unknown>>>;
   addSteps(job: Job, claim: string, steps: readonly NewStep[]): Promise<Job[]>;
   stepsFinished(steps: readonly { readonly job: Job; readonly state: JobState }[]): void;
+  /** Resolves once what stepsFinished asked is settled. */
+  settled(): Promise<void>;
 }
 
 /** Runs perform of a worker with a `thread` option in a thread; settles as perform did there. */

@@ -118,6 +118,7 @@ export class InlineRunner {
       const [row] = await this.engine.ackJobs({ batchJson: `[${ack.json}]`, detailed: true, scope });
       if (row === undefined) continue;
       emitAckEvents(this.emitter, ack, row, this.follow);
+      if (job.workflow !== null) await this.follow.stepFinished?.(job, ack.state);
       ran.push({ job: jobAfterAck(ack, row).job, state: ack.state });
     }
     return ran;

@@ -80,6 +80,10 @@ export class Runtime {
         if (this.#running) this.#stager.wake(delayMs);
       },
       released: (queue) => hooks.announce([queue], false),
+      stepFinished: async (job, state) => {
+        hooks.workflow?.stepsFinished([{ job, state }]);
+        await hooks.workflow?.settled();
+      },
     };
     this.#producers = new Producers(config);
     this.#threads = new ThreadPool(config.threads);

@@ -88,7 +88,8 @@ export function buildWorkflowStatements(s: string) {
     /** $1: workflow id. The workflow row. */
     getWorkflow: statement('wf_get', `SELECT ${SUMMARY} FROM ${t.workflows} w WHERE w.id = $1::bigint`),
     /** $1: workflow id. Its steps (live and finished), in id order. */
-    workflowSteps: statement('wf_steps', `SELECT ${JOB_COLUMNS} FROM ${t.all} WHERE workflow_id = $1::bigint ORDER BY id`),
+    // (`j.id`: a bare `id` would sort by the text column JOB_COLUMNS selects.)
+    workflowSteps: statement('wf_steps', `SELECT ${JOB_COLUMNS} FROM ${t.all} j WHERE j.workflow_id = $1::bigint ORDER BY j.id`),
     /** $1: workflow id. Its edges: parent id, child id, the child's policy. */
     workflowEdges: statement(
       'wf_edges',
