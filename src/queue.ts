@@ -227,12 +227,18 @@ export class Queue extends SafeEmitter implements QueueApi {
     return this.#admin.getJob(id);
   }
 
-  cancel(id: string | number | bigint, reason = 'cancelled by an operator'): Promise<Job | null> {
-    return this.#admin.cancel(id, reason);
+  async cancel(id: string | number | bigint, reason = 'cancelled by an operator'): Promise<Job | null> {
+    return this.#stepChanged(await this.#admin.cancel(id, reason));
   }
 
-  discard(id: string | number | bigint, reason = 'discarded by an operator'): Promise<Job | null> {
-    return this.#admin.discard(id, reason);
+  async discard(id: string | number | bigint, reason = 'discarded by an operator'): Promise<Job | null> {
+    return this.#stepChanged(await this.#admin.discard(id, reason));
+  }
+
+  // A workflow step finished by an operator: its dependents' policies apply now.
+  #stepChanged(job: Job | null): Job | null {
+    if (job?.workflow != null) this.#workflows.stepsFinished([{ job, state: job.state }]);
+    return job;
   }
 
   retry(id: string | number | bigint): Promise<Job | null> {

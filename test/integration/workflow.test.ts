@@ -273,6 +273,18 @@ describe('workflows', () => {
     expect(cancelled!.steps.map((s) => s.job.state)).toEqual(['cancelled', 'cancelled']);
     expect((await failed).workflow.state).toBe('cancelled');
     expect(await queue.getWorkflow('999999999')).toBeNull();
+    await expect(queue.getWorkflow('x; DROP TABLE jobs')).rejects.toThrow(WorkflowError);
+
+    // An operator cancels one step: its dependents' policies apply at once (no plugin here).
+    const single = await queue
+      .workflow('cancel-one')
+      .add('a', notifyWorker, { to: 'x' }, { delay: 60_000 })
+      .add('b', notifyWorker, { to: 'y' }, { deps: ['a'] })
+      .insert();
+    const singleEnd = ended(queue, single.id);
+    expect((await queue.cancel(single.steps.a!.id))!.state).toBe('cancelled');
+    expect((await singleEnd).state).toBe('failed');
+    expect((await queue.getJob(single.steps.b!.id))!.state).toBe('cancelled');
   });
 
   it('a running step adds steps to its workflow, and the fan-in waits for all of them', async () => {
