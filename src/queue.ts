@@ -130,7 +130,11 @@ export class Queue extends SafeEmitter implements QueueApi {
       },
       internals: {
         engine,
-        emit: (event, payload) => (this.emit as (e: string, p: unknown) => boolean)(event, payload),
+        emit: (event, payload) => {
+          // A rescued step out of attempts ended discarded: its dependents' policies apply now.
+          if (event === 'job:rescue') this.#stepChanged((payload as { job: Job }).job);
+          (this.emit as (e: string, p: unknown) => boolean)(event, payload);
+        },
         insertTick: (worker, args, opts, key) => this.#inserter.insertWithKey(worker, args, opts, key),
         settleWorkflows: (ids) => this.#workflows.sweep(ids),
       },

@@ -159,7 +159,8 @@ export interface QueueOptions {
    * What becomes of a job that completes: `'history'` (default) moves it into the finished-job
    * history, where `getJob`, `listJobs` and `retry` still find it until the Pruner retires it;
    * `'none'` deletes it at once, in the ack (discarded and cancelled jobs still go to history,
-   * and so does a completed job whose unique key stays taken in `completed`). Set it the same
+   * and so do a completed job whose unique key stays taken in `completed` and a completed
+   * workflow step, whose result its dependents read). Set it the same
    * on every node: it applies to the jobs this node acks.
    */
   readonly retention?: 'history' | 'none';

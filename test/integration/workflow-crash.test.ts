@@ -55,6 +55,33 @@ describe('workflow steps and crashes', () => {
       expect(parentRuns).toBe(1);
       expect(childStarts).toEqual([{ at: expect.any(Number), parentDone: true }]);
       expect(c!.job.attemptedAt!.getTime()).toBeGreaterThanOrEqual(p!.job.completedAt!.getTime());
+      await Promise.all([rescuer.stop(), queue.stop()]);
+    } finally {
+      if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('a parent out of attempts when its node dies is discarded by the rescue, and its child is cancelled', async () => {
+    const { parent, child } = crashWorkers(() => 'never here', () => 'never here either');
+    const queue = await db.queue({
+      workers: [parent, child],
+      queues: { 'wfk-child': 1 },
+      plugins: [new Lifeline({ staleAfter: 1_000, interval: 300 })],
+    });
+    const node = spawnReporter('test/fixtures/workflow-child.ts', { DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema, DOCKET_NODE_ID: 'wf-victim-2' });
+    try {
+      await waitFor(() => node.events.some((e) => e.event === 'ready'), `the child node (${node.stderr()})`);
+      await queue.start();
+      const run = await queue.workflow('spent').add('parent', parent, { n: 2 }, { maxAttempts: 1 }).add('child', child, {}, { deps: ['parent'] }).insert();
+      await waitFor(() => node.events.some((e) => e.event === 'started' && (e.workflow as { id: string }).id === run.id), 'the parent to start');
+      const failed = nextEvent(queue, 'workflow:fail', ({ workflow }) => workflow.id === run.id, 30_000);
+      node.child.kill('SIGKILL');
+      expect((await failed).workflow.state).toBe('failed');
+      const wf = await queue.getWorkflow(run.id);
+      expect(wf!.steps.map((s) => [s.name, s.job.state])).toEqual([
+        ['parent', 'discarded'],
+        ['child', 'cancelled'],
+      ]);
     } finally {
       if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL');
     }

@@ -55,6 +55,22 @@ describe('workflow steps in every mode', () => {
     await queue.stop();
   });
 
+  it("retention 'none' keeps workflow steps: dependents read their results, getWorkflow shows them", async () => {
+    const queue = await db.queue({ workers, queues: { 'wf-modes': 2 }, retention: 'none' });
+    await queue.start();
+    const plain = await queue.insert(seed, { v: 'gone' });
+    const run = await queue.workflow('kept').add('seed', seed, { v: 'k' }).add('join', join, {}, { deps: ['seed'] }).insert();
+    await nextEvent(queue, 'workflow:complete', ({ workflow }) => workflow.id === run.id);
+    const wf = await queue.getWorkflow(run.id);
+    expect(wf!.steps.map((s) => [s.name, s.job.state])).toEqual([
+      ['seed', 'completed'],
+      ['join', 'completed'],
+    ]);
+    expect(wf!.steps[1]!.job.result).toMatchObject({ saw: ['seed'] });
+    expect(await queue.getJob(plain.id)).toBeNull(); // a plain job is deleted at its ack
+    await queue.stop();
+  });
+
   it('drain() in manual testing mode runs a workflow through, failure policies included', async () => {
     const queue = await db.queue({ workers, testing: 'manual' });
     await queue.start();

@@ -78,7 +78,7 @@ export function buildStatements(s: string) {
 
     /**
      * $1: JSON array of outcomes; $2: whether completed jobs are deleted rather than kept
-     * (retention 'none'); $3: channel (workflow steps released by a completion wake their queues). Fenced: only a job still `executing` under the claim that ran it is
+     * (retention 'none': workflow steps are kept, their results feed their dependents); $3: channel (workflow steps released by a completion wake their queues). Fenced: only a job still `executing` under the claim that ran it is
      * changed, so a stale worker can never overwrite a newer outcome. A final outcome moves the
      * job into the history in this statement; any other updates it in place.
      */
@@ -183,7 +183,7 @@ function ackSql(t: JobTables, detailed: boolean): string {
            completed_at: 'now()',
          })}, v.error IS NOT NULL AS errored
        ), moved AS (
-         ${intoHistory(t, 'done', `NOT ($2::bool AND state = 'completed' AND NOT (unique_key IS NOT NULL AND state = ANY (unique_states)))`)}
+         ${intoHistory(t, 'done', `NOT ($2::bool AND state = 'completed' AND workflow_id IS NULL AND NOT (unique_key IS NOT NULL AND state = ANY (unique_states)))`)}
        ), released AS (
          ${releaseKeys(t, 'done', false)}
        ), ${releaseChildren(t, '$3')}, kept AS (
