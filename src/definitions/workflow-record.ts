@@ -3,8 +3,14 @@ import type { Job } from './job.js';
 import type { WorkflowState } from './workflow.js';
 
 /**
- * One step of a workflow as {@link QueueApi.getWorkflow} returns it: its name, the job that
- * runs it (state, result, errors...), and the names of its dependencies.
+ * One step of a workflow as `queue.getWorkflow()` returns it: its name, the job that runs it
+ * (state, result, errors...), and the names of its dependencies.
+ *
+ * @example
+ * ```ts
+ * const notify = (await queue.getWorkflow(id))?.steps.find((s) => s.name === 'notify');
+ * notify?.deps; // ['thumb', 'ocr']
+ * ```
  */
 export interface WorkflowStep {
   readonly name: string;
@@ -34,7 +40,14 @@ export interface WorkflowDetails {
   readonly steps: readonly WorkflowStep[];
 }
 
-/** A workflow without its steps, as events carry it. */
+/**
+ * A workflow without its steps, as the `workflow:complete` and `workflow:fail` events carry it.
+ *
+ * @example
+ * ```ts
+ * queue.on('workflow:fail', ({ workflow }) => alert(`${workflow.name} #${workflow.id} ended ${workflow.state}`));
+ * ```
+ */
 export type WorkflowSummary = Omit<WorkflowDetails, 'steps'>;
 
 
