@@ -1,7 +1,9 @@
 -- docket 0008: workflows (DAGs of jobs).
 --
--- A step is an ordinary job with three more columns: its workflow, its name within it, and
--- `deps_left`, how many of its dependencies are still live (unfinished). A step with
+-- A step is an ordinary job with four more columns: its workflow, its name within it,
+-- `deps_left`, how many of its dependencies are still live (unfinished), and `dependents`, how
+-- many steps wait for it (so the finish of a step nobody waits for, the leaves of a fan-out,
+-- never looks for children, whatever the planner thinks of the edges table). A step with
 -- dependencies left is `held`; the statement that completes its last dependency makes it
 -- `available` (or `scheduled`). Edges live in `workflow_deps`, read by parent at each finish
 -- and by child for results and repairs. A workflow row holds what belongs to the whole: its
@@ -23,11 +25,13 @@ CREATE INDEX workflows_finished_idx ON {{schema}}.workflows (finished_at) WHERE 
 ALTER TABLE {{schema}}.jobs_live
   ADD COLUMN workflow_id bigint,
   ADD COLUMN step text,
-  ADD COLUMN deps_left integer;
+  ADD COLUMN deps_left integer,
+  ADD COLUMN dependents integer;
 ALTER TABLE {{schema}}.jobs_finished
   ADD COLUMN workflow_id bigint,
   ADD COLUMN step text,
-  ADD COLUMN deps_left integer;
+  ADD COLUMN deps_left integer,
+  ADD COLUMN dependents integer;
 
 ALTER TABLE {{schema}}.jobs_live DROP CONSTRAINT jobs_live_state;
 ALTER TABLE {{schema}}.jobs_live

@@ -161,6 +161,8 @@ export interface StepInsertRow {
   readonly plimit: number | null;
   /** How many of its dependencies are live (unfinished) at insert. */
   readonly deps: number;
+  /** How many steps wait for it. */
+  readonly kids: number;
 }
 
 /** An edge to insert: parent and child (step names, or for added steps ids / '#'+name), the child's policy. */

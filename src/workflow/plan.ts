@@ -51,7 +51,7 @@ export function checkTags(tags: unknown, where: string): string[] {
 }
 
 // One step's row, its args parsed by its worker's schema and its options checked.
-function stepRow(config: ResolvedConfig, step: PlannedStep, i: number, tags: readonly string[], deps: number): StepInsertRow {
+function stepRow(config: ResolvedConfig, step: PlannedStep, i: number, tags: readonly string[], deps: number, kids: number): StepInsertRow {
   const name = typeof step.worker === 'string' ? step.worker : step.worker?.name;
   const worker = config.workers.get(name as string);
   if (worker === undefined) throw new UnknownWorkerError(String(name), [...config.workers.keys()]);
@@ -100,6 +100,7 @@ function stepRow(config: ResolvedConfig, step: PlannedStep, i: number, tags: rea
     pkey,
     plimit: pkey === null ? null : partition!.limit,
     deps,
+    kids,
   };
 }
 
@@ -164,7 +165,9 @@ export function planWorkflow(
     parents.set(step.name, deps);
   }
   assertAcyclic(parents);
-  return { steps: steps.map((step, i) => stepRow(config, step, i, tags, parents.get(step.name)!.length)), edges };
+  const kids = new Map<string, number>();
+  for (const e of edges) kids.set(e.p, (kids.get(e.p) ?? 0) + 1);
+  return { steps: steps.map((step, i) => stepRow(config, step, i, tags, parents.get(step.name)!.length, kids.get(step.name) ?? 0)), edges };
 }
 
 /**
@@ -226,8 +229,14 @@ export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added
       grow.set(target.id, (grow.get(target.id) ?? 0) + 1);
       parents.set(dependent, [...(parents.get(dependent) ?? []), step.name]);
     }
-    rows.push(stepRow(config, step, i, [], live));
+    rows.push(stepRow(config, step, i, [], live, 0));
   });
   assertAcyclic(parents);
-  return { steps: rows, edges, grow: [...grow].map(([id, n]) => ({ id, n })) };
+  const kids = new Map<string, number>();
+  for (const e of edges) kids.set(e.p, (kids.get(e.p) ?? 0) + 1);
+  return {
+    steps: rows.map((row) => ({ ...row, kids: kids.get(`#${row.step}`) ?? 0 })),
+    edges,
+    grow: [...grow].map(([id, n]) => ({ id, n })),
+  };
 }

@@ -64,9 +64,11 @@ const split = new Worker({
   args: z.object({ pages: z.number().int() }),
   perform: async (job) => {
     started(job);
-    const added = await job.addSteps(
-      Array.from({ length: job.args.pages }, (_, i) => ({ name: `page-${i}`, worker: pageWorker, args: { page: i }, dependents: ['merge'] })),
-    );
+    const added = await job.addSteps([
+      ...Array.from({ length: job.args.pages }, (_, i) => ({ name: `page-${i}`, worker: pageWorker, args: { page: i }, dependents: ['merge'] })),
+      // After the existing (held) merge step: merge gains a dependent while it waits.
+      { name: 'tail', worker: pageWorker, args: { page: -1 }, deps: ['merge'] },
+    ]);
     return { added: added.length };
   },
 });
@@ -296,13 +298,14 @@ describe('workflows', () => {
       .insert();
     expect((await ended(queue, run.id)).state).toBe('completed');
     const wf = await queue.getWorkflow(run.id);
-    expect(wf!.steps).toHaveLength(27);
+    expect(wf!.steps).toHaveLength(28);
     const merge = wf!.steps.find((s) => s.name === 'merge')!;
     expect(merge.deps).toHaveLength(26);
     expect(merge.job.result).toEqual({ pages: 25 });
-    // merge started after every page completed.
+    expect(wf!.steps.at(-1)).toMatchObject({ name: 'tail', deps: ['merge'], job: { state: 'completed' } });
+    // merge started after every page completed, tail after merge.
     const order = starts.get(run.id)!;
-    expect(order.at(-1)).toBe('merge');
+    expect(order.slice(-2)).toEqual(['merge', 'tail']);
     expect(order.filter((s) => s.startsWith('page-'))).toHaveLength(25);
   });
 

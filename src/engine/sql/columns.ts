@@ -38,6 +38,7 @@ export const STORED_COLUMNS = [
   'id', 'state', 'queue', 'worker', 'args', 'tags', 'priority', 'attempt', 'max_attempts', 'errors', 'result',
   'attempted_by', 'inserted_at', 'scheduled_at', 'attempted_at', 'completed_at', 'claim', 'unique_key',
   'unique_states', 'partition_key', 'partition_limit', 'progress', 'workflow_id', 'step', 'deps_left',
+  'dependents',
 ] as const;
 
 /** The stored columns as an SQL list. */

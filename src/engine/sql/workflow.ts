@@ -48,7 +48,7 @@ export function buildWorkflowStatements(s: string) {
     /**
      * Inserts a workflow, every step and every edge: $1 name, $2 tags (JSON), $3 steps (JSON
      * array of {i, step, queue, worker, args, tags, priority, max_attempts, scheduled_at,
-     * delay_ms, pkey, plimit, deps}), $4 edges (JSON array of {p, c, f}: parent and child step
+     * delay_ms, pkey, plimit, deps, kids}: deps and kids count its edges in and out), $4 edges (JSON array of {p, c, f}: parent and child step
      * names, the child's policy), $5 channel, $6 NOTIFY payload or NULL (a host transaction's
      * hint). Steps with dependencies are `held`; ids follow the step order.
      */
@@ -60,20 +60,23 @@ export function buildWorkflowStatements(s: string) {
        ), st AS MATERIALIZED (
          SELECT r.*, coalesce(r.scheduled_at, now() + r.delay_ms * interval '1 millisecond') AS due
          FROM jsonb_to_recordset($3::text::jsonb) AS r(i int, step text, queue text, worker text, args jsonb, tags jsonb,
-           priority int, max_attempts int, scheduled_at timestamptz, delay_ms float8, pkey text, plimit int, deps int)
+           priority int, max_attempts int, scheduled_at timestamptz, delay_ms float8, pkey text, plimit int, deps int, kids int)
        ), ins AS (
          INSERT INTO ${live} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
-                              partition_key, partition_limit, workflow_id, step, deps_left)
+                              partition_key, partition_limit, workflow_id, step, deps_left, dependents)
          SELECT CASE WHEN st.deps > 0 THEN 'held' WHEN st.due > now() THEN 'scheduled' ELSE 'available' END::${state},
                 st.queue, st.worker, st.args, ARRAY(SELECT jsonb_array_elements_text(st.tags)), st.priority, st.max_attempts,
-                st.due, st.pkey, st.plimit, wf.id, st.step, st.deps
+                st.due, st.pkey, st.plimit, wf.id, st.step, st.deps, st.kids
          FROM st, wf ORDER BY st.i
          RETURNING id, step, state, scheduled_at, inserted_at
+       ), ids AS MATERIALIZED (
+         /* step name → id, one row: looked up by key, where a join of the edges with ins by
+            name could be planned as a nested loop over a CTE (quadratic at 10,000 steps). */
+         SELECT jsonb_object_agg(step, id) AS m FROM ins
        ), edges AS (
          INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure)
-         SELECT p.id, c.id, wf.id, e.f
-         FROM jsonb_to_recordset($4::text::jsonb) AS e(p text, c text, f text)
-         JOIN ins p ON p.step = e.p JOIN ins c ON c.step = e.c CROSS JOIN wf
+         SELECT (ids.m ->> e.p)::bigint, (ids.m ->> e.c)::bigint, wf.id, e.f
+         FROM jsonb_to_recordset($4::text::jsonb) AS e(p text, c text, f text), ids, wf
          RETURNING 1
        ), notified AS MATERIALIZED (
          SELECT pg_notify($5, $6) WHERE $6::text IS NOT NULL
@@ -132,28 +135,39 @@ export function buildWorkflowStatements(s: string) {
       `WITH st AS MATERIALIZED (
          SELECT r.*, coalesce(r.scheduled_at, now() + r.delay_ms * interval '1 millisecond') AS due
          FROM jsonb_to_recordset($2::text::jsonb) AS r(i int, step text, queue text, worker text, args jsonb, tags jsonb,
-           priority int, max_attempts int, scheduled_at timestamptz, delay_ms float8, pkey text, plimit int, deps int)
+           priority int, max_attempts int, scheduled_at timestamptz, delay_ms float8, pkey text, plimit int, deps int, kids int)
        ), ins AS (
          INSERT INTO ${live} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
-                              partition_key, partition_limit, workflow_id, step, deps_left)
+                              partition_key, partition_limit, workflow_id, step, deps_left, dependents)
          SELECT CASE WHEN st.deps > 0 THEN 'held' WHEN st.due > now() THEN 'scheduled' ELSE 'available' END::${state},
                 st.queue, st.worker, st.args, ARRAY(SELECT jsonb_array_elements_text(st.tags)), st.priority, st.max_attempts,
-                st.due, st.pkey, st.plimit, $1::bigint, st.step, st.deps
+                st.due, st.pkey, st.plimit, $1::bigint, st.step, st.deps, st.kids
          FROM st ORDER BY st.i
          RETURNING ${JOB_COLUMNS}
+       ), ids AS MATERIALIZED (
+         SELECT jsonb_object_agg('#' || step, id::bigint) AS m FROM ins
+       ), e AS MATERIALIZED (
+         SELECT coalesce((ids.m ->> e.p)::bigint, e.p::bigint) AS p, coalesce((ids.m ->> e.c)::bigint, e.c::bigint) AS c, e.f
+         FROM jsonb_to_recordset($3::text::jsonb) AS e(p text, c text, f text), ids
        ), edges AS (
-         INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure)
-         SELECT coalesce(pn.id::bigint, e.p::bigint), coalesce(cn.id::bigint, e.c::bigint), $1::bigint, e.f
-         FROM jsonb_to_recordset($3::text::jsonb) AS e(p text, c text, f text)
-         LEFT JOIN ins pn ON '#' || pn.step = e.p LEFT JOIN ins cn ON '#' || cn.step = e.c
+         INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure) SELECT p, c, $1::bigint, f FROM e
          RETURNING 1
-       ), grown AS (
-         UPDATE ${live} j SET deps_left = j.deps_left + g.n
-         FROM jsonb_to_recordset($4::text::jsonb) AS g(id bigint, n int)
-         WHERE j.id = g.id AND j.state = 'held'
-         RETURNING 1
+       ), touched AS (
+         /* One update per existing step (a row updated twice in one statement keeps one of
+            them): held dependents gain dependencies, and live parents gain dependents (their
+            finish must now look for children). */
+         UPDATE ${live} j SET deps_left = j.deps_left + x.grow, dependents = coalesce(j.dependents, 0) + x.kids
+         FROM (
+           SELECT id, sum(grow)::int AS grow, sum(kids)::int AS kids FROM (
+             SELECT g.id, g.n AS grow, 0 AS kids FROM jsonb_to_recordset($4::text::jsonb) AS g(id bigint, n int)
+             UNION ALL
+             SELECT p, 0, count(*) FROM e WHERE p NOT IN (SELECT id::bigint FROM ins) GROUP BY p
+           ) u GROUP BY id
+         ) x
+         WHERE j.id = x.id AND (x.grow = 0 OR j.state = 'held')
+         RETURNING x.grow > 0 AS grew
        )
-       SELECT ins.*, (SELECT count(*) FROM edges)::int AS edges, (SELECT count(*) FROM grown)::int AS grown FROM ins`,
+       SELECT ins.*, (SELECT count(*) FROM edges)::int AS edges, (SELECT count(*) FROM touched WHERE grew)::int AS grown FROM ins`,
     ),
 
     /** $1: workflow id. Its held steps' ids (JSON array). */
