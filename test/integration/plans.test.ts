@@ -2,6 +2,8 @@
 // and the ack finds its rows by primary key. Planned through the partial executing index (its
 // predicate matches the ack's fence), the ack would walk every dead entry the churn left there.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Worker } from '../../src/index.js';
 import { buildStatements } from '../../src/engine/sql/jobs.js';
 import { useSchema } from '../support/queue.js';
 
@@ -59,5 +61,29 @@ describe('plans of the hot statements', () => {
       expect(plan).toMatch(/Update on jobs_live c \(actual[^\n]*rows=0 /);
       expect(plan).not.toMatch(/Seq Scan on workflow_deps/);
     }
+  });
+
+  it('the release of a wide fan-out stays linear when the statistics saw none so wide', async () => {
+    const noop = new Worker({ name: 'plans-noop', queue: 'plans-wf', args: z.object({}), perform: () => null });
+    const queue = await db.queue({ workers: [noop], queues: {} });
+    const fanOut = async (width: number): Promise<string> => {
+      let builder = queue.workflow('plans').add('root', noop, {});
+      for (let i = 0; i < width; i++) builder = builder.add(`c${i}`, noop, {}, { deps: ['root'] });
+      return (await builder.insert()).steps.root!.id;
+    };
+    // Statistics taken after a small fan-out finished: its edges, a live table without it.
+    await fanOut(100);
+    await db.pool.query(`DELETE FROM "${db.schema}".jobs_live WHERE workflow_id IS NOT NULL`);
+    await db.pool.query(`ANALYZE "${db.schema}".jobs_live; ANALYZE "${db.schema}".workflow_deps`);
+    const root = await fanOut(3_000);
+    const { rows } = await db.pool.query<{ claim: string }>(
+      `UPDATE "${db.schema}".jobs_live SET state = 'executing', claim = gen_random_uuid(), attempt = 1, attempted_at = now() WHERE id = $1 RETURNING claim::text AS claim`,
+      [root],
+    );
+    const plan = await explain(sql.ackJobsLean.text, [JSON.stringify([{ id: root, claim: rows[0]!.claim, state: 'completed', result: null }]), false, 'plans_channel']);
+    expect(plan).toMatch(/Update on jobs_live c \(actual[^\n]*rows=3000 /);
+    // Each child is reached by key, never by rescanning the set of freed children per row.
+    expect(plan).not.toMatch(/Rows Removed by Join Filter: [1-9]/);
+    expect(plan).not.toMatch(/CTE Scan on freed(?!_map)[^\n]*loops=[1-9][0-9]{2,}/);
   });
 });

@@ -235,7 +235,7 @@ export function buildWorkflowStatements(s: string) {
       'wf_cancel_all',
       `WITH target AS (
          SELECT id AS tid FROM ${live} WHERE workflow_id = $1::bigint ORDER BY id FOR UPDATE
-       ), ${cancelSteps('j.id IN (SELECT tid FROM target)', '$2::text')}, notified AS MATERIALIZED (
+       ), ${cancelSteps('j.id = ANY(ARRAY(SELECT tid FROM target))', '$2::text')}, notified AS MATERIALIZED (
          SELECT pg_notify($3, ${NOTICE_SQL.abort}) WHERE EXISTS (SELECT 1 FROM done WHERE was = 'executing')
        )
        SELECT (SELECT count(*) FROM done)::int AS n, (SELECT count(*) FROM notified)::int AS notified`,
