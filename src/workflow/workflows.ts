@@ -50,7 +50,8 @@ export function workflowSummary(row: WorkflowRow): WorkflowSummary {
 
 function checkId(id: unknown, what: string): string {
   const text = typeof id === 'bigint' || typeof id === 'number' ? String(id) : id;
-  if (typeof text !== 'string' || !/^[1-9][0-9]{0,18}$/.test(text)) {
+  // A bigint: at most 2^63 - 1, or PostgreSQL would refuse it (a 500 where a caller erred).
+  if (typeof text !== 'string' || !/^[1-9][0-9]{0,18}$/.test(text) || BigInt(text) > 9_223_372_036_854_775_807n) {
     throw new WorkflowError(`${what}: a workflow id is a positive integer, got ${JSON.stringify(String(id))}`);
   }
   return text;

@@ -276,6 +276,8 @@ describe('workflows', () => {
     expect((await failed).workflow.state).toBe('cancelled');
     expect(await queue.getWorkflow('999999999')).toBeNull();
     await expect(queue.getWorkflow('x; DROP TABLE jobs')).rejects.toThrow(WorkflowError);
+    await expect(queue.getWorkflow('9999999999999999999')).rejects.toThrow(WorkflowError);
+    expect(await queue.getWorkflow(9_223_372_036_854_775_807n)).toBeNull();
 
     // An operator cancels one step: its dependents' policies apply at once (no plugin here).
     const single = await queue

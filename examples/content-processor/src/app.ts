@@ -3,6 +3,8 @@
 // limits, one error shape for every failure, and the routes. buildApp never listens: server.ts
 // does, and the tests use app.inject.
 //
+// Workflows: POST /workflows/media and GET /workflows/:id (routes/workflows.ts).
+//
 // Admin routes (/admin/*, /dashboard, DELETE /jobs) need the admin API key. Without a key
 // configured they are not registered at all, unless INSECURE_DEV is on, in which case they are
 // open and a warning is logged.
@@ -33,6 +35,8 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { workflowAdminRoutes } from './routes/workflow-admin.js';
+import { workflowRoutes } from './routes/workflows.js';
 
 export type { AppDeps } from './routes/common.js';
 
@@ -165,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const routeOptions = { ...deps, metrics };
   await app.register(healthRoutes, routeOptions);
   await app.register(jobRoutes, { ...routeOptions, access });
+  await app.register(workflowRoutes, routeOptions);
   if (access.mode === 'disabled') {
     app.log.info('admin routes are disabled: set ADMIN_API_KEY (or ADMIN_API_KEY_HASH) to enable /admin, /dashboard and DELETE /jobs');
   } else {
@@ -173,6 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     await app.register(adminRoutes, { ...routeOptions, access });
     await app.register(scheduleRoutes, { ...routeOptions, access });
+    await app.register(workflowAdminRoutes, { ...routeOptions, access });
     await app.register(dashboardRoutes, { ...routeOptions, access });
   }
   app.withTypeProvider<ZodTypeProvider>().get(

@@ -4,16 +4,24 @@
 // queue.schedules). Images and documents are partitioned per tenant (at most
 // TENANT_CONCURRENCY running per tenant, cluster-wide), so one tenant's flood cannot starve the
 // others; webhooks may get a cluster-wide start rate (WEBHOOK_RATE_LIMIT per minute).
+//
+// The media workflow's steps (workflows/media-workflow.ts) are workers too: fetch-media-source,
+// resize-media, render-contact-sheet and notify-media. The Workflow plugin repairs, on the
+// leader, any step release or workflow finish a crash lost; workflow ends are logged here.
 import type pg from 'pg';
 import type { Logger, QueueSettings } from '../../../src/index.js';
-import { Cron, Lifeline, Pruner, Queue } from '../../../src/index.js';
+import { Cron, Lifeline, Pruner, Queue, Workflow } from '../../../src/index.js';
 import type { AppConfig } from './config.js';
 import type { Storage } from './storage.js';
 import type { WorkerDeps } from './workers/common.js';
+import { createContactSheetWorker } from './workers/contact-sheet.js';
 import { createDocumentWorker } from './workers/document.js';
 import { createEmailWorker } from './workers/email.js';
 import { createExportWorker } from './workers/export.js';
 import { createImageWorker } from './workers/image.js';
+import { createMediaNotifyWorker } from './workers/media-notify.js';
+import { createMediaResizeWorker } from './workers/media-resize.js';
+import { createMediaSourceWorker } from './workers/media-source.js';
 import { createWebhookWorker } from './workers/webhook.js';
 
 export interface CreateDocketOptions {
@@ -34,6 +42,11 @@ export interface Workers {
   email: ReturnType<typeof createEmailWorker>['worker'];
   webhook: ReturnType<typeof createWebhookWorker>;
   exporter: ReturnType<typeof createExportWorker>;
+  /** The media workflow's steps. */
+  mediaSource: ReturnType<typeof createMediaSourceWorker>;
+  mediaResize: ReturnType<typeof createMediaResizeWorker>;
+  contactSheet: ReturnType<typeof createContactSheetWorker>;
+  mediaNotify: ReturnType<typeof createMediaNotifyWorker>;
 }
 
 export function createDocket(config: AppConfig, connection: string | pg.Pool, storage: Storage, options: CreateDocketOptions = {}): { queue: Queue; workers: Workers } {
@@ -49,12 +62,20 @@ export function createDocket(config: AppConfig, connection: string | pg.Pool, st
     },
   };
   const email = createEmailWorker(deps);
+  const webhook = createWebhookWorker(deps);
+  const mediaSource = createMediaSourceWorker(deps);
+  const mediaResize = createMediaResizeWorker(deps, mediaSource);
+  const contactSheet = createContactSheetWorker(deps, mediaSource);
   const workers: Workers = {
     image: createImageWorker(deps),
     document: createDocumentWorker(deps),
     email: email.worker,
-    webhook: createWebhookWorker(deps),
+    webhook,
     exporter: createExportWorker(deps),
+    mediaSource,
+    mediaResize,
+    contactSheet,
+    mediaNotify: createMediaNotifyWorker(deps, { resize: mediaResize, contactSheet, webhook, email: email.worker }),
   };
 
   const queues: Record<string, number | QueueSettings> = { ...config.queues };
@@ -66,11 +87,13 @@ export function createDocket(config: AppConfig, connection: string | pg.Pool, st
     queues,
     workers: Object.values(workers),
     logger,
-    plugins: [new Lifeline({ rescueAfter: config.lifelineRescueAfterMs }), new Pruner({ maxAge: config.prunerMaxAgeMs }), new Cron({ jobs: [] })],
+    plugins: [new Lifeline({ rescueAfter: config.lifelineRescueAfterMs }), new Pruner({ maxAge: config.prunerMaxAgeMs }), new Cron({ jobs: [] }), new Workflow()],
     ...(options.testing === undefined ? {} : { testing: options.testing }),
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
   });
   queue.once('queue:stop', () => email.close());
+  queue.on('workflow:complete', ({ workflow }) => logger.info('workflow completed', { workflowId: workflow.id, workflow: workflow.name, tags: workflow.tags }));
+  queue.on('workflow:fail', ({ workflow }) => logger.warn(`workflow ${workflow.state}`, { workflowId: workflow.id, workflow: workflow.name, tags: workflow.tags }));
   return { queue, workers };
 }
 

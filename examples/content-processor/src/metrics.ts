@@ -5,10 +5,11 @@
 //
 // Names: queue_limit, queue_running and queue_state (0 stopped, 1 running, 2 paused) as in the
 // spec, plus queue_depth, queue_jobs{state}, queue_oldest_available_seconds,
-// job_duration_seconds, job_queue_time_seconds, jobs_finished_total, http_requests_total,
+// job_duration_seconds, job_queue_time_seconds, jobs_finished_total, workflows_finished_total
+// (by name and end state, counted on the node that finished each), http_requests_total,
 // http_request_duration_seconds, sse_streams_open, and prom-client's process metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Job, Queue, QueueStats } from '../../../src/index.js';
+import type { Job, Queue, QueueStats, WorkflowSummary } from '../../../src/index.js';
 import { JOB_STATES } from '../../../src/index.js';
 
 export interface Metrics {
@@ -47,6 +48,8 @@ export function createMetrics(queue: Queue, options: { defaultMetrics?: boolean 
   const duration = new Histogram({ name: 'job_duration_seconds', help: 'Run time of job attempts on this node', labelNames: ['queue', 'worker', 'outcome'], buckets, registers: [registry] });
   const queueTime = new Histogram({ name: 'job_queue_time_seconds', help: 'Time from due to claimed', labelNames: ['queue', 'worker'], buckets, registers: [registry] });
   const finished = new Counter({ name: 'jobs_finished_total', help: 'Job attempts finished on this node, by outcome', labelNames: ['queue', 'worker', 'outcome'], registers: [registry] });
+  const workflows = new Counter({ name: 'workflows_finished_total', help: 'Workflows this node finished, by end state', labelNames: ['name', 'state'], registers: [registry] });
+  const onWorkflowEnd = (e: { workflow: WorkflowSummary }) => workflows.inc({ name: e.workflow.name, state: e.workflow.state });
 
   const httpTotal = new Counter({ name: 'http_requests_total', help: 'HTTP responses', labelNames: ['method', 'route', 'status'], registers: [registry] });
   const httpDuration = new Histogram({
@@ -81,6 +84,8 @@ export function createMetrics(queue: Queue, options: { defaultMetrics?: boolean 
   queue.on('job:cancel', listeners['job:cancel']);
   queue.on('job:snooze', listeners['job:snooze']);
   queue.on('job:discard', onDiscard);
+  queue.on('workflow:complete', onWorkflowEnd);
+  queue.on('workflow:fail', onWorkflowEnd);
 
   let cached: { at: number; stats: QueueStats[] } | undefined;
   let inFlight: Promise<QueueStats[]> | undefined;
@@ -132,6 +137,8 @@ export function createMetrics(queue: Queue, options: { defaultMetrics?: boolean 
       queue.off('job:cancel', listeners['job:cancel']);
       queue.off('job:snooze', listeners['job:snooze']);
       queue.off('job:discard', onDiscard);
+      queue.off('workflow:complete', onWorkflowEnd);
+      queue.off('workflow:fail', onWorkflowEnd);
       registry.clear();
     },
   };

@@ -1,6 +1,7 @@
 // GET /dashboard: one self-contained HTML page (inline CSS and JS under a nonce CSP, no CDN, no
-// external asset) that shows every queue (GET /admin/queues) and the recent jobs
-// (GET /admin/jobs/recent), refreshed every 2 s, with pause/resume buttons. Admin-protected like
+// external asset) that shows every queue (GET /admin/queues), the recent workflows with the
+// state of each step (GET /admin/workflows/recent) and the recent jobs (GET /admin/jobs/recent),
+// refreshed every 2 s, with pause/resume buttons. Admin-protected like
 // the rest: open it as /dashboard?key=<admin key> (a browser cannot send a header when it
 // navigates); the page then calls the JSON routes with that key in x-api-key. Everything shown is
 // set with textContent, never innerHTML, so job data cannot inject markup.
@@ -21,7 +22,8 @@ table { border-collapse: collapse; width: 100%; } th, td { text-align: left; pad
 th { font-weight: 600; font-size: .85rem; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { padding: .05rem .45rem; border-radius: .6rem; font-size: .8rem; color: #fff; background: var(--mute); }
 .running, .completed { background: var(--ok); } .paused, .retryable, .scheduled { background: var(--warn); }
-.discarded, .cancelled, .stopped { background: var(--bad); } .executing, .available { background: #1565c0; }
+.discarded, .cancelled, .stopped, .failed { background: var(--bad); } .executing, .available { background: #1565c0; }
+.held { background: #6a1b9a; } .steps .badge { margin-right: .3rem; white-space: nowrap; }
 button { font: inherit; padding: .1rem .6rem; cursor: pointer; }
 select { font: inherit; }
 `;
@@ -32,7 +34,7 @@ const params = new URLSearchParams(location.search);
 const key = params.get('key') || '';
 const headers = key ? { 'x-api-key': key } : {};
 const $ = (id) => document.getElementById(id);
-const STATES = ['available', 'scheduled', 'executing', 'retryable', 'completed', 'discarded', 'cancelled'];
+const STATES = ['held', 'available', 'scheduled', 'executing', 'retryable', 'completed', 'discarded', 'cancelled'];
 
 function cell(text, cls) {
   const td = document.createElement('td');
@@ -103,6 +105,29 @@ function renderJobs(jobs) {
   $('jobs').replaceChildren(...rows);
   $('jobs-empty').hidden = jobs.length > 0;
 }
+function renderWorkflows(workflows) {
+  const rows = workflows.map((w) => {
+    const tr = document.createElement('tr');
+    tr.appendChild(cell(w.id, 'n'));
+    tr.appendChild(cell(w.name));
+    tr.appendChild(cell(w.tenantId));
+    tr.appendChild(badge(w.state));
+    const td = document.createElement('td');
+    td.className = 'steps';
+    for (const s of w.steps) {
+      const span = document.createElement('span');
+      span.className = 'badge ' + s.state;
+      span.title = 'job ' + s.jobId + (s.deps.length ? ', after ' + s.deps.join(', ') : '');
+      span.textContent = s.name + ': ' + s.state;
+      td.appendChild(span);
+    }
+    tr.appendChild(td);
+    tr.appendChild(cell(ago(w.insertedAt)));
+    return tr;
+  });
+  $('workflows').replaceChildren(...rows);
+  $('workflows-empty').hidden = workflows.length > 0;
+}
 function showError(e) {
   $('status').textContent = 'Error: ' + (e && e.message ? e.message : String(e));
   $('status').className = 'error';
@@ -114,8 +139,9 @@ async function refresh() {
     const query = new URLSearchParams({ limit: '25' });
     if ($('f-queue').value) query.set('queue', $('f-queue').value);
     if ($('f-state').value) query.set('state', $('f-state').value);
-    const [q, j] = await Promise.all([getJson('/admin/queues'), getJson('/admin/jobs/recent?' + query)]);
+    const [q, w, j] = await Promise.all([getJson('/admin/queues'), getJson('/admin/workflows/recent?limit=10'), getJson('/admin/jobs/recent?' + query)]);
     renderQueues(q.queues);
+    renderWorkflows(w.workflows);
     renderJobs(j.jobs);
     $('status').textContent = 'Updated ' + new Date().toLocaleTimeString();
     $('status').className = '';
@@ -147,7 +173,7 @@ init();
 `;
 
 function page(nonce: string): string {
-  const stateHeads = ['available', 'scheduled', 'executing', 'retryable', 'completed', 'discarded', 'cancelled'].map((s) => `<th>${s}</th>`).join('');
+  const stateHeads = ['held', 'available', 'scheduled', 'executing', 'retryable', 'completed', 'discarded', 'cancelled'].map((s) => `<th>${s}</th>`).join('');
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -166,6 +192,12 @@ function page(nonce: string): string {
 <thead><tr><th>queue</th><th>state</th><th>limit</th>${stateHeads}<th>oldest wait</th><th></th></tr></thead>
 <tbody id="queues"></tbody>
 </table>
+<h2>Recent workflows</h2>
+<table>
+<thead><tr><th>id</th><th>name</th><th>tenant</th><th>state</th><th>steps</th><th>inserted</th></tr></thead>
+<tbody id="workflows"></tbody>
+</table>
+<p id="workflows-empty" hidden>No workflows yet.</p>
 <h2>Recent jobs</h2>
 <p><label>queue <select id="f-queue"><option value="">all</option></select></label>
 <label>state <select id="f-state"><option value="">all</option></select></label></p>
@@ -186,7 +218,7 @@ export const dashboardRoutes: FastifyPluginAsyncZod<RouteOptions & { access: Adm
     {
       schema: {
         tags: ['admin'],
-        summary: 'A live HTML dashboard of queues and recent jobs (open as /dashboard?key=<admin key>)',
+        summary: 'A live HTML dashboard of queues, recent workflows and recent jobs (open as /dashboard?key=<admin key>)',
         security: [{ apiKey: [] }],
         querystring: z.object({ key: z.string().max(512).optional() }),
         response: { 200: z.string().describe('text/html'), ...errors(400, 401, 403) },

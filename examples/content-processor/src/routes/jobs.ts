@@ -74,7 +74,7 @@ const CONTENT_TYPES: Record<string, string> = {
 const tagsFor = (args: { tenantId: string }) => [`tenant:${args.tenantId}`];
 
 /** 400 when a URL a worker would fetch is refused by the SSRF rules; DNS trouble is left to the worker. */
-async function checkTarget(url: string, field: string, allowPrivate: boolean): Promise<void> {
+export async function checkTarget(url: string, field: string, allowPrivate: boolean): Promise<void> {
   try {
     await assertPublicTarget(url, { allowPrivate, signal: AbortSignal.timeout(2000) });
   } catch (error) {

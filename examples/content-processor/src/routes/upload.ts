@@ -1,8 +1,9 @@
-// Multipart image uploads for POST /jobs/images: the `file` part is streamed to Storage (never
-// held in memory, cut off at config.uploadLimit with a 413), the other parts are the job's
-// fields (`operations` as JSON text, or as an application/json part). The fields become the
-// request body, so the route's zod schema validates them exactly like a JSON request. An
-// upload whose request then fails is deleted again, before the error is answered.
+// Multipart image uploads for POST /jobs/images and POST /workflows/media: the `file` part is
+// streamed to Storage (never held in memory, cut off at config.uploadLimit with a 413), the
+// other parts are the request's fields (`operations`, and whatever object fields a route names,
+// as JSON text or as application/json parts). The fields become the request body, so the
+// route's zod schema validates them exactly like a JSON request. An upload whose request then
+// fails is deleted again, before the error is answered.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import type { Storage } from '../storage.js';
@@ -23,8 +24,8 @@ export function uploadOf(request: FastifyRequest): SavedUpload | undefined {
   return uploads.get(request);
 }
 
-/** Fields whose text is JSON. */
-const JSON_FIELDS = new Set(['operations']);
+/** Fields whose text is JSON, unless a route names its own. */
+const JSON_FIELDS = ['operations'];
 
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, `body.file: the upload exceeds the limit of ${limit} bytes`, [{ path: 'body.file', message: `larger than ${limit} bytes` }]);
@@ -34,7 +35,8 @@ function tooLarge(limit: number): HttpError {
  * A preValidation hook: for a multipart request, saves the file and replaces the body with the
  * fields. JSON requests pass through untouched.
  */
-export function readUpload(storage: Storage, limit: number) {
+export function readUpload(storage: Storage, limit: number, jsonFields: readonly string[] = JSON_FIELDS) {
+  const json = new Set(jsonFields);
   return async function readMultipart(request: FastifyRequest): Promise<void> {
     if (!request.isMultipart()) return;
     const fields: Record<string, unknown> = {};
@@ -53,7 +55,7 @@ export function readUpload(storage: Storage, limit: number) {
           continue;
         }
         let value = part.value;
-        if (JSON_FIELDS.has(part.fieldname) && typeof value === 'string') {
+        if (json.has(part.fieldname) && typeof value === 'string') {
           try {
             value = JSON.parse(value) as unknown;
           } catch {
