@@ -318,8 +318,11 @@ describe('the built package', () => {
   });
 });
 
-/** The unpacked size the package must stay under: about 1.55 MB today, two thirds of it source maps. */
-const UNPACKED_LIMIT = 2_000_000;
+/**
+ * The unpacked size the package must stay under: 2.08 MB with workflows (1.73 MB before them:
+ * +51 KB of code per format, the rest its source maps), two thirds of it source maps.
+ */
+const UNPACKED_LIMIT = 2_400_000;
 
 // What `npm pack` would publish: only these files (dist/ holds the bundles, their source maps
 // and declarations, flat).

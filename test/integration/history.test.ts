@@ -185,7 +185,7 @@ describe('migration 0006', () => {
     expect([await count('jobs_live'), await count('jobs_finished'), await count('jobs')]).toEqual([3, 4, 7]);
     const { rows: after } = await pool.query(`SELECT * FROM ${q}.jobs ORDER BY id`);
     // Every row as it was; the workflow columns of 0008 are new and empty.
-    expect(after).toEqual(before.map((row) => ({ ...row, workflow_id: null, step: null, deps_left: null })));
+    expect(after).toEqual(before.map((row) => ({ ...row, workflow_id: null, step: null, deps_left: null, dependents: null })));
     const { rows: keys } = await pool.query<{ key: string; state: string }>(
       `SELECT k.key, j.state::text FROM ${q}.job_keys k JOIN ${q}.jobs j ON j.id = k.job_id`,
     );
