@@ -79,6 +79,125 @@ function caseParam(results, id, key) {
   return results.cases.find((c) => c.id === id)?.args?.[key];
 }
 
+/** Workflows (issue 13): release latency per dependency level, and fan-out throughput against plain jobs. */
+function workflowSection(r) {
+  const rel = ['wf-chain', 'wf-fanin'].filter((id) => r.aggregated?.[id]);
+  const thr = ['wf-fanout', 'wf-fanout-sink', 'wf-plain', 'wf-plain-b1000'].filter((id) => r.aggregated?.[id]);
+  if (rel.length === 0 && thr.length === 0) return null;
+  const out = [];
+  const peers = peersOf(r, [...rel, ...thr]);
+  const rowLabel = (text, p) => (peers.length > 1 ? `${text}, ${labelOf(r, p)}` : text);
+  const targets = r.workflowTargets ?? [];
+  const verdict = (id, p, metric) => {
+    const t = targets.find((x) => x.case === id && x.peer === p && x.metric === metric);
+    return !t || t.met == null ? '' : t.met ? ' ✓' : ' ✗';
+  };
+  out.push('### Workflows: releasing held steps (docket only)');
+  out.push('');
+  out.push(
+    'graphile-worker and pg-boss have no workflows, so docket is compared with itself: workflow steps against plain jobs of the same no-op worker, on one node (concurrency 10). ' +
+      'The cases of this group ran interleaved with each other in every repeat (chain, fan-in, fan-out, fan-out + sink, plain, plain in batches), each in a fresh process on a fresh database.',
+  );
+  out.push('');
+  if (rel.length) {
+    const chain = r.cases.find((c) => c.id === 'wf-chain')?.args;
+    const fanin = r.cases.find((c) => c.id === 'wf-fanin')?.args;
+    out.push(
+      `**Release latency per dependency level**: from the moment the last dependency of a step completed to the moment the step's perform is entered. ` +
+        `${chain ? `Chain: ${chain.workflows} workflows of ${chain.levels} steps, each depending on the one before (${chain.levels - 1} samples per workflow). ` : ''}` +
+        `${fanin ? `Fan-in: ${fanin.workflows} workflows of ${fanin.parents} parents and one child depending on all of them (one sample per workflow: the child against the parent that completed last). ` : ''}` +
+        `Workflows run one at a time (the next is inserted once \`workflow:complete\` of the previous one arrived), after ${chain?.warmup ?? fanin?.warmup ?? 2} uncounted warm-up workflows. ` +
+        "The parent's completion is taken three ways: **job:complete** (the main figure): the parent's `job:complete` event, which docket emits once the ack statement that completed it (and released the child) returned, so just after its commit; " +
+        "the child's fetch, woken by that commit's NOTIFY, occasionally returns first, hence minimums below zero. **perform return**: the parent's perform returned, before its ack was batched (one event-loop turn), sent and committed. " +
+        "**database clock**: the child's `attempted_at` minus the parent's `completed_at`, both `now()` of their statements: from the start of the ack statement to the start of the child's claim. Target: p50 ≤ 5 ms (✓ met, ✗ missed, job:complete figure).",
+    );
+    out.push('');
+    const rows = [];
+    for (const id of rel) {
+      for (const p of peers) {
+        if (!r.aggregated[id][p]) continue;
+        const c = (key, d = 1) => cellOf(r, id, p, key, d);
+        rows.push([
+          rowLabel(id === 'wf-chain' ? `chain of ${caseParam(r, id, 'levels')}` : `fan-in ${caseParam(r, id, 'parents')} → 1`, p),
+          fmtNum(r.aggregated[id][p].metrics?.samples?.median),
+          `${c('p50')}${verdict(id, p, 'p50')}`,
+          c('p95'),
+          c('p99'),
+          c('max'),
+          c('min'),
+          c('retP50'),
+          c('retP95'),
+          c('dbP50'),
+          c('dbP95'),
+          c('levelP50'),
+          exactlyOnceOf(r, [id], p),
+        ]);
+      }
+    }
+    out.push(
+      table(
+        ['shape', 'samples', 'job:complete → start p50 (ms)', 'p95', 'p99', 'max', 'min', 'perform return → start p50 (ms)', 'p95', 'database clock p50 (ms)', 'p95', 'per level (ms)', 'exactly-once'],
+        rows,
+      ),
+    );
+    out.push('');
+    out.push(
+      '"Per level": chain: start to start of consecutive steps, averaged over each workflow; fan-in: the first parent\'s start to the child\'s start (two rounds of 10 parents).',
+    );
+    out.push('');
+  }
+  if (thr.length) {
+    const n = caseParam(r, 'wf-fanout', 'jobs') ?? caseParam(r, 'wf-plain', 'jobs') ?? caseParam(r, thr[0], 'jobs');
+    out.push(
+      `**Fan-out throughput**: one workflow of a root step and ${fmtNum(n)} steps depending on it (and, in the second case, one sink step depending on all ${fmtNum(n)}), written by one insert, ` +
+        `against ${fmtNum(n)} independent jobs of the same worker written by \`insertMany\`: in one call (the same single statement as the workflow) and in calls of 1,000 (the bench's bulk size; workers start on the first batch). ` +
+        'The node is running before the clock starts; timed from the insert call to the moment a poll of the table shows every job finished; jobs/s counts every step (root and sink included). ' +
+        `Before that, untimed and the same in every case: a warm-up (a 1,000-step fan-out workflow and 1,000 plain jobs, run to completion), then \`ANALYZE\` and \`CHECKPOINT\`` +
+        (autovacuumOf(r) === 'off' ? ' (autovacuum is **off** on this server, so the statistics stay as that ANALYZE left them: the tables as the warm-up left them, the live table empty).' : '.') +
+        ' The ratio is each repeat\'s workflow jobs/s over the plain jobs/s of the same repeat (they ran back to back); target ≥ 0.80 against the one-call insert (✓ met, ✗ missed).',
+    );
+    out.push('');
+    const labels = {
+      'wf-fanout': `workflow: 1 → ${fmtNum(n)}`,
+      'wf-fanout-sink': `workflow: 1 → ${fmtNum(n)} → 1`,
+      'wf-plain': `plain: insertMany of ${fmtNum(caseParam(r, 'wf-plain', 'batch'))}`,
+      'wf-plain-b1000': `plain: insertMany in batches of ${fmtNum(caseParam(r, 'wf-plain-b1000', 'batch'))}`,
+    };
+    const rows = [];
+    for (const id of thr) {
+      for (const p of peers) {
+        if (!r.aggregated[id][p]) continue;
+        const c = (key, d = 0) => cellOf(r, id, p, key, d);
+        const wfCase = caseParam(r, id, 'mode') === 'workflow';
+        rows.push([
+          rowLabel(labels[id], p),
+          c('jobsPerSec'),
+          c('insertMs'),
+          c('totalMs'),
+          wfCase ? c('rootToChildMs') : '',
+          id === 'wf-fanout-sink' ? c('sinkReleaseMs') : '',
+          c('cpuUsPerJob', 1),
+          wfCase ? `${c('vsPlain', 2)}${verdict(id, p, 'vsPlain')}` : '',
+          wfCase ? c('vsPlainB1000', 2) : '',
+          exactlyOnceOf(r, [id], p),
+        ]);
+      }
+    }
+    out.push(
+      table(
+        ['case', 'jobs/s', 'insert (ms)', 'insert → all done (ms)', 'root done → first child start (ms)', 'last child done → sink start (ms)', 'CPU per job (µs)', '÷ plain, one call', '÷ plain, batches of 1,000', 'exactly-once'],
+        rows,
+      ),
+    );
+    out.push('');
+    out.push(
+      '"Root done" and "last child done" are perform returns (no `job:complete` listener in these cases: one would make every ack return its rows). CPU per job: this process and every PostgreSQL process, from the insert call to the end, over the timed jobs.',
+    );
+    out.push('');
+  }
+  return out.join('\n');
+}
+
 export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg' } = {}) {
   const r = results;
   const out = [];
@@ -273,6 +392,8 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
       out.push('');
     }
   }
+  const wf = workflowSection(r);
+  if (wf) out.push(wf);
   const cmp = r.baselineComparison;
   if (cmp?.rows?.length) {
     out.push(`### docket before and after (${cmp.ref}, ${cmp.shortSha} → ${cmp.afterGit})`);

@@ -5,7 +5,7 @@
 //   node bench/trial.mjs --peer docket --workload drain --url postgres://.../bench_x --jobs 100000 --concurrency 10
 //
 // Workloads: drain, latency, insert-single, insert-bulk, mixed, memory, scale (this process then
-// forks --nodes children with --role node).
+// forks --nodes children with --role node), wf-release and wf-fanout (docket's workflows, issue 13).
 import { fork } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ const { createPeer } = await import(`./peers/${PEER}.mjs`);
 if (flags.role === 'node') {
   await runNode();
 } else {
-  const workloads = { drain, latency, 'insert-single': insertSingle, 'insert-bulk': insertBulk, mixed, memory, scale };
+  const workloads = { drain, latency, 'insert-single': insertSingle, 'insert-bulk': insertBulk, mixed, memory, scale, 'wf-release': wfRelease, 'wf-fanout': wfFanout };
   const fn = workloads[flags.workload];
   if (!fn) throw new Error(`unknown workload ${flags.workload}`);
   const admin = new pg.Client({ connectionString: URL_ });
@@ -672,4 +672,278 @@ async function runNode() {
     }
   });
   process.send({ type: 'ready' });
+}
+
+// --- workflows (issue 13): what releasing a held step costs ------------------------------------
+
+/** Resolves `workflow:complete` / `workflow:fail` by workflow id, also for ends seen before the wait. */
+function workflowEnds(peer) {
+  const ended = new Map();
+  const waiting = new Map();
+  const on = (state) => ({ workflow }) => {
+    const at = now();
+    ended.set(workflow.id, { state, at });
+    waiting.get(workflow.id)?.({ state, at });
+  };
+  peer.on('workflow:complete', on('completed'));
+  peer.on('workflow:fail', on('failed'));
+  return {
+    wait(id, ms) {
+      if (ended.has(id)) return Promise.resolve(ended.get(id));
+      return withTimeout(new Promise((resolve) => waiting.set(id, resolve)), ms, null);
+    },
+  };
+}
+
+// --- wf-release: time from a step's last dependency completing to the step starting -----------
+// --shape chain: one workflow is --levels steps, each depending on the one before (levels − 1
+// samples per workflow). --shape fanin: --parents independent steps and one child depending on
+// all of them (one sample per workflow: child start − the last parent's completion). Workflows run
+// one at a time (the next is inserted once the previous one's workflow:complete arrived), on one
+// node at concurrency C; the first --warmup workflows are left out of the percentiles.
+// The parent's completion is taken three ways:
+//   fromAck    (p50, p95, ...) job:complete of the parent, emitted once its ack statement returned,
+//              just after the commit that released the child (the primary figure; the child's
+//              fetch, woken by the NOTIFY of that commit, can occasionally return first: min < 0)
+//   fromReturn (retP50, ...) the parent's perform returning: also holds the ack's batching (one
+//              event-loop turn), the ack statement and its commit
+//   database   (dbP50, ...) child's attempted_at − parent's completed_at, both now() on the
+//              database clock: from the start of the ack statement to the start of the child's fetch
+async function wfRelease(admin) {
+  const shape = flags.shape ?? 'chain';
+  if (shape !== 'chain' && shape !== 'fanin') throw new Error(`--shape chain|fanin, got ${shape}`);
+  const levels = num('levels', 50);
+  const parents = num('parents', 20);
+  const W = num('workflows', 20);
+  const warm = num('warmup', 2);
+  const C = num('concurrency', 10);
+  const per = shape === 'chain' ? levels : parents + 1;
+  const total = (warm + W) * per;
+  const tr = makeTracker(total);
+  const ret = new Float64Array(total);
+  const acked = new Float64Array(total);
+  const peer = await createPeer({
+    url: URL_,
+    concurrency: C,
+    perform: (i) => {
+      tr.perform(i);
+      ret[i] = now();
+    },
+  });
+  if (!peer.buildWorkflow) throw new Error(`${PEER} has no workflows`);
+  await peer.setup();
+  peer.on('job:complete', ({ job }) => {
+    const i = job.args?.i;
+    if (Number.isInteger(i) && i >= 0 && i < total && acked[i] === 0) acked[i] = now();
+  });
+  const ends = workflowEnds(peer);
+  await prepareDb(admin, true);
+  await peer.start();
+  await sleep(1000); // idle: LISTEN is up, the first polls found nothing
+  const fromAck = [];
+  const fromReturn = [];
+  const perLevel = [];
+  let timedOut = 0;
+  let failedWf = 0;
+  for (let w = 0; w < warm + W; w++) {
+    const base = w * per;
+    const steps =
+      shape === 'chain'
+        ? Array.from({ length: levels }, (_, k) => ({ name: `s${k}`, i: base + k, deps: k > 0 ? [`s${k - 1}`] : undefined }))
+        : [
+            ...Array.from({ length: parents }, (_, k) => ({ name: `p${k}`, i: base + k })),
+            { name: 'child', i: base + parents, deps: Array.from({ length: parents }, (_, k) => `p${k}`) },
+          ];
+    const wf = await peer.buildWorkflow(shape, steps).insert();
+    const end = await ends.wait(wf.id, 30_000);
+    if (end === null) {
+      timedOut++;
+      break;
+    }
+    if (end.state !== 'completed') failedWf++;
+    // job:complete of the last step comes from the same ack batch as the finish: let it land.
+    await waitUntil(() => acked[base + per - 1] > 0, 1000, 1);
+    if (w < warm) continue;
+    if (shape === 'chain') {
+      for (let k = 1; k < levels; k++) {
+        const child = tr.firstStart[base + k];
+        fromAck.push(child - acked[base + k - 1]);
+        fromReturn.push(child - ret[base + k - 1]);
+      }
+      perLevel.push((tr.firstStart[base + levels - 1] - tr.firstStart[base]) / (levels - 1));
+    } else {
+      let lastAck = 0;
+      let lastRet = 0;
+      for (let k = 0; k < parents; k++) {
+        lastAck = Math.max(lastAck, acked[base + k]);
+        lastRet = Math.max(lastRet, ret[base + k]);
+      }
+      const child = tr.firstStart[base + parents];
+      fromAck.push(child - lastAck);
+      fromReturn.push(child - lastRet);
+      perLevel.push(child - tr.firstStart[base]);
+    }
+  }
+  await shutdown(peer);
+  const left = await unfinished(admin, peer);
+  const exactlyOnce = checkRuns(tr.runs, 0, total);
+  const missingAck = acked.reduce((n, t) => n + (t === 0 ? 1 : 0), 0);
+  // The database's view: child claimed (its fetch's now()) − last parent's completed_at (its ack's
+  // now(), the start of the statement that released the child; so this also holds that statement).
+  const dbStart = new Float64Array(total);
+  const dbDone = new Float64Array(total);
+  for (const row of (await admin.query(peer.timesSql)).rows) {
+    if (row.i >= 0 && row.i < total) {
+      dbStart[row.i] = row.started ?? 0;
+      dbDone[row.i] = row.completed ?? 0;
+    }
+  }
+  const fromDb = [];
+  for (let w = warm; w < warm + W && w * per < total; w++) {
+    const base = w * per;
+    if (shape === 'chain') for (let k = 1; k < levels; k++) fromDb.push(dbStart[base + k] - dbDone[base + k - 1]);
+    else fromDb.push(dbStart[base + parents] - Math.max(...Array.from({ length: parents }, (_, k) => dbDone[base + k])));
+  }
+  const sorted = (xs) => xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const a = sorted(fromAck);
+  const r = sorted(fromReturn);
+  const d = sorted(fromDb.slice(0, fromAck.length));
+  const lv = sorted(perLevel);
+  return {
+    ok: timedOut === 0 && failedWf === 0 && left === 0 && exactlyOnce.ok && missingAck === 0 && a.length === fromAck.length,
+    shape,
+    levels: shape === 'chain' ? levels : undefined,
+    parents: shape === 'fanin' ? parents : undefined,
+    workflows: W,
+    warmup: warm,
+    concurrency: C,
+    samples: a.length,
+    metrics: {
+      p50: percentile(a, 50),
+      p95: percentile(a, 95),
+      p99: percentile(a, 99),
+      max: a[a.length - 1] ?? null,
+      min: a[0] ?? null,
+      mean: a.reduce((s, x) => s + x, 0) / (a.length || 1),
+      retP50: percentile(r, 50),
+      retP95: percentile(r, 95),
+      retMax: r[r.length - 1] ?? null,
+      dbP50: percentile(d, 50),
+      dbP95: percentile(d, 95),
+      dbMax: d[d.length - 1] ?? null,
+      // chain: mean start-to-start time per level of each workflow; fanin: first parent's start → child's start.
+      levelP50: percentile(lv, 50),
+      samples: a.length,
+    },
+    timedOut,
+    failedWorkflows: failedWf,
+    missingAck,
+    exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left },
+    ...common(peer),
+  };
+}
+
+// --- wf-fanout: a 10,000-step fan-out against 10,000 independent jobs ---------------------------
+// --mode workflow: one workflow, a root step and --jobs children that depend on it (--sink 1 adds
+// a step depending on every child), written by one insert. --mode plain: --jobs independent jobs
+// of the same no-op worker, insertMany in batches of --batch. Workers (one node, concurrency C)
+// are already running; timed from the insert call until a poll of the table shows every job
+// finished. Before that, untimed and identical in both modes: a warm-up (a --warm-jobs fan-out
+// workflow and as many plain jobs, run to completion), then ANALYZE and CHECKPOINT.
+async function wfFanout(admin) {
+  const mode = flags.mode ?? 'workflow';
+  if (mode !== 'workflow' && mode !== 'plain') throw new Error(`--mode workflow|plain, got ${mode}`);
+  const N = num('jobs', 10_000);
+  const sink = mode === 'workflow' && num('sink', 0) > 0;
+  const batch = num('batch', 1000);
+  const C = num('concurrency', 10);
+  const WN = num('warm-jobs', 1000);
+  const analyze = flags.analyze !== '0';
+  const timed = mode === 'workflow' ? N + 1 + (sink ? 1 : 0) : N;
+  // Indexes: [0, timed) the timed jobs, then the warm-up workflow (WN + 1), then WN warm-up plain jobs.
+  const warmFrom = timed;
+  const total = timed + WN + 1 + WN;
+  const tr = makeTracker(total);
+  const ret = new Float64Array(total);
+  const peer = await createPeer({
+    url: URL_,
+    concurrency: C,
+    perform: (i) => {
+      tr.perform(i);
+      ret[i] = now();
+    },
+  });
+  if (!peer.buildWorkflow) throw new Error(`${PEER} has no workflows`);
+  await peer.setup();
+  const ends = workflowEnds(peer);
+  await peer.start();
+  // Warm-up, untimed: JIT, pool, prepared statements, both insert paths and the release.
+  const warmWf = await peer
+    .buildWorkflow('warm-up', [
+      { name: 'root', i: warmFrom + WN },
+      ...Array.from({ length: WN }, (_, k) => ({ name: `c${k}`, i: warmFrom + k, deps: ['root'] })),
+    ])
+    .insert();
+  if (WN > 0) await preinsert(peer, warmFrom + WN + 1, total, batch);
+  const warmed = (await ends.wait(warmWf.id, 60_000)) !== null && (await withTimeout(tr.reach(2 * WN + 1).then(() => true), 60_000, false));
+  if (!warmed || (await waitStored(admin, peer)) === null) throw new Error('the warm-up did not finish');
+  await prepareDb(admin, analyze);
+  await sleep(200);
+  // Built before the clock starts (args objects, the builder's step list); the insert is timed.
+  const built =
+    mode === 'workflow'
+      ? peer.buildWorkflow('fan-out', [
+          { name: 'root', i: N },
+          ...Array.from({ length: N }, (_, k) => ({ name: `c${k}`, i: k, deps: ['root'] })),
+          ...(sink ? [{ name: 'sink', i: N + 1, deps: Array.from({ length: N }, (_, k) => `c${k}`) }] : []),
+        ])
+      : null;
+  const batches = [];
+  if (mode === 'plain') for (let i = 0; i < N; i += batch) batches.push(Array.from({ length: Math.min(batch, N - i) }, (_, k) => i + k));
+  const cpu = cpuMeter();
+  const t0 = now();
+  let wfId = null;
+  if (built) wfId = (await built.insert()).id;
+  else for (const is of batches) await peer.insertBatch(is);
+  const insertMs = now() - t0;
+  const reached = await withTimeout(tr.reach(2 * WN + 1 + timed).then(() => true), num('timeout', 240_000), false);
+  const tStored = reached ? await waitStored(admin, peer) : null;
+  const cpuPerJob = cpu(timed);
+  const end = wfId ? await ends.wait(wfId, 10_000) : null;
+  const stopMs = await shutdown(peer);
+  const left = await unfinished(admin, peer);
+  const exactlyOnce = checkRuns(tr.runs, 0, total);
+  let firstChild = Infinity;
+  let lastStart = 0;
+  for (let i = 0; i < N; i++) {
+    firstChild = Math.min(firstChild, tr.firstStart[i]);
+    lastStart = Math.max(lastStart, tr.firstStart[i]);
+  }
+  const firstStart = mode === 'workflow' ? tr.firstStart[N] : firstChild;
+  return {
+    ok: reached && tStored !== null && left === 0 && exactlyOnce.ok && (wfId === null || end?.state === 'completed'),
+    mode,
+    jobs: timed,
+    sink,
+    batch: mode === 'plain' ? batch : timed,
+    concurrency: C,
+    warmJobs: WN,
+    metrics: {
+      jobsPerSec: tStored ? timed / ((tStored - t0) / 1000) : null,
+      totalMs: tStored ? tStored - t0 : null,
+      insertMs,
+      firstStartMs: firstStart - t0,
+      // workflow: the root's perform returned → the first child started (its ack, the release of N
+      // steps in that statement, NOTIFY, fetch).
+      ...(mode === 'workflow' ? { rootToChildMs: firstChild - ret[N] } : {}),
+      ...(sink ? { sinkReleaseMs: tr.firstStart[N + 1] - Math.max(...Array.from({ length: N }, (_, k) => ret[k])) } : {}),
+      lastStartMs: (sink ? tr.firstStart[N + 1] : lastStart) - t0,
+      storeLagMs: tStored ? tStored - tr.last : null,
+      ...(end ? { workflowEventMs: end.at - t0 } : {}),
+      stopMs,
+      ...cpuPerJob,
+    },
+    exactlyOnce: { ...exactlyOnce, unfinishedAfterStop: left },
+    ...common(peer),
+  };
 }

@@ -16,6 +16,7 @@ export const settings = {
   queue: "new Queue({ connection: pool, schema: 'docket', queues: { default: C }, workers: [worker] }), pollInterval default (1000 ms)",
   insert: 'queue.insert(worker, { i }) / queue.insertMany(worker, [...])',
   retry: 'backoff: () => 1000 ms (any value >= 0 is accepted)',
+  workflow: "queue.workflow(name).add(step, worker, { i }, { deps }).insert(): every step of the DAG in one statement; steps are jobs of the same no-op worker",
 };
 
 /** The peer factory for the docket bundle at `dist` (a file: URL). */
@@ -36,7 +37,7 @@ async function createDocketPeer(dist, { url, concurrency = 10, poolMax = 10, ret
     maxAttempts: 5,
     backoff: () => retryDelayMs,
     perform: async (job) => {
-      perform(job.args.i);
+      perform(job.args.i, job);
     },
   });
   const queue = new Queue({ connection: pool, schema: 'docket', queues: { default: concurrency }, workers: [worker] });
@@ -69,6 +70,9 @@ async function createDocketPeer(dist, { url, concurrency = 10, poolMax = 10, ret
     schemas: ['docket'],
     unfinishedSql: "select count(*)::int as n from docket.jobs where state not in ('completed', 'discarded', 'cancelled')",
     rowsSql: "select (args->>'i')::int as i from docket.jobs",
+    /** Database-clock times (epoch ms) of each job: claimed (attempted_at) and finished (completed_at, now() of its ack). */
+    timesSql:
+      "select (args->>'i')::int as i, (extract(epoch from attempted_at) * 1000)::float8 as started, (extract(epoch from completed_at) * 1000)::float8 as completed from docket.jobs",
     setup: async () => {
       await queue.migrate();
       split = (await pool.query(`SELECT to_regclass('docket.jobs_live') IS NOT NULL AS split`)).rows[0].split;
@@ -85,6 +89,18 @@ async function createDocketPeer(dist, { url, concurrency = 10, poolMax = 10, ret
     insertOne: (i) => queue.insert(worker, { i }),
     insertBatch: (is) => queue.insertMany(worker, is.map((i) => ({ i }))),
     start: () => queue.start(),
+    /** Listens to a queue event (job:complete, workflow:complete, ...). */
+    on: (event, fn) => queue.on(event, fn),
+    /**
+     * A workflow of no-op steps, built now and written by the returned `insert()` (one statement):
+     * `steps` is [{ name, i, deps? }], each a job of the no-op worker with args { i }.
+     */
+    buildWorkflow(name, steps) {
+      if (typeof queue.workflow !== 'function') throw new Error('this docket build has no workflows (queue.workflow is missing)');
+      const builder = queue.workflow(name);
+      for (const s of steps) builder.add(s.name, worker, { i: s.i }, s.deps ? { deps: s.deps } : undefined);
+      return { insert: () => builder.insert() };
+    },
     async startPruner() {
       prunerNode = new Queue({ connection: pool, schema: 'docket', queues: {}, plugins: [new Pruner({ maxAge: 86_400_000, interval: 1000 })] });
       prunerNode.on('queue:error', ({ error, context }) => errors.push(`pruner ${context}: ${error?.message ?? error}`));
