@@ -7,10 +7,39 @@ import type { JobRow } from '../../definitions/job.js';
 import { WorkflowError } from '../../definitions/errors.js';
 import type { Queryable } from '../../driver/types.js';
 import type { WorkflowOperations } from '../engine.js';
-import type { WorkflowRow } from '../types.js';
+import type { StepEdgeRow, StepInsertRow, WorkflowRow } from '../types.js';
 import type { EngineParts } from './parts.js';
 
 type IdList = { ids: string };
+
+/**
+ * Steps as the statements take them (see stepsFrom in sql/workflow.ts): what they share once
+ * per distinct shape, then one short array per step; edges as [parent, child, policy].
+ */
+function encode(steps: readonly StepInsertRow[], edges: readonly StepEdgeRow[]): { shapes: string; rows: string; edges: string } {
+  const index = new Map<string, number>();
+  const shapes: string[] = [];
+  const rows = steps.map((s) => {
+    const shape = JSON.stringify({
+      queue: s.queue,
+      worker: s.worker,
+      tags: s.tags,
+      priority: s.priority,
+      max_attempts: s.max_attempts,
+      scheduled_at: s.scheduled_at,
+      delay_ms: s.delay_ms,
+      plimit: s.plimit,
+    });
+    let k = index.get(shape);
+    if (k === undefined) {
+      k = shapes.length;
+      index.set(shape, k);
+      shapes.push(shape);
+    }
+    return [s.i, s.step, k, s.args, s.deps, s.kids, s.pkey];
+  });
+  return { shapes: `[${shapes.join(',')}]`, rows: JSON.stringify(rows), edges: JSON.stringify(edges.map((e) => [e.p, e.c, e.f])) };
+}
 const list = (rows: readonly IdList[]): string[] => JSON.parse(rows[0]?.ids ?? '[]') as string[];
 
 /** Workflow operations over `parts`. */
@@ -44,13 +73,15 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
 
   return {
     async insertWorkflow({ name, tags, steps, edges, notify, scope }) {
+      const encoded = encode(steps, edges);
       const [row] = await on(scope).query<{ id: string; inserted_at: number; steps: string }>(sql.insertWorkflow, [
         name,
         JSON.stringify(tags),
-        JSON.stringify(steps),
-        JSON.stringify(edges),
+        encoded.rows,
+        encoded.edges,
         channel,
         notify,
+        encoded.shapes,
       ]);
       return {
         id: row!.id,
@@ -129,11 +160,13 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
         const now = await tx.query<{ id: string; step: string; state: string }>(sql.stepStates, [workflowId]);
         const addition = plan({ workflowId, steps: now, edges });
         if (addition.steps.length === 0) return [];
+        const encoded = encode(addition.steps, addition.edges);
         const rows = await tx.query<JobRow & { edges: number; grown: number }>(sql.addSteps, [
           workflowId,
-          JSON.stringify(addition.steps),
-          JSON.stringify(addition.edges),
+          encoded.rows,
+          encoded.edges,
           JSON.stringify(addition.grow),
+          encoded.shapes,
         ]);
         if (rows.length > 0 && Number(rows[0]!.grown) !== addition.grow.length) {
           throw new WorkflowError('A dependent step was released while steps were being added to it; nothing was added');
