@@ -52,10 +52,24 @@ CREATE TABLE {{schema}}.workflow_deps (
   child_id     bigint NOT NULL,
   workflow_id  bigint NOT NULL,
   on_failure   text NOT NULL DEFAULT 'cancel' CHECK (on_failure IN ('cancel', 'ignore', 'cancel-workflow')),
+  -- The child waits for many steps (a wide fan-in): a completion does not update the child in
+  -- its ack (every parent's ack would queue on that one row until commit) but records a
+  -- release in workflow_releases, which the acking node applies right after its commit.
+  wide         boolean NOT NULL DEFAULT false,
   PRIMARY KEY (parent_id, child_id)
 );
 CREATE INDEX workflow_deps_child_idx ON {{schema}}.workflow_deps (child_id);
 CREATE INDEX workflow_deps_workflow_idx ON {{schema}}.workflow_deps (workflow_id);
+
+-- Completions of wide fan-ins' parents not yet counted on the child: appended by acks (no row
+-- contention), applied (deleted, summed, subtracted from deps_left) after their commit by the
+-- node that acked, or by the Workflow plugin's sweep. A repair that recounts a child from its
+-- edges deletes the child's pending rows in the same statement.
+CREATE TABLE {{schema}}.workflow_releases (
+  child_id  bigint NOT NULL,
+  n         integer NOT NULL
+);
+CREATE INDEX workflow_releases_child_idx ON {{schema}}.workflow_releases (child_id);
 
 -- The view gains the new columns (both tables list them in the same order).
 CREATE OR REPLACE VIEW {{schema}}.jobs AS

@@ -204,6 +204,11 @@ export interface WorkflowOperations {
    * workflow as it stands (its throw rolls everything back). Returns the new steps' rows.
    */
   addSteps(p: { readonly jobId: string; readonly claim: string; readonly plan: (graph: WorkflowGraph) => StepAddition }): Promise<JobRow[]>;
+  /**
+   * Applies pending releases of wide fan-ins (completions of parents not yet counted on their
+   * child) for up to `limit` children: how many rows it applied, how many steps it released.
+   */
+  applyReleases(p: { readonly limit: number }): Promise<{ rows: number; released: number }>;
   /** Workflows a lost release or finish left unsettled. */
   unsettledWorkflows(p: { readonly limit: number }): Promise<string[]>;
   /** Forgets finished workflows whose steps are all gone; how many. */

@@ -170,6 +170,8 @@ export interface StepEdgeRow {
   readonly p: string;
   readonly c: string;
   readonly f: string;
+  /** The child is a wide fan-in: its release is deferred past the parent's ack (see workflow_releases). */
+  readonly w: boolean;
 }
 
 /** A workflow's steps as they stand, for validating steps added to it. */

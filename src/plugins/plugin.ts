@@ -14,7 +14,7 @@ import type { QueueApi } from '../queue-api.js';
  * Engine operations they need, their events, and the cron tick insert.
  */
 export interface PluginInternals {
-  readonly engine: MaintenanceOperations & ScheduleOperations & Pick<WorkflowOperations, 'unsettledWorkflows' | 'forgetWorkflows'>;
+  readonly engine: MaintenanceOperations & ScheduleOperations & Pick<WorkflowOperations, 'unsettledWorkflows' | 'forgetWorkflows' | 'applyReleases'>;
   emit<E extends keyof QueueEvents>(event: E, payload: Parameters<QueueEvents[E]>[0]): void;
   /** Inserts a cron tick's job; a tick already enqueued (by any leader) is a no-op. */
   insertTick(worker: string, args: unknown, options: Record<string, unknown>, key: string): Promise<{ job: Job; duplicate: boolean }>;

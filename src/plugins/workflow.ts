@@ -49,6 +49,11 @@ export class Workflow extends Plugin {
 
   protected async tick(ctx: PluginContext): Promise<void> {
     const { engine, settleWorkflows } = internals(ctx);
+    // Releases of wide fan-ins that an acking node did not get to apply (it died, lost its connection).
+    for (;;) {
+      const { rows } = await engine.applyReleases({ limit: this.batchSize });
+      if (rows === 0 || ctx.signal.aborted) break;
+    }
     for (;;) {
       const ids = await engine.unsettledWorkflows({ limit: this.batchSize });
       if (ids.length > 0) await settleWorkflows(ids);

@@ -15,6 +15,12 @@ export type { PlannedStep };
 import type { StepAddition, StepEdgeRow, StepInsertRow, WorkflowGraph } from '../engine/types.js';
 import { buildBatch, parseArgs } from '../insert/options.js';
 
+/**
+ * A step waiting for more steps than this is a wide fan-in: its parents' acks do not update it
+ * (they would queue on its row, one commit at a time) but record releases applied right after.
+ */
+export const WIDE_FAN_IN = 32;
+
 /** Most steps one workflow (or one addSteps call) may carry. */
 export const MAX_STEPS = 100_000;
 
@@ -161,7 +167,8 @@ export function planWorkflow(
       if (!names.has(dep)) throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which is not a step of this workflow`, step.name);
     }
     const f = policyOf(step.options ?? {}, policy, step.name);
-    for (const dep of deps) edges.push({ p: dep, c: step.name, f });
+    const w = deps.length > WIDE_FAN_IN;
+    for (const dep of deps) edges.push({ p: dep, c: step.name, f, w });
     parents.set(step.name, deps);
   }
   assertAcyclic(parents);
@@ -209,7 +216,7 @@ export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added
       else if (old.state !== 'completed' && f !== 'ignore') {
         throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which ended ${old.state}`, step.name);
       }
-      edges.push({ p: ref(dep), c: `#${step.name}`, f });
+      edges.push({ p: ref(dep), c: `#${step.name}`, f, w: deps.length > WIDE_FAN_IN });
     }
     parents.set(step.name, [...(parents.get(step.name) ?? []), ...deps]);
     const dependents = step.dependents ?? [];
@@ -225,7 +232,9 @@ export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added
         throw new WorkflowError(`Step "${step.name}": dependent "${dependent}" is ${target.state}, not held: a step that was released cannot gain dependencies`, step.name);
       }
       // The dependent's own policy (that of its existing edges) applies to its new dependency.
-      edges.push({ p: `#${step.name}`, c: target.id, f: graph.edges.find((e) => e.child === target.id)?.policy ?? 'cancel' });
+      // Wide when this call alone gives it many: the usual dynamic fan-in (one page per step).
+      const many = fresh.filter((s) => (s.dependents ?? []).includes(dependent)).length > WIDE_FAN_IN;
+      edges.push({ p: `#${step.name}`, c: target.id, f: graph.edges.find((e) => e.child === target.id)?.policy ?? 'cancel', w: many });
       grow.set(target.id, (grow.get(target.id) ?? 0) + 1);
       parents.set(dependent, [...(parents.get(dependent) ?? []), step.name]);
     }

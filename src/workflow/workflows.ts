@@ -62,6 +62,8 @@ export class Workflows {
   /** Workflows whose steps finished since the last pass, and the failed steps among them. */
   #finished = new Set<string>();
   #failed = new Map<string, string[]>();
+  /** Whether a step completed since the last pass (it may have recorded wide fan-in releases). */
+  #completed = false;
   #pass: Promise<void> | undefined;
 
   constructor(
@@ -188,6 +190,7 @@ export class Workflows {
     for (const { job, state } of steps) {
       if (job.workflow === null || !FINAL.includes(state)) continue;
       this.#finished.add(job.workflow.id);
+      if (state === 'completed') this.#completed = true;
       if (state !== 'completed') this.#failed.set(job.workflow.id, [...(this.#failed.get(job.workflow.id) ?? []), job.id]);
     }
     if (this.#finished.size > 0) this.#pass ??= this.#settle();
@@ -218,9 +221,14 @@ export class Workflows {
       while (this.#finished.size > 0) {
         const finished = [...this.#finished];
         const failed = this.#failed;
+        const completed = this.#completed;
         this.#finished = new Set();
         this.#failed = new Map();
+        this.#completed = false;
         try {
+          // Completions of wide fan-ins' parents, recorded by the acks: counted on their children now.
+          // (Bounded: under a steady stream the next pass, or the sweep, takes the rest.)
+          for (let round = 0; completed && round < 10; round++) if ((await this.engine.applyReleases({ limit: 1_000 })).rows === 0) break;
           for (const [id, steps] of failed) {
             const row = await this.engine.settleWorkflow({ id, failed: steps });
             if (row !== undefined) this.#emitEnd(row);

@@ -13,6 +13,9 @@ import { nextEvent, useSchema, waitFor } from '../support/queue.js';
 const db = useSchema('wf_fan_in');
 const PARENTS = 20;
 const ROUNDS = 12;
+/** Beyond WIDE_FAN_IN (32): the child's releases are recorded by the acks and applied after. */
+const WIDE = 40;
+const WIDE_ROUNDS = 6;
 
 const pools = [createPgPool(db.url, `wf-fan-in-a-${db.schema}`, { max: 6 }), createPgPool(db.url, `wf-fan-in-b-${db.schema}`, { max: 6 })];
 const sql = createPostgresJs(db.url, `wf-fan-in-c-${db.schema}`, { max: 6 });
@@ -21,11 +24,11 @@ afterAll(async () => {
 });
 
 /** Parents of the current round wait here until all of them are running, then return together. */
-let barrier: { arrived: number; release: () => void; released: Promise<void> } = makeBarrier();
-function makeBarrier(): typeof barrier {
+let barrier: { arrived: number; expected: number; release: () => void; released: Promise<void> } = makeBarrier(PARENTS);
+function makeBarrier(expected: number): typeof barrier {
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
-  return { arrived: 0, release, released };
+  return { arrived: 0, expected, release, released };
 }
 /** Per workflow: every start of its child, with whether all parents were completed by then (from the rows). */
 const childRuns = new Map<string, boolean[]>();
@@ -36,7 +39,7 @@ const parent = new Worker({
   args: z.object({ i: z.number() }),
   perform: async (job) => {
     const round = barrier;
-    if (++round.arrived === PARENTS) round.release();
+    if (++round.arrived === round.expected) round.release();
     await round.released;
     return { i: job.args.i };
   },
@@ -46,11 +49,12 @@ const child = new Worker({
   queue: 'fi',
   args: z.object({}),
   perform: async (job) => {
-    const { rows } = await db.pool.query<{ done: number }>(
-      `SELECT count(*)::int AS done FROM "${db.schema}".jobs_finished WHERE workflow_id = $1 AND state = 'completed' AND step LIKE 'p%'`,
+    const { rows } = await db.pool.query<{ done: number; parents: number }>(
+      `SELECT count(*)::int AS done, (SELECT count(*)::int FROM "${db.schema}".jobs WHERE workflow_id = $1 AND step LIKE 'p%') AS parents
+       FROM "${db.schema}".jobs_finished WHERE workflow_id = $1 AND state = 'completed' AND step LIKE 'p%'`,
       [job.workflow!.id],
     );
-    childRuns.set(job.workflow!.id, [...(childRuns.get(job.workflow!.id) ?? []), rows[0]!.done === PARENTS]);
+    childRuns.set(job.workflow!.id, [...(childRuns.get(job.workflow!.id) ?? []), rows[0]!.done === rows[0]!.parents]);
     return Object.keys(await job.results()).length;
   },
 });
@@ -67,40 +71,47 @@ function endedOnAny(queues: readonly Queue[], id: string, timeout = 30_000): Pro
 }
 
 describe('workflow release', () => {
-  it(`releases a fan-in child exactly once, never early, when ${PARENTS} parents complete at once on 3 instances (${ROUNDS} rounds)`, async () => {
-    const nodes = await Promise.all([
-      db.queue({ workers, queues: { fi: 10 }, connection: pools[0]!, nodeId: 'fi-a' }),
-      db.queue({ workers, queues: { fi: 10 }, connection: pools[1]!, nodeId: 'fi-b' }),
-      db.queue({ workers, queues: { fi: 10 }, connection: sql, nodeId: 'fi-c' }),
-    ]);
-    await Promise.all(nodes.map((n) => n.start()));
-    const spread: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      barrier = makeBarrier();
-      let builder = nodes[round % 3]!.workflow('fan-in');
-      for (let i = 0; i < PARENTS; i++) builder = builder.add(`p${i}`, parent, { i });
-      builder = builder.add('child', child, {}, { deps: Array.from({ length: PARENTS }, (_, i) => `p${i}`) });
-      const run = await builder.insert();
-      const end = await endedOnAny(nodes, run.id);
-      expect(end.state).toBe('completed');
-      expect(childRuns.get(run.id), `round ${round}`).toEqual([true]);
-      // From the rows: every step completed once, the child after its last parent.
-      const { rows } = await db.pool.query<{ step: string; attempt: number; attempted_by: string; attempted_at: Date; completed_at: Date }>(
-        `SELECT step, attempt, attempted_by, attempted_at, completed_at FROM "${db.schema}".jobs WHERE workflow_id = $1`,
-        [run.id],
-      );
-      expect(rows).toHaveLength(PARENTS + 1);
-      expect(rows.every((r) => r.attempt === 1)).toBe(true);
-      const c = rows.find((r) => r.step === 'child')!;
-      const lastParent = Math.max(...rows.filter((r) => r.step !== 'child').map((r) => r.completed_at.getTime()));
-      expect(c.attempted_at.getTime()).toBeGreaterThanOrEqual(lastParent);
-      expect((await nodes[0]!.getJob(c.step === 'child' ? run.steps.child!.id : ''))!.result).toBe(PARENTS);
-      spread.push(new Set(rows.filter((r) => r.step !== 'child').map((r) => r.attempted_by)).size);
-    }
-    // The parents really were spread over the nodes (else this tested no race at all).
-    expect(spread.filter((n) => n >= 2).length).toBeGreaterThan(ROUNDS / 2);
-    await Promise.all(nodes.map((n) => n.stop()));
-  }, 120_000);
+  for (const [width, rounds, how] of [
+    [PARENTS, ROUNDS, 'released in the acks'],
+    [WIDE, WIDE_ROUNDS, 'a wide fan-in, released after the acks'],
+  ] as const) {
+    it(`releases a fan-in child exactly once, never early, when ${width} parents complete at once on 3 instances (${rounds} rounds, ${how})`, async () => {
+      const nodes = await Promise.all([
+        db.queue({ workers, queues: { fi: 16 }, connection: pools[0]!, nodeId: `fi-a-${width}` }),
+        db.queue({ workers, queues: { fi: 16 }, connection: pools[1]!, nodeId: `fi-b-${width}` }),
+        db.queue({ workers, queues: { fi: 16 }, connection: sql, nodeId: `fi-c-${width}` }),
+      ]);
+      await Promise.all(nodes.map((n) => n.start()));
+      const spread: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        barrier = makeBarrier(width);
+        let builder = nodes[round % 3]!.workflow('fan-in');
+        for (let i = 0; i < width; i++) builder = builder.add(`p${i}`, parent, { i });
+        builder = builder.add('child', child, {}, { deps: Array.from({ length: width }, (_, i) => `p${i}`) });
+        const run = await builder.insert();
+        const end = await endedOnAny(nodes, run.id);
+        expect(end.state).toBe('completed');
+        expect(childRuns.get(run.id), `round ${round}`).toEqual([true]);
+        // From the rows: every step completed once, the child after its last parent.
+        const { rows } = await db.pool.query<{ step: string; attempt: number; attempted_by: string; attempted_at: Date; completed_at: Date }>(
+          `SELECT step, attempt, attempted_by, attempted_at, completed_at FROM "${db.schema}".jobs WHERE workflow_id = $1`,
+          [run.id],
+        );
+        expect(rows).toHaveLength(width + 1);
+        expect(rows.every((r) => r.attempt === 1)).toBe(true);
+        const c = rows.find((r) => r.step === 'child')!;
+        const lastParent = Math.max(...rows.filter((r) => r.step !== 'child').map((r) => r.completed_at.getTime()));
+        expect(c.attempted_at.getTime()).toBeGreaterThanOrEqual(lastParent);
+        expect((await nodes[0]!.getJob(run.steps.child!.id))!.result).toBe(width);
+        spread.push(new Set(rows.filter((r) => r.step !== 'child').map((r) => r.attempted_by)).size);
+      }
+      // The parents really were spread over the nodes (else this tested no race at all).
+      expect(spread.filter((n) => n >= 2).length).toBeGreaterThan(rounds / 2);
+      const { rows: pending } = await db.pool.query(`SELECT count(*)::int AS n FROM "${db.schema}".workflow_releases`);
+      expect(pending[0].n).toBe(0);
+      await Promise.all(nodes.map((n) => n.stop()));
+    }, 120_000);
+  }
 
   it('completes a 1,000-step fan-out/fan-in and a 50-level chain', async () => {
     const queue = await db.queue({ workers, queues: { 'fi-big': 20 } });
@@ -151,6 +162,26 @@ describe('workflow release', () => {
     await finishBySql(db.pool, db.schema, 'discarded', 'j.id = $1', [failing.steps.a!.id]);
     expect((await failed).workflow.state).toBe('failed');
     expect((await queue.getJob(failing.steps.b!.id))!.state).toBe('cancelled');
+
+    // A wide fan-in whose parents' acks recorded their releases, and whose node died before
+    // applying them: the sweep applies them (once), and the child runs.
+    let wide = queue.workflow('lost-wide');
+    for (let i = 0; i < 40; i++) wide = wide.add(`p${i}`, noop, { n: i }, { delay: 3_600_000 });
+    const wideRun = await wide.add('child', noop, { n: 40 }, { deps: Array.from({ length: 40 }, (_, i) => `p${i}`) }).insert();
+    const wideDone = nextEvent(queue, 'workflow:complete', ({ workflow }) => workflow.id === wideRun.id);
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO "${db.schema}".workflow_releases (child_id, n) VALUES ($1, 25), ($1, 15)`, [wideRun.steps.child!.id]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    expect(await finishBySql(db.pool, db.schema, 'completed', `j.workflow_id = $1 AND j.step LIKE 'p%'`, [wideRun.id])).toBe(40);
+    expect((await wideDone).workflow.state).toBe('completed');
+    expect(await queue.getJob(wideRun.steps.child!.id)).toMatchObject({ state: 'completed', attempt: 1, result: 40 });
+    const { rows: pending } = await db.pool.query(`SELECT count(*)::int AS n FROM "${db.schema}".workflow_releases`);
+    expect(pending[0].n).toBe(0);
     await queue.stop();
   }, 60_000);
 });

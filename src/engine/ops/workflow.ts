@@ -38,7 +38,7 @@ function encode(steps: readonly StepInsertRow[], edges: readonly StepEdgeRow[]):
     }
     return [s.i, s.step, k, s.args, s.deps, s.kids, s.pkey];
   });
-  return { shapes: `[${shapes.join(',')}]`, rows: JSON.stringify(rows), edges: JSON.stringify(edges.map((e) => [e.p, e.c, e.f])) };
+  return { shapes: `[${shapes.join(',')}]`, rows: JSON.stringify(rows), edges: JSON.stringify(edges.map((e) => [e.p, e.c, e.f, e.w])) };
 }
 const list = (rows: readonly IdList[]): string[] => JSON.parse(rows[0]?.ids ?? '[]') as string[];
 
@@ -173,6 +173,10 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
         }
         return rows;
       });
+    },
+    async applyReleases({ limit }) {
+      const [row] = await driver.query<{ rows: number; released: number }>(sql.applyReleases, [limit, channel]);
+      return { rows: Number(row?.rows ?? 0), released: Number(row?.released ?? 0) };
     },
     async unsettledWorkflows({ limit }) {
       return list(await driver.query<IdList>(sql.unsettled, [limit]));

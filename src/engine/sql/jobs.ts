@@ -214,29 +214,44 @@ function ackSql(t: JobTables, detailed: boolean): string {
  * and the Workflow plugin's sweep catches whatever a crash in between left.
  */
 export function releaseChildren(t: JobTables, channel: string): string {
-  // No join with a CTE here: with statistics that knew no such fan-out, the planner made each
-  // one a nested loop rescanning the CTE (10,000 children released by one root took 3–5 s:
-  // quadratic). The children are found by `= ANY(array)` (index probes), and `freed_map` is one
-  // row, a JSON object of child id → dependencies freed, looked up by key per child.
+  // A wide fan-in's child (edges marked `wide`) is not updated here: every parent's ack would
+  // queue on its row until commit. Those completions are appended to workflow_releases and
+  // applied after the commit (applyReleases in sql/workflow.ts).
   return `freed AS (
-         SELECT k.child_id AS id, count(*)::int AS n
-         FROM done JOIN LATERAL (SELECT d.child_id FROM ${t.deps} d WHERE d.parent_id = done.id OFFSET 0) k ON true
+         SELECT k.child_id AS id, (count(*) FILTER (WHERE NOT k.wide))::int AS n, (count(*) FILTER (WHERE k.wide))::int AS w
+         FROM done JOIN LATERAL (SELECT d.child_id, d.wide FROM ${t.deps} d WHERE d.parent_id = done.id OFFSET 0) k ON true
          WHERE done.workflow_id IS NOT NULL AND done.dependents > 0 AND done.state = 'completed'
          GROUP BY k.child_id
-       ), freed_map AS MATERIALIZED (
-         SELECT jsonb_object_agg(id::text, n) AS m FROM freed
-       ), woken AS (
+       ), deferred AS (
+         INSERT INTO ${t.releases} (child_id, n) SELECT id, w FROM freed WHERE w > 0
+       ), ${applyFreed(t, 'freed', 'n', channel, 'woken')}`;
+}
+
+/**
+ * CTEs `<name>_map`, `<name>` and `<name>_notified`: subtract `count` (a column of CTE
+ * `source`, by child `id`) from each held child's deps_left, make those left with none
+ * available (or scheduled), and wake their queues. Children are locked in id order first.
+ * No join with a CTE here: with statistics that knew no such fan-out, the planner made each
+ * one a nested loop rescanning the CTE (10,000 children released by one root took 3–5 s:
+ * quadratic). Children are found by `= ANY(array)` (index probes), and the map is one row, a
+ * JSON object of child id → count, looked up by key per child.
+ */
+export function applyFreed(t: JobTables, source: string, count: string, channel: string, name: string): string {
+  return `${name}_map AS MATERIALIZED (
+         SELECT jsonb_object_agg(id::text, ${count}) AS m FROM ${source} WHERE ${count} > 0
+       ), ${name} AS (
          UPDATE ${t.live} c SET deps_left = c.deps_left - (f.m ->> c.id::text)::int,
            state = (CASE WHEN c.deps_left > (f.m ->> c.id::text)::int THEN 'held'
                          WHEN c.scheduled_at > now() THEN 'scheduled' ELSE 'available' END)::${t.state}
-         FROM freed_map f
+         FROM ${name}_map f
          WHERE f.m IS NOT NULL
-           AND c.id = ANY(ARRAY(SELECT l.id FROM ${t.live} l WHERE l.id = ANY(ARRAY(SELECT id FROM freed)) AND l.state = 'held' ORDER BY l.id FOR UPDATE))
+           AND c.id = ANY(ARRAY(SELECT l.id FROM ${t.live} l WHERE l.id = ANY(ARRAY(SELECT id FROM ${source} WHERE ${count} > 0))
+                                  AND l.state = 'held' ORDER BY l.id FOR UPDATE))
            AND c.state = 'held'
          RETURNING c.queue, c.state
-       ), woken_notified AS MATERIALIZED (
+       ), ${name}_notified AS MATERIALIZED (
          SELECT pg_notify(${channel}, json_build_object('queues', coalesce(array_agg(DISTINCT queue) FILTER (WHERE state = 'available'), '{}'),
                                                    'scheduled', bool_or(state = 'scheduled'))::text)
-         FROM woken WHERE state <> 'held' HAVING count(*) > 0
+         FROM ${name} WHERE state <> 'held' HAVING count(*) > 0
        )`;
 }

@@ -17,12 +17,14 @@ export interface JobTables {
   /** Workflows, and the edges between their steps. */
   readonly workflows: string;
   readonly deps: string;
+  /** Completions of wide fan-ins' parents not yet counted on the child. */
+  readonly releases: string;
 }
 
 /** The job tables of an (already quoted) schema. */
 export function jobTables(s: string): JobTables {
   return { live: `${s}.jobs_live`, finished: `${s}.jobs_finished`, keys: `${s}.job_keys`, all: `${s}.jobs`, state: `${s}.job_state`,
-    workflows: `${s}.workflows`, deps: `${s}.workflow_deps` };
+    workflows: `${s}.workflows`, deps: `${s}.workflow_deps`, releases: `${s}.workflow_releases` };
 }
 
 /** The finished states, as an SQL list. */

@@ -6,7 +6,7 @@
 // jobs.ts: values are parameters, batches are one JSON parameter.
 import { NOTICE_SQL } from '../notice.js';
 import { JOB_COLUMNS, STORED_LIST, epochMs, storedRow } from './columns.js';
-import { statement } from './jobs.js';
+import { applyFreed, statement } from './jobs.js';
 import { errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
 
 /** All workflow statements for one schema. */
@@ -67,7 +67,7 @@ export function buildWorkflowStatements(s: string) {
     /**
      * Inserts a workflow, every step and every edge: $1 name, $2 tags (JSON), $3 steps and $7
      * their shapes (see stepsFrom; deps and kids count a step's edges in and out), $4 edges
-     * (JSON array of [parent, child, the child's policy], by step name), $5 channel, $6 NOTIFY
+     * (JSON array of [parent, child, the child's policy, wide], by step name), $5 channel, $6 NOTIFY
      * payload or NULL (a host transaction's hint). Steps with dependencies are `held`; ids
      * follow the step order.
      */
@@ -91,8 +91,8 @@ export function buildWorkflowStatements(s: string) {
             name could be planned as a nested loop over a CTE (quadratic at 10,000 steps). */
          SELECT jsonb_object_agg(step, id) AS m FROM ins
        ), edges AS (
-         INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure)
-         SELECT (ids.m ->> (e->>0))::bigint, (ids.m ->> (e->>1))::bigint, wf.id, e->>2
+         INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure, wide)
+         SELECT (ids.m ->> (e->>0))::bigint, (ids.m ->> (e->>1))::bigint, wf.id, e->>2, (e->>3)::boolean
          FROM json_array_elements($4::text::json) e, ids, wf
          RETURNING 1
        ), notified AS MATERIALIZED (
@@ -143,7 +143,7 @@ export function buildWorkflowStatements(s: string) {
 
     /**
      * Adds steps to a running workflow: $1 workflow id, $2 steps and $5 their shapes (as
-     * insertWorkflow's), $3 edges (JSON array of [parent, child, the child's policy]: ids, or
+     * insertWorkflow's), $3 edges (JSON array of [parent, child, the child's policy, wide]: ids, or
      * for a new step its name prefixed by '#'), $4 held steps that gain dependencies (JSON
      * array of {id, n}).
      */
@@ -163,10 +163,10 @@ export function buildWorkflowStatements(s: string) {
          SELECT jsonb_object_agg('#' || step, id::bigint) AS m FROM ins
        ), e AS MATERIALIZED (
          SELECT coalesce((ids.m ->> (e->>0))::bigint, (e->>0)::bigint) AS p, coalesce((ids.m ->> (e->>1))::bigint, (e->>1)::bigint) AS c,
-                e->>2 AS f
+                e->>2 AS f, (e->>3)::boolean AS w
          FROM json_array_elements($3::text::json) e, ids
        ), edges AS (
-         INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure) SELECT p, c, $1::bigint, f FROM e
+         INSERT INTO ${t.deps} (parent_id, child_id, workflow_id, on_failure, wide) SELECT p, c, $1::bigint, f, w FROM e
          RETURNING 1
        ), touched AS (
          /* One update per existing step (a row updated twice in one statement keeps one of
@@ -184,6 +184,30 @@ export function buildWorkflowStatements(s: string) {
          RETURNING x.grow > 0 AS grew
        )
        SELECT ins.*, (SELECT count(*) FROM edges)::int AS edges, (SELECT count(*) FROM touched WHERE grew)::int AS grown FROM ins`,
+    ),
+
+    /**
+     * $1: how many children, $2: channel. Applies pending releases of wide fan-ins: locks the
+     * children (id order) first, so two appliers, or an applier and a repair, take turns per
+     * child; deletes their pending rows and subtracts them; releases those with none left.
+     * Rows of children no longer live are dropped.
+     */
+    applyReleases: statement(
+      'wf_apply',
+      `WITH mine AS MATERIALIZED (
+         SELECT DISTINCT child_id FROM ${t.releases} LIMIT $1
+       ), locked AS MATERIALIZED (
+         SELECT l.id FROM ${live} l WHERE l.id = ANY(ARRAY(SELECT child_id FROM mine)) ORDER BY l.id FOR UPDATE
+       ), gone AS (
+         DELETE FROM ${t.releases} r
+         WHERE r.child_id = ANY(ARRAY(SELECT child_id FROM mine))
+           AND (r.child_id = ANY(ARRAY(SELECT id FROM locked)) OR NOT EXISTS (SELECT 1 FROM ${live} x WHERE x.id = r.child_id))
+         RETURNING r.child_id, r.n
+       ), summed AS MATERIALIZED (
+         SELECT child_id AS id, sum(n)::int AS n FROM gone GROUP BY child_id
+       ), ${applyFreed(t, 'summed', 'n', '$2', 'applied')}
+       SELECT (SELECT count(*) FROM gone)::int AS rows, (SELECT count(*) FROM applied WHERE state <> 'held')::int AS released,
+              (SELECT count(*) FROM applied_notified)::int AS notified`,
     ),
 
     /** $1: workflow id. Its held steps' ids (JSON array). */
@@ -225,11 +249,15 @@ export function buildWorkflowStatements(s: string) {
     ),
     /**
      * $1: JSON array of held step ids (locked), $2: channel. Sets each one's count of live
-     * dependencies and releases those with none left; wakes their queues.
+     * dependencies (dropping its pending releases, which that count includes: one snapshot)
+     * and releases those with none left; wakes their queues.
      */
     recount: statement(
       'wf_recount',
-      `WITH counted AS (
+      `WITH pending AS (
+         /* The count below already reflects these completions: they must not be applied again. */
+         DELETE FROM ${t.releases} WHERE child_id = ANY(${ids(1)})
+       ), counted AS (
          SELECT c.id, (SELECT count(*) FROM ${t.deps} d JOIN ${live} p ON p.id = d.parent_id WHERE d.child_id = c.id)::int AS n
          FROM ${live} c WHERE c.id = ANY(${ids(1)}) AND c.state = 'held'
        ), changed AS (
