@@ -59,6 +59,14 @@ CREATE TABLE {{schema}}.workflow_deps (
   PRIMARY KEY (parent_id, child_id)
 );
 CREATE INDEX workflow_deps_child_idx ON {{schema}}.workflow_deps (child_id);
+-- Every finish looks its step's children up by parent_id, at a rate of thousands a second. Left
+-- to ANALYZE, a table holding one finished fan-out (one parent, all its edges) says parent_id
+-- has one value, and the planner then scans the whole table for every ack (measured: 850 µs of
+-- database time per step of a 10,000-step fan-in). Most parents and children have few edges:
+-- say so, and the lookups stay index probes whatever the last ANALYZE saw.
+ALTER TABLE {{schema}}.workflow_deps
+  ALTER COLUMN parent_id SET (n_distinct = -0.5),
+  ALTER COLUMN child_id SET (n_distinct = -0.5);
 CREATE INDEX workflow_deps_workflow_idx ON {{schema}}.workflow_deps (workflow_id);
 
 -- Completions of wide fan-ins' parents not yet counted on the child: appended by acks (no row
