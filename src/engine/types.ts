@@ -177,6 +177,8 @@ export interface StepEdgeRow {
 /** A workflow's steps as they stand, for validating steps added to it. */
 export interface WorkflowGraph {
   readonly workflowId: string;
+  /** The step adding steps (it cannot finish before they are written). */
+  readonly callerId: string;
   readonly steps: readonly { readonly id: string; readonly step: string; readonly state: string }[];
   readonly edges: readonly { readonly parent: string; readonly child: string; readonly policy: string }[];
 }

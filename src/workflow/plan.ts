@@ -120,6 +120,14 @@ function depsOf(step: PlannedStep): string[] {
   return deps as string[];
 }
 
+const FINISHED: readonly string[] = ['completed', 'discarded', 'cancelled'];
+
+function push(map: Map<string, string[]>, key: string, value: string): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
 // Throws when `edges` (child → its parents) has a cycle, naming a step on it.
 function assertAcyclic(parents: ReadonlyMap<string, readonly string[]>): void {
   const state = new Map<string, 1 | 2>(); // 1: on the path, 2: done
@@ -197,8 +205,13 @@ export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added
   for (const e of graph.edges) {
     const child = byId.get(e.child);
     const parent = byId.get(e.parent);
-    if (child !== undefined && parent !== undefined) parents.set(child, [...(parents.get(child) ?? []), parent]);
+    if (child !== undefined && parent !== undefined) push(parents, child, parent);
   }
+  // Per held dependent: its policy (that of its existing edges) and how many added steps name it.
+  const policyOfChild = new Map<string, string>();
+  for (const e of graph.edges) if (!policyOfChild.has(e.child)) policyOfChild.set(e.child, e.policy);
+  const namedBy = new Map<string, number>();
+  for (const s of fresh) for (const d of new Set(Array.isArray(s.dependents) ? s.dependents : [])) namedBy.set(d, (namedBy.get(d) ?? 0) + 1);
   const edges: StepEdgeRow[] = [];
   const grow = new Map<string, number>();
   const rows: StepInsertRow[] = [];
@@ -212,13 +225,22 @@ export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added
       if (old === undefined && !names.has(dep)) {
         throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which is not a step of this workflow`, step.name);
       }
-      if (old === undefined || !['completed', 'discarded', 'cancelled'].includes(old.state)) live++;
+      if (old !== undefined && !FINISHED.includes(old.state) && old.state !== 'held' && old.id !== graph.callerId) {
+        // Its ack could be running now, reading the edges as they were before this commit: the
+        // new step would never be released. The caller cannot finish before this returns, and a
+        // held step cannot finish before it runs.
+        throw new WorkflowError(
+          `Step "${step.name}" depends on "${dep}", which is ${old.state}: an added step may depend on new steps, held steps, finished steps or the step adding it`,
+          step.name,
+        );
+      }
+      if (old === undefined || !FINISHED.includes(old.state)) live++;
       else if (old.state !== 'completed' && f !== 'ignore') {
         throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which ended ${old.state}`, step.name);
       }
       edges.push({ p: ref(dep), c: `#${step.name}`, f, w: deps.length > WIDE_FAN_IN });
     }
-    parents.set(step.name, [...(parents.get(step.name) ?? []), ...deps]);
+    for (const dep of deps) push(parents, step.name, dep);
     const dependents = step.dependents ?? [];
     if (!Array.isArray(dependents) || dependents.some((d) => typeof d !== 'string')) {
       throw new WorkflowError(`Step "${step.name}": dependents must be an array of step names`, step.name);
@@ -231,12 +253,12 @@ export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added
       if (target.state !== 'held') {
         throw new WorkflowError(`Step "${step.name}": dependent "${dependent}" is ${target.state}, not held: a step that was released cannot gain dependencies`, step.name);
       }
-      // The dependent's own policy (that of its existing edges) applies to its new dependency.
-      // Wide when this call alone gives it many: the usual dynamic fan-in (one page per step).
-      const many = fresh.filter((s) => (s.dependents ?? []).includes(dependent)).length > WIDE_FAN_IN;
-      edges.push({ p: `#${step.name}`, c: target.id, f: graph.edges.find((e) => e.child === target.id)?.policy ?? 'cancel', w: many });
+      // The dependent's own policy applies to its new dependency; the edge is wide when this
+      // call alone gives it many (the usual dynamic fan-in: one page per step).
+      const many = (namedBy.get(dependent) ?? 0) > WIDE_FAN_IN;
+      edges.push({ p: `#${step.name}`, c: target.id, f: policyOfChild.get(target.id) ?? 'cancel', w: many });
       grow.set(target.id, (grow.get(target.id) ?? 0) + 1);
-      parents.set(dependent, [...(parents.get(dependent) ?? []), step.name]);
+      push(parents, dependent, step.name);
     }
     rows.push(stepRow(config, step, i, [], live, 0));
   });

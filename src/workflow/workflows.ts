@@ -57,6 +57,21 @@ function checkId(id: unknown, what: string): string {
   return text;
 }
 
+/**
+ * Runs a settle again when PostgreSQL chose it as a deadlock's victim: a settle that cancels a
+ * whole workflow locks rows an ack of that workflow may be waiting on. Each try is one
+ * transaction, so nothing half-done stays.
+ */
+async function retryDeadlock<T>(run: () => Promise<T>, tries = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if ((error as { code?: unknown })?.code !== '40P01' || attempt >= tries) throw error;
+    }
+  }
+}
+
 /** Workflows of one Queue. */
 export class Workflows {
   /** Workflows whose steps finished since the last pass, and the failed steps among them. */
@@ -127,7 +142,10 @@ export class Workflows {
     const deps = new Map<string, string[]>();
     for (const e of found.edges) {
       const parent = names.get(e.parent);
-      if (parent !== undefined) deps.set(e.child, [...(deps.get(e.child) ?? []), parent]);
+      if (parent === undefined) continue;
+      const list = deps.get(e.child);
+      if (list === undefined) deps.set(e.child, [parent]);
+      else list.push(parent);
     }
     return {
       ...workflowSummary(found.row),
@@ -200,7 +218,7 @@ export class Workflows {
   async sweep(ids: readonly string[]): Promise<number> {
     let ended = 0;
     for (const id of ids) {
-      const row = await this.engine.settleWorkflow({ id, failed: null });
+      const row = await retryDeadlock(() => this.engine.settleWorkflow({ id, failed: null }));
       if (row !== undefined) {
         ended++;
         this.#emitEnd(row);
@@ -230,7 +248,7 @@ export class Workflows {
           // (Bounded: under a steady stream the next pass, or the sweep, takes the rest.)
           for (let round = 0; completed && round < 10; round++) if ((await this.engine.applyReleases({ limit: 1_000 })).rows === 0) break;
           for (const [id, steps] of failed) {
-            const row = await this.engine.settleWorkflow({ id, failed: steps });
+            const row = await retryDeadlock(() => this.engine.settleWorkflow({ id, failed: steps }));
             if (row !== undefined) this.#emitEnd(row);
           }
           const plain = finished.filter((id) => !failed.has(id));

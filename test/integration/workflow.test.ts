@@ -279,6 +279,21 @@ describe('workflows', () => {
     await expect(queue.getWorkflow('9999999999999999999')).rejects.toThrow(WorkflowError);
     expect(await queue.getWorkflow(9_223_372_036_854_775_807n)).toBeNull();
 
+    // Retrying one completed step runs it again and nothing else: its child, still waiting for
+    // another dependency, is not released by that second completion.
+    const twice = await queue
+      .workflow('retry-one')
+      .add('p', maybeFail, {})
+      .add('q', notifyWorker, { to: 'q' }, { delay: 60_000 })
+      .add('c', notifyWorker, { to: 'c' }, { deps: ['p', 'q'] })
+      .insert();
+    await waitFor(async () => (await queue.getJob(twice.steps.p!.id))?.state === 'completed', 'p to complete');
+    const again = nextEvent(queue, 'job:complete', ({ job }) => job.id === twice.steps.p!.id);
+    await queue.retry(twice.steps.p!.id);
+    await again;
+    expect((await queue.getJob(twice.steps.c!.id))!.state).toBe('held');
+    await queue.cancelWorkflow(twice.id);
+
     // An operator cancels one step: its dependents' policies apply at once (no plugin here).
     const single = await queue
       .workflow('cancel-one')
@@ -319,6 +334,10 @@ describe('workflows', () => {
       perform: async (job) => {
         const errors: string[] = [];
         await job.addSteps([{ name: 'x', worker: 'wf-page', args: { page: 1 }, dependents: ['first'] }]).catch((e: Error) => errors.push(e.message));
+        if (job.workflow !== null) {
+          // A live sibling's ack could be running right now, blind to a new edge: refused.
+          await job.addSteps([{ name: 'y', worker: 'wf-page', args: { page: 2 }, deps: ['later'] }]).catch((e: Error) => errors.push(e.message));
+        }
         await job.results().catch((e: Error) => errors.push(e.message));
         return WorkerResults.ok(errors);
       },
@@ -328,11 +347,20 @@ describe('workflows', () => {
     await prober.start();
     expect(queue.running).toBe(true);
     // 'first' runs on the file's node, 'probe' on this one, which finishes the workflow.
-    const run = await prober.workflow('probe').add('first', pageWorker, { page: 0 }).add('probe', probe, {}, { deps: ['first'] }).insert();
-    expect((await ended(prober, run.id)).state).toBe('completed');
+    const run = await prober
+      .workflow('probe')
+      .add('first', pageWorker, { page: 0 })
+      .add('probe', probe, {}, { deps: ['first'] })
+      .add('later', pageWorker, { page: 3 }, { delay: 60_000 })
+      .insert();
+    await waitFor(async () => (await queue.getJob(run.steps.probe!.id))?.state === 'completed', 'the probe step');
     const wf = await queue.getWorkflow(run.id);
-    expect(wf!.steps.map((s) => s.name)).toEqual(['first', 'probe']);
-    expect(wf!.steps[1]!.job.result).toEqual([expect.stringMatching(/dependent "first" is completed, not held/)]);
+    expect(wf!.steps.map((s) => s.name)).toEqual(['first', 'probe', 'later']);
+    expect(wf!.steps[1]!.job.result).toEqual([
+      expect.stringMatching(/dependent "first" is completed, not held/),
+      expect.stringMatching(/depends on "later", which is scheduled/),
+    ]);
+    await queue.cancelWorkflow(run.id);
     const plain = await prober.insert(probe, {});
     await waitFor(async () => (await queue.getJob(plain.id))?.state === 'completed', 'the plain probe');
     expect((await queue.getJob(plain.id))!.result).toEqual([

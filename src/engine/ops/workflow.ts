@@ -149,7 +149,13 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
         if (running === undefined) throw new WorkflowError(`Job ${jobId} can add steps only while its attempt runs (it was taken away or has finished)`);
         if (running.workflow_id === null) throw new WorkflowError(`Job ${jobId} is not a workflow step: it has no workflow to add steps to`);
         const workflowId = running.workflow_id;
-        await tx.query(sql.lockWorkflow, [workflowId]);
+        // The workflow's lock first (cancel, retry and settle take it first too), then the fence
+        // again, holding the step's row: a cancel or rescue of the step waits for this addition,
+        // or this addition sees it and refuses.
+        const [wf] = await tx.query<{ state: string }>(sql.lockWorkflow, [workflowId]);
+        if (wf?.state !== 'running') throw new WorkflowError(`Workflow ${workflowId} is ${wf?.state ?? 'gone'}: no steps can be added to it`);
+        const [still] = await tx.query<{ workflow_id: string | null }>(sql.runningStepLocked, [jobId, claim]);
+        if (still === undefined) throw new WorkflowError(`Job ${jobId} can add steps only while its attempt runs (it was taken away or has finished)`);
         const [steps, edges] = [
           await tx.query<{ id: string; step: string; state: string }>(sql.stepStates, [workflowId]),
           await tx.query<{ parent: string; child: string; policy: string }>(sql.workflowEdges, [workflowId]),
@@ -158,7 +164,7 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
         // held when it gains a dependency.
         await tx.query(sql.lockHeld, [JSON.stringify(steps.filter((s) => s.state === 'held').map((s) => s.id))]);
         const now = await tx.query<{ id: string; step: string; state: string }>(sql.stepStates, [workflowId]);
-        const addition = plan({ workflowId, steps: now, edges });
+        const addition = plan({ workflowId, callerId: jobId, steps: now, edges });
         if (addition.steps.length === 0) return [];
         const encoded = encode(addition.steps, addition.edges);
         const rows = await tx.query<JobRow & { edges: number; grown: number }>(sql.addSteps, [

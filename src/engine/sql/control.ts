@@ -91,6 +91,9 @@ export function buildControlStatements(s: string) {
         completed_at: 'NULL::timestamptz',
         claim: 'NULL::uuid',
         max_attempts: 'greatest(j.max_attempts, j.attempt + 1)::smallint',
+        // A finished workflow step run again alone: its children already counted its finish,
+        // so its next finish must not release them again (retryWorkflow is the way back for them).
+        dependents: 'CASE WHEN j.workflow_id IS NULL THEN j.dependents ELSE 0 END',
       })}
     ), revived AS (
       INSERT INTO ${jobs} (${STORED_LIST}) OVERRIDING SYSTEM VALUE

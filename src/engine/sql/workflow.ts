@@ -135,6 +135,11 @@ export function buildWorkflowStatements(s: string) {
       'wf_running_step',
       `SELECT workflow_id::text AS workflow_id FROM ${live} WHERE id = $1::bigint AND state = 'executing' AND claim = $2::uuid`,
     ),
+    /** The same, locking the row FOR SHARE (a cancel or rescue of the step waits for the addition). */
+    runningStepLocked: statement(
+      'wf_running_step_locked',
+      `SELECT workflow_id::text AS workflow_id FROM ${live} WHERE id = $1::bigint AND state = 'executing' AND claim = $2::uuid FOR SHARE`,
+    ),
     /** $1: workflow id. Every step (live and finished) as [id, step, state]. */
     stepStates: statement(
       'wf_step_states',
@@ -278,7 +283,9 @@ export function buildWorkflowStatements(s: string) {
     cancelAll: statement(
       'wf_cancel_all',
       `WITH target AS (
-         SELECT id AS tid FROM ${live} WHERE workflow_id = $1::bigint ORDER BY id FOR UPDATE
+         /* Steps that are not held first, then held ones: the order an ack takes them in (the
+            finished parent, then its children), so a cancel and an ack do not deadlock. */
+         SELECT id AS tid FROM ${live} WHERE workflow_id = $1::bigint ORDER BY state = 'held', id FOR UPDATE
        ), ${cancelSteps('j.id = ANY(ARRAY(SELECT tid FROM target))', '$2::text')}, notified AS MATERIALIZED (
          SELECT pg_notify($3, ${NOTICE_SQL.abort}) WHERE EXISTS (SELECT 1 FROM done WHERE was = 'executing')
        )
