@@ -27,22 +27,29 @@ export function keyedRows(
   unique: ResolvedUnique | undefined,
   partition: PartitionOptions | undefined,
 ): KeyedRow[] {
-  return batch.args.map((args, i) => {
-    let pkey: string | null = null;
-    if (partition !== undefined) {
-      let key: unknown;
-      try {
-        key = partition.by(args);
-      } catch (error) {
-        throw new ConfigError(`Partition key of a "${batch.worker}" job could not be computed: ${(error as Error).message}`);
-      }
-      if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-        throw new ConfigError(`Partition key of a "${batch.worker}" job must be a string of 1–255 characters, got ${JSON.stringify(key)}`);
-      }
-      pkey = key;
-    }
-    return { i, args, ukey: unique === undefined ? null : uniqueKey(unique, batch.worker, batch.queue, args), pkey };
-  });
+  return batch.args.map((args, i) => ({
+    i,
+    args,
+    ukey: unique === undefined ? null : uniqueKey(unique, batch.worker, batch.queue, args),
+    pkey: partition === undefined ? null : partitionKey(partition, args, `a "${batch.worker}" job`),
+  }));
+}
+
+/**
+ * The partition key of a job's (parsed) args; a ConfigError naming `what` when `by` throws or
+ * returns anything but a string of 1–255 characters.
+ */
+export function partitionKey(partition: PartitionOptions, args: unknown, what: string): string {
+  let key: unknown;
+  try {
+    key = partition.by(args);
+  } catch (error) {
+    throw new ConfigError(`Partition key of ${what} could not be computed: ${(error as Error).message}`);
+  }
+  if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
+    throw new ConfigError(`Partition key of ${what} must be a string of 1–255 characters, got ${JSON.stringify(key)}`);
+  }
+  return key;
 }
 
 /** Inserts keyed rows in `scope` (the host's transaction), or on the pool. */

@@ -14,6 +14,7 @@ export { checkStepName };
 export type { PlannedStep };
 import type { StepAddition, StepEdgeRow, StepInsertRow, WorkflowGraph } from '../engine/types.js';
 import { buildBatch, parseArgs } from '../insert/options.js';
+import { partitionKey } from '../insert/keyed.js';
 
 /**
  * A step waiting for more steps than this is a wide fan-in: its parents' acks do not update it
@@ -80,17 +81,10 @@ function stepRow(config: ResolvedConfig, step: PlannedStep, i: number, tags: rea
   }
   const partition = (worker.partition ?? config.queueSettings.get(worker.queue)?.partition) as PartitionOptions | undefined;
   let pkey: string | null = null;
-  if (partition !== undefined) {
-    let key: unknown;
-    try {
-      key = partition.by(args);
-    } catch (error) {
-      throw new WorkflowError(`Step "${step.name}": its partition key could not be computed: ${(error as Error).message}`, step.name);
-    }
-    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-      throw new WorkflowError(`Step "${step.name}": its partition key must be a string of 1–255 characters, got ${JSON.stringify(key)}`, step.name);
-    }
-    pkey = key;
+  try {
+    if (partition !== undefined) pkey = partitionKey(partition, args, `step "${step.name}"`);
+  } catch (error) {
+    throw new WorkflowError(`Step "${step.name}": ${(error as Error).message}`, step.name, { cause: error });
   }
   return {
     i,

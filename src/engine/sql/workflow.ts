@@ -38,6 +38,16 @@ function stepsFrom(rows: number, shapes: number): string {
                FROM json_array_elements($${shapes}::text::json) WITH ORDINALITY AS o(v, n)) sh ON sh.k = (e->>2)::int`;
 }
 
+/** Inserts the rows of CTE `st` (stepsFrom) into the live table as steps of workflow `workflow`. */
+function insertSteps(live: string, state: string, workflow: string, from: string): string {
+  return `INSERT INTO ${live} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
+                              partition_key, partition_limit, workflow_id, step, deps_left, dependents)
+         SELECT CASE WHEN st.deps > 0 THEN 'held' WHEN st.due > now() THEN 'scheduled' ELSE 'available' END::${state},
+                st.queue, st.worker, st.args, st.tags, st.priority, st.max_attempts,
+                st.due, st.pkey, st.plimit, ${workflow}, st.step, st.deps, st.kids
+         FROM ${from} ORDER BY st.i`;
+}
+
 /** Builds the workflow statements for the given (already quoted) schema. */
 export function buildWorkflowStatements(s: string) {
   const t = jobTables(s);
@@ -79,12 +89,7 @@ export function buildWorkflowStatements(s: string) {
        ), st AS MATERIALIZED (
          ${stepsFrom(3, 7)}
        ), ins AS (
-         INSERT INTO ${live} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
-                              partition_key, partition_limit, workflow_id, step, deps_left, dependents)
-         SELECT CASE WHEN st.deps > 0 THEN 'held' WHEN st.due > now() THEN 'scheduled' ELSE 'available' END::${state},
-                st.queue, st.worker, st.args, st.tags, st.priority, st.max_attempts,
-                st.due, st.pkey, st.plimit, wf.id, st.step, st.deps, st.kids
-         FROM st, wf ORDER BY st.i
+         ${insertSteps(live, state, 'wf.id', 'st, wf')}
          RETURNING id, step, state, scheduled_at, inserted_at
        ), ids AS MATERIALIZED (
          /* step name → id, one row: looked up by key, where a join of the edges with ins by
@@ -157,12 +162,7 @@ export function buildWorkflowStatements(s: string) {
       `WITH st AS MATERIALIZED (
          ${stepsFrom(2, 5)}
        ), ins AS (
-         INSERT INTO ${live} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
-                              partition_key, partition_limit, workflow_id, step, deps_left, dependents)
-         SELECT CASE WHEN st.deps > 0 THEN 'held' WHEN st.due > now() THEN 'scheduled' ELSE 'available' END::${state},
-                st.queue, st.worker, st.args, st.tags, st.priority, st.max_attempts,
-                st.due, st.pkey, st.plimit, $1::bigint, st.step, st.deps, st.kids
-         FROM st ORDER BY st.i
+         ${insertSteps(live, state, '$1::bigint', 'st')}
          RETURNING ${JOB_COLUMNS}
        ), ids AS MATERIALIZED (
          SELECT jsonb_object_agg('#' || step, id::bigint) AS m FROM ins
