@@ -170,6 +170,10 @@ export class Workflows {
     this.hooks.assertUsable();
     const done = await this.engine.retryWorkflow({ id: wid });
     if (done === null) return null;
+    // Recounted again after the commit, by a fresh snapshot: a parent whose ack was under way
+    // during the retry (and could not see the revived step) is counted as finished now.
+    const ended = await retryDeadlock(() => this.engine.settleWorkflow({ id: wid, failed: null }));
+    if (ended !== undefined) this.#emitEnd(ended);
     if (done.retried > 0) {
       const workflow = await this.get(wid);
       for (const step of workflow?.steps ?? []) {

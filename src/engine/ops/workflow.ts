@@ -45,8 +45,16 @@ const list = (rows: readonly IdList[]): string[] => JSON.parse(rows[0]?.ids ?? '
 /** Workflow operations over `parts`. */
 export function workflowOperations(parts: EngineParts): WorkflowOperations {
   const { driver, workflow: sql, channel, on } = parts;
-  const finish = async (ids: readonly string[]): Promise<WorkflowRow[]> =>
-    ids.length === 0 ? [] : driver.query<WorkflowRow>(sql.finishWorkflows, [JSON.stringify(ids)]);
+  // Most calls (a step of a workflow with others still live) end at the first, lock-free read.
+  const finish = async (ids: readonly string[]): Promise<WorkflowRow[]> => {
+    if (ids.length === 0) return [];
+    const candidates = list(await driver.query<IdList>(sql.finishable, [JSON.stringify(ids)]));
+    if (candidates.length === 0) return [];
+    return driver.transaction(async (tx) => {
+      await tx.query(sql.lockRunning, [JSON.stringify(candidates)]);
+      return tx.query<WorkflowRow>(sql.finishWorkflows, [JSON.stringify(candidates)]);
+    });
+  };
 
   // Applies failure policies from `candidates` (held steps) down the graph, then recounts every
   // step it looked at and releases those with no live dependency left.

@@ -293,9 +293,25 @@ export function buildWorkflowStatements(s: string) {
     ),
 
     /**
-     * $1: JSON array of workflow ids. Those still running with no live step left become
-     * completed or failed; returns them. Run after the finishing statements committed, so the
-     * last finisher always sees every other finish.
+     * $1: JSON array of workflow ids. Those running with no live step left, by this statement's
+     * snapshot (JSON array): the candidates finishWorkflows then locks and checks again.
+     */
+    finishable: statement(
+      'wf_finishable',
+      `SELECT coalesce(json_agg(w.id::text), '[]')::text AS ids FROM ${t.workflows} w
+       WHERE w.id = ANY(${ids(1)}) AND w.state = 'running' AND NOT EXISTS (SELECT 1 FROM ${live} l WHERE l.workflow_id = w.id)`,
+    ),
+    /** $1: JSON array of workflow ids. Locks those still running (id order). */
+    lockRunning: statement(
+      'wf_lock_running',
+      `SELECT id FROM ${t.workflows} WHERE id = ANY(${ids(1)}) AND state = 'running' ORDER BY id FOR UPDATE`,
+    ),
+    /**
+     * $1: JSON array of workflow ids, locked by this transaction. Those with no live step left
+     * become completed or failed; returns them. Run after the finishing statements committed
+     * (the last finisher sees every other finish), and after the lock (a statement that waited
+     * for a retry's commit would judge by a snapshot from before it, and end a workflow whose
+     * steps the retry just brought back).
      */
     finishWorkflows: statement(
       'wf_finish',
