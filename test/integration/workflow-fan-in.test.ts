@@ -182,6 +182,13 @@ describe('workflow release', () => {
     expect(await queue.getJob(wideRun.steps.child!.id)).toMatchObject({ state: 'completed', attempt: 1, result: 40 });
     const { rows: pending } = await db.pool.query(`SELECT count(*)::int AS n FROM "${db.schema}".workflow_releases`);
     expect(pending[0].n).toBe(0);
+
+    // Once the Pruner took every step of a finished workflow, the sweep forgets it and its edges.
+    await db.pool.query(`DELETE FROM "${db.schema}".jobs_finished WHERE workflow_id = $1`, [wideRun.id]);
+    await waitFor(async () => (await queue.getWorkflow(wideRun.id)) === null, 'the sweep to forget the pruned workflow');
+    const { rows: edges } = await db.pool.query(`SELECT count(*)::int AS n FROM "${db.schema}".workflow_deps WHERE workflow_id = $1`, [wideRun.id]);
+    expect(edges[0].n).toBe(0);
+    expect(await queue.getWorkflow(run.id)).not.toBeNull(); // its steps are still kept
     await queue.stop();
   }, 60_000);
 });

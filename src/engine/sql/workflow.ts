@@ -378,12 +378,13 @@ export function buildWorkflowStatements(s: string) {
     forgetWorkflows: statement(
       'wf_forget',
       `WITH gone AS (
+         /* Only the oldest $1 finished workflows are looked at: the Pruner retires steps by age,
+            so when the oldest still have steps the newer ones do too, and a sweep never probes
+            every finished workflow kept. */
          DELETE FROM ${t.workflows} w WHERE w.id = ANY(ARRAY(
-           SELECT w2.id FROM ${t.workflows} w2
-           WHERE w2.state <> 'running'
-             AND NOT EXISTS (SELECT 1 FROM ${live} l WHERE l.workflow_id = w2.id)
-             AND NOT EXISTS (SELECT 1 FROM ${t.finished} f WHERE f.workflow_id = w2.id)
-           ORDER BY w2.finished_at LIMIT $1))
+           SELECT o.id FROM (SELECT id FROM ${t.workflows} WHERE state <> 'running' ORDER BY finished_at LIMIT $1) o
+           WHERE NOT EXISTS (SELECT 1 FROM ${live} l WHERE l.workflow_id = o.id)
+             AND NOT EXISTS (SELECT 1 FROM ${t.finished} f WHERE f.workflow_id = o.id)))
          RETURNING id
        ), edges AS (
          DELETE FROM ${t.deps} d USING gone WHERE d.workflow_id = gone.id RETURNING 1
