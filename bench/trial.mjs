@@ -709,6 +709,24 @@ function workflowEnds(peer) {
 //              event-loop turn), the ack statement and its commit
 //   database   (dbP50, ...) child's attempted_at − parent's completed_at, both now() on the
 //              database clock: from the start of the ack statement to the start of the child's fetch
+// A docket peer for the workflow trials, set up: each perform is tracked (tr) and the moment it
+// returned recorded (ret, by job index).
+async function workflowPeer(total, concurrency) {
+  const tr = makeTracker(total);
+  const ret = new Float64Array(total);
+  const peer = await createPeer({
+    url: URL_,
+    concurrency,
+    perform: (i) => {
+      tr.perform(i);
+      ret[i] = now();
+    },
+  });
+  if (!peer.buildWorkflow) throw new Error(`${PEER} has no workflows`);
+  await peer.setup();
+  return { tr, ret, peer };
+}
+
 async function wfRelease(admin) {
   const shape = flags.shape ?? 'chain';
   if (shape !== 'chain' && shape !== 'fanin') throw new Error(`--shape chain|fanin, got ${shape}`);
@@ -719,19 +737,8 @@ async function wfRelease(admin) {
   const C = num('concurrency', 10);
   const per = shape === 'chain' ? levels : parents + 1;
   const total = (warm + W) * per;
-  const tr = makeTracker(total);
-  const ret = new Float64Array(total);
+  const { tr, ret, peer } = await workflowPeer(total, C);
   const acked = new Float64Array(total);
-  const peer = await createPeer({
-    url: URL_,
-    concurrency: C,
-    perform: (i) => {
-      tr.perform(i);
-      ret[i] = now();
-    },
-  });
-  if (!peer.buildWorkflow) throw new Error(`${PEER} has no workflows`);
-  await peer.setup();
   peer.on('job:complete', ({ job }) => {
     const i = job.args?.i;
     if (Number.isInteger(i) && i >= 0 && i < total && acked[i] === 0) acked[i] = now();
@@ -863,18 +870,7 @@ async function wfFanout(admin) {
   // Indexes: [0, timed) the timed jobs, then the warm-up workflow (WN + 1), then WN warm-up plain jobs.
   const warmFrom = timed;
   const total = timed + WN + 1 + WN;
-  const tr = makeTracker(total);
-  const ret = new Float64Array(total);
-  const peer = await createPeer({
-    url: URL_,
-    concurrency: C,
-    perform: (i) => {
-      tr.perform(i);
-      ret[i] = now();
-    },
-  });
-  if (!peer.buildWorkflow) throw new Error(`${PEER} has no workflows`);
-  await peer.setup();
+  const { tr, ret, peer } = await workflowPeer(total, C);
   const ends = workflowEnds(peer);
   await peer.start();
   // Warm-up, untimed: JIT, pool, prepared statements, both insert paths and the release.

@@ -29,6 +29,9 @@ export const JOB_STATES = [
  */
 export type JobState = (typeof JOB_STATES)[number];
 
+/** The final states: a job in one of them is in the history and runs no more. */
+export const FINAL_STATES: readonly string[] = ['completed', 'discarded', 'cancelled'];
+
 /**
  * One failed attempt, as stored in `job.errors` (oldest first).
  *

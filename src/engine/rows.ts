@@ -43,8 +43,15 @@ export function packedFetchedJob(packed: string, queue: string, nodeId: string):
   return { job, claim, queueMs: Math.max(0, queueMs) };
 }
 
-/** A job just inserted from `batch`, as the database assigned its id, state and times (ms). */
-export function insertedJob(batch: InsertBatch, id: string, args: unknown, state: JobState, insertedAt: number, scheduledAt: number): Job {
+/** A job just inserted from `batch` (or a workflow step's row), as the database assigned its id, state and times (ms). */
+export function insertedJob(
+  batch: Pick<InsertBatch, 'queue' | 'worker' | 'tags' | 'priority' | 'max_attempts'>,
+  id: string,
+  args: unknown,
+  state: JobState,
+  insertedAt: number,
+  scheduledAt: number,
+): Job {
   return {
     id,
     worker: batch.worker,

@@ -79,10 +79,7 @@ export function buildBatch(worker: Worker, args: readonly unknown[], options: Om
     }
     delay = options.delay;
   }
-  const tags = options.tags ?? [];
-  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length === 0 || t.length > 255)) {
-    throw new ConfigError(`${where}: tags must be an array of non-empty strings (at most 255 characters)`);
-  }
+  const tags = checkTags(options.tags, where);
   return {
     queue: worker.queue,
     worker: worker.name,
@@ -94,6 +91,15 @@ export function buildBatch(worker: Worker, args: readonly unknown[], options: Om
     scheduled_at: scheduledAt,
     delay_ms: delay,
   };
+}
+
+/** Checks tags given to an insert (or a workflow): undefined is none; a ConfigError naming `where` otherwise. */
+export function checkTags(tags: unknown, where: string): string[] {
+  if (tags === undefined) return [];
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length === 0 || t.length > 255)) {
+    throw new ConfigError(`${where}: tags must be an array of non-empty strings (at most 255 characters)`);
+  }
+  return tags as string[];
 }
 
 /** The hint for a batch. A scheduledAt in the past is due at once, so the queue is always named. */

@@ -3,18 +3,15 @@
 // schema), options and policies. Used for a whole new workflow and for steps a running step
 // adds to its own (against the workflow as it stands). Pure: no I/O.
 import type { ResolvedConfig } from '../config/config.js';
-import { ConfigError, UnknownWorkerError, WorkflowError } from '../definitions/errors.js';
+import { UnknownWorkerError, WorkflowError } from '../definitions/errors.js';
+import { FINAL_STATES } from '../definitions/job.js';
+import type { PlannedStep } from '../definitions/planned-step.js';
 import type { PartitionOptions } from '../definitions/worker.js';
 import type { DependencyFailurePolicy, StepOptions } from '../definitions/workflow.js';
-import type { PlannedStep } from '../definitions/planned-step.js';
 import { DEPENDENCY_FAILURE_POLICIES } from '../definitions/workflow.js';
-import { checkStepName } from '../definitions/planned-step.js';
-
-export { checkStepName };
-export type { PlannedStep };
 import type { StepAddition, StepEdgeRow, StepInsertRow, WorkflowGraph } from '../engine/types.js';
-import { buildBatch, parseArgs } from '../insert/options.js';
 import { partitionKey } from '../insert/keyed.js';
+import { buildBatch, checkTags, parseArgs } from '../insert/options.js';
 
 /**
  * A step waiting for more steps than this is a wide fan-in: its parents' acks do not update it
@@ -48,16 +45,24 @@ export function checkPolicy(policy: unknown, where: string): DependencyFailurePo
   return policy as DependencyFailurePolicy;
 }
 
-/** Checks tags (workflow level). */
-export function checkTags(tags: unknown, where: string): string[] {
-  if (tags === undefined) return [];
-  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length === 0 || t.length > 255)) {
-    throw new WorkflowError(`${where}: tags must be an array of non-empty strings (at most 255 characters)`);
-  }
-  return [...tags] as string[];
+/** Checks a workflow's tags (stored on the workflow, added to every step's). */
+export function checkWorkflowTags(tags: unknown, where: string): string[] {
+  return asWorkflowError(undefined, () => checkTags(tags, where));
 }
 
-// One step's row, its args parsed by its worker's schema and its options checked.
+// Runs a check of insert's; its error (bad args, options, partition key) becomes a WorkflowError
+// naming the step, with the original as its cause.
+function asWorkflowError<T>(step: string | undefined, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    const message = (error as Error)?.message ?? String(error);
+    throw new WorkflowError(step === undefined ? message : `Step "${step}": ${message}`, step, { cause: error });
+  }
+}
+
+// One step's row: its args parsed by its worker's schema and its options checked, by the very
+// checks a single insert runs.
 function stepRow(config: ResolvedConfig, step: PlannedStep, i: number, tags: readonly string[], deps: number, kids: number): StepInsertRow {
   const name = typeof step.worker === 'string' ? step.worker : step.worker?.name;
   const worker = config.workers.get(name as string);
@@ -66,26 +71,15 @@ function stepRow(config: ResolvedConfig, step: PlannedStep, i: number, tags: rea
   if ((options as { unique?: unknown }).unique !== undefined) {
     throw new WorkflowError(`Step "${step.name}": workflow steps take no unique option (the workflow is the unit inserted once)`, step.name);
   }
-  let args: unknown;
-  try {
-    args = parseArgs(worker, step.args);
-  } catch (error) {
-    throw new WorkflowError(`Step "${step.name}": ${(error as Error).message}`, step.name, { cause: error });
-  }
-  let batch;
-  try {
-    batch = buildBatch(worker, [args], { ...options, tags: [...tags, ...(options.tags ?? [])] });
-  } catch (error) {
-    if (error instanceof ConfigError) throw new WorkflowError(`Step "${step.name}": ${error.message}`, step.name, { cause: error });
-    throw error;
-  }
   const partition = (worker.partition ?? config.queueSettings.get(worker.queue)?.partition) as PartitionOptions | undefined;
-  let pkey: string | null = null;
-  try {
-    if (partition !== undefined) pkey = partitionKey(partition, args, `step "${step.name}"`);
-  } catch (error) {
-    throw new WorkflowError(`Step "${step.name}": ${(error as Error).message}`, step.name, { cause: error });
-  }
+  const { args, batch, pkey } = asWorkflowError(step.name, () => {
+    const parsed = parseArgs(worker, step.args);
+    return {
+      args: parsed,
+      batch: buildBatch(worker, [parsed], { ...options, tags: [...tags, ...(options.tags ?? [])] }),
+      pkey: partition === undefined ? null : partitionKey(partition, parsed, `step "${step.name}"`),
+    };
+  });
   return {
     i,
     step: step.name,
@@ -113,8 +107,6 @@ function depsOf(step: PlannedStep): string[] {
   if (deps.includes(step.name)) throw new WorkflowError(`Step "${step.name}" depends on itself`, step.name);
   return deps as string[];
 }
-
-const FINISHED: readonly string[] = ['completed', 'discarded', 'cancelled'];
 
 function push(map: Map<string, string[]>, key: string, value: string): void {
   const list = map.get(key);
@@ -219,7 +211,7 @@ export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added
       if (old === undefined && !names.has(dep)) {
         throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which is not a step of this workflow`, step.name);
       }
-      if (old !== undefined && !FINISHED.includes(old.state) && old.state !== 'held' && old.id !== graph.callerId) {
+      if (old !== undefined && !FINAL_STATES.includes(old.state) && old.state !== 'held' && old.id !== graph.callerId) {
         // Its ack could be running now, reading the edges as they were before this commit: the
         // new step would never be released. The caller cannot finish before this returns, and a
         // held step cannot finish before it runs.
@@ -228,7 +220,7 @@ export function planAddition(config: ResolvedConfig, graph: WorkflowGraph, added
           step.name,
         );
       }
-      if (old === undefined || !FINISHED.includes(old.state)) live++;
+      if (old === undefined || !FINAL_STATES.includes(old.state)) live++;
       else if (old.state !== 'completed' && f !== 'ignore') {
         throw new WorkflowError(`Step "${step.name}" depends on "${dep}", which ended ${old.state}`, step.name);
       }

@@ -9,14 +9,16 @@ import { WorkflowError } from '../definitions/errors.js';
 import type { SafeEmitter } from '../definitions/events.js';
 import { reportQueueError } from '../definitions/events.js';
 import type { Job, JobState } from '../definitions/job.js';
-import { rowToJob } from '../definitions/job.js';
+import { FINAL_STATES, rowToJob } from '../definitions/job.js';
 import type { NewStep, WorkflowOptions, WorkflowState } from '../definitions/workflow.js';
 import type { InsertedWorkflow, WorkflowDetails, WorkflowSummary } from '../definitions/workflow-record.js';
 import type { Engine } from '../engine/engine.js';
 import { hintPayload } from '../engine/notice.js';
 import type { WorkflowRow } from '../engine/types.js';
-import type { PlannedStep } from './plan.js';
-import { checkPolicy, checkStepName, checkTags, planAddition, planWorkflow } from './plan.js';
+import type { PlannedStep } from '../definitions/planned-step.js';
+import { checkStepName } from '../definitions/planned-step.js';
+import { insertedJob } from '../engine/rows.js';
+import { checkPolicy, checkWorkflowTags, planAddition, planWorkflow } from './plan.js';
 
 /** What the workflow service needs from the queue around it. */
 export interface WorkflowHooks {
@@ -34,7 +36,6 @@ export interface FinishedStep {
   readonly state: JobState;
 }
 
-const FINAL: readonly string[] = ['completed', 'discarded', 'cancelled'];
 
 /** The summary of a workflow row. */
 export function workflowSummary(row: WorkflowRow): WorkflowSummary {
@@ -91,7 +92,7 @@ export class Workflows {
   /** Checks and writes a workflow (see WorkflowBuilder.insert). */
   async insert(name: string, options: WorkflowOptions, steps: readonly PlannedStep[], tx: unknown): Promise<InsertedWorkflow> {
     checkStepName(name, 'A workflow name');
-    const tags = checkTags(options?.tags, `workflow "${name}"`);
+    const tags = checkWorkflowTags(options?.tags, `workflow "${name}"`);
     const policy = checkPolicy(options?.onDependencyFailure, `workflow "${name}"`);
     const plan = planWorkflow(this.config, steps, tags, policy);
     this.hooks.assertUsable();
@@ -105,23 +106,7 @@ export class Workflows {
     plan.steps.forEach((row, i) => {
       const made = written.steps[i]!;
       jobs[row.step] = {
-        id: made.id,
-        worker: row.worker,
-        queue: row.queue,
-        state: made.state as JobState,
-        args: row.args,
-        tags: row.tags,
-        priority: row.priority,
-        attempt: 0,
-        maxAttempts: row.max_attempts,
-        errors: [],
-        result: null,
-        attemptedBy: null,
-        lastProgress: null,
-        insertedAt,
-        scheduledAt: new Date(made.scheduledAt),
-        attemptedAt: null,
-        completedAt: null,
+        ...insertedJob(row, made.id, row.args, made.state as JobState, written.insertedAt, made.scheduledAt),
         workflow: { id: written.id, step: row.step },
       };
     });
@@ -174,14 +159,11 @@ export class Workflows {
     // during the retry (and could not see the revived step) is counted as finished now.
     const ended = await retryDeadlock(() => this.engine.settleWorkflow({ id: wid, failed: null }));
     if (ended !== undefined) this.#emitEnd(ended);
-    if (done.retried > 0) {
-      const workflow = await this.get(wid);
-      for (const step of workflow?.steps ?? []) {
-        if (step.job.state === 'available' || step.job.state === 'scheduled') this.hooks.committed(step.job.queue, step.job.state === 'scheduled');
-      }
-      return workflow;
+    const workflow = await this.get(wid);
+    for (const step of done.retried > 0 ? (workflow?.steps ?? []) : []) {
+      if (step.job.state === 'available' || step.job.state === 'scheduled') this.hooks.committed(step.job.queue, step.job.state === 'scheduled');
     }
-    return this.get(wid);
+    return workflow;
   }
 
   /** `job.results()` of a running step. */
@@ -210,10 +192,13 @@ export class Workflows {
   /** Acks of these steps landed: settle their workflows (in the background). */
   stepsFinished(steps: readonly FinishedStep[]): void {
     for (const { job, state } of steps) {
-      if (job.workflow === null || !FINAL.includes(state)) continue;
+      if (job.workflow === null || !FINAL_STATES.includes(state)) continue;
       this.#finished.add(job.workflow.id);
       if (state === 'completed') this.#completed = true;
-      if (state !== 'completed') this.#failed.set(job.workflow.id, [...(this.#failed.get(job.workflow.id) ?? []), job.id]);
+      if (state === 'completed') continue;
+      const failed = this.#failed.get(job.workflow.id);
+      if (failed === undefined) this.#failed.set(job.workflow.id, [job.id]);
+      else failed.push(job.id);
     }
     if (this.#finished.size > 0) this.#pass ??= this.#settle();
   }

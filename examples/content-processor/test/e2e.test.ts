@@ -6,7 +6,6 @@
 // with no database configured, then stops cleanly on SIGTERM.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl } from '../../../test/support/db.js';
+import { browserPage } from './support/browser.js';
 import { freePort, freshDatabase, startServer, type RunningServer } from './support/server.js';
 
 const SECRET = 'e2e-webhook-secret-0123456789abcdef';
@@ -138,23 +138,11 @@ describe('the running API', () => {
   });
 });
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
-
 describe('the dashboard', () => {
   it('renders the queues in headless Chromium, without page errors', async (ctx) => {
-    if (CHROMIUM === undefined) {
-      // CI installs Chromium (.ci/run): there, a missing browser is a failure, not a skip.
-      if (process.env.CI === 'true') throw new Error('CI=true but no Chromium found: .ci/run installs Debian\'s "chromium"');
-      console.log('[e2e] dashboard check skipped: no Chromium found (install Debian\'s "chromium" package to run it)');
-      ctx.skip();
-      return;
-    }
-    const { default: puppeteer } = await import('puppeteer-core');
-    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-    cleanups.push(() => browser.close());
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    const opened = await browserPage(ctx, 'dashboard', cleanups);
+    if (opened === undefined) return;
+    const { page, pageErrors } = opened;
     await fetch(`${strict.base}/jobs/emails`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

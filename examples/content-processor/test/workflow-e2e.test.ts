@@ -7,7 +7,6 @@
 // bodies get a 400 naming the field; unknown ids a 404. With Chromium present, the dashboard
 // shows the workflow.
 import { createHmac } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import { databaseUrl } from '../../../test/support/db.js';
 import type { WorkflowView } from '../src/routes/workflow-view.js';
 import { makePng, startReceiver, type Receiver } from './support/receivers.js';
 import { freshDatabase, startServer, type RunningServer } from './support/server.js';
+import { browserPage } from './support/browser.js';
 
 const SECRET = 'e2e-webhook-secret-0123456789abcdef';
 const ADMIN_KEY = 'e2e-admin-key-0123456789';
@@ -190,22 +190,11 @@ describe('POST /workflows/media on the running server', () => {
   });
 });
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
-
 describe('the dashboard', () => {
   it('lists the workflows with the state of each step, in headless Chromium', async (ctx) => {
-    if (CHROMIUM === undefined) {
-      if (process.env.CI === 'true') throw new Error('CI=true but no Chromium found: .ci/run installs Debian\'s "chromium"');
-      console.log('[e2e] workflow dashboard check skipped: no Chromium found (install Debian\'s "chromium" package to run it)');
-      ctx.skip();
-      return;
-    }
-    const { default: puppeteer } = await import('puppeteer-core');
-    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-    cleanups.push(() => browser.close());
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    const opened = await browserPage(ctx, 'workflow dashboard', cleanups);
+    if (opened === undefined) return;
+    const { page, pageErrors } = opened;
     await page.goto(`${server.base}/dashboard?key=${ADMIN_KEY}`, { waitUntil: 'domcontentloaded' });
     await page.waitForFunction(`(document.querySelector('#workflows')?.textContent ?? '').includes('deliver: completed')`, { timeout: 15_000 });
     const text = await page.$eval('#workflows', (el) => el.textContent ?? '');

@@ -73,8 +73,8 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
       frontier = list(await tx.query<IdList>(sql.childrenOf, [JSON.stringify(doomed)])).filter((c) => !seen.has(c));
       for (const c of frontier) seen.add(c);
     }
-    const all = JSON.stringify([...seen]);
     if (seen.size === 0) return;
+    const all = JSON.stringify([...seen]);
     await tx.query(sql.lockHeld, [all]);
     await tx.query(sql.recount, [all, channel]);
   }
@@ -164,15 +164,12 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
         if (wf?.state !== 'running') throw new WorkflowError(`Workflow ${workflowId} is ${wf?.state ?? 'gone'}: no steps can be added to it`);
         const [still] = await tx.query<{ workflow_id: string | null }>(sql.runningStepLocked, [jobId, claim]);
         if (still === undefined) throw new WorkflowError(`Job ${jobId} can add steps only while its attempt runs (it was taken away or has finished)`);
-        const [steps, edges] = [
-          await tx.query<{ id: string; step: string; state: string }>(sql.stepStates, [workflowId]),
-          await tx.query<{ parent: string; child: string; policy: string }>(sql.workflowEdges, [workflowId]),
-        ];
-        // Lock the held steps first, then read their states again: a dependent must still be
-        // held when it gains a dependency.
-        await tx.query(sql.lockHeld, [JSON.stringify(steps.filter((s) => s.state === 'held').map((s) => s.id))]);
-        const now = await tx.query<{ id: string; step: string; state: string }>(sql.stepStates, [workflowId]);
-        const addition = plan({ workflowId, callerId: jobId, steps: now, edges });
+        // Lock the held steps before reading the steps: a dependent must still be held when it
+        // gains a dependency.
+        await tx.query(sql.lockHeld, [JSON.stringify(list(await tx.query<IdList>(sql.heldSteps, [workflowId])))]);
+        const steps = await tx.query<{ id: string; step: string; state: string }>(sql.stepStates, [workflowId]);
+        const edges = await tx.query<{ parent: string; child: string; policy: string }>(sql.workflowEdges, [workflowId]);
+        const addition = plan({ workflowId, callerId: jobId, steps, edges });
         if (addition.steps.length === 0) return [];
         const encoded = encode(addition.steps, addition.edges);
         const rows = await tx.query<JobRow & { edges: number; grown: number }>(sql.addSteps, [

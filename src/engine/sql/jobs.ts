@@ -5,7 +5,7 @@ import { NOTICE_SQL } from '../notice.js';
 import { createHash } from 'node:crypto';
 import { JOB_COLUMNS, epochMs, packedClaim, storedRow } from './columns.js';
 import type { JobTables } from './tables.js';
-import { FINAL, intoHistory, jobTables, releaseKeys } from './tables.js';
+import { FINAL, intoHistory, jobTables, releaseKeys, releasedState } from './tables.js';
 import type { Statement } from '../../driver/types.js';
 
 /** A named statement; `prepare: false` plans it for every call's parameters (see Statement). */
@@ -241,8 +241,7 @@ export function applyFreed(t: JobTables, source: string, count: string, channel:
          SELECT jsonb_object_agg(id::text, ${count}) AS m FROM ${source} WHERE ${count} > 0
        ), ${name} AS (
          UPDATE ${t.live} c SET deps_left = c.deps_left - (f.m ->> c.id::text)::int,
-           state = (CASE WHEN c.deps_left > (f.m ->> c.id::text)::int THEN 'held'
-                         WHEN c.scheduled_at > now() THEN 'scheduled' ELSE 'available' END)::${t.state}
+           state = CASE WHEN c.deps_left > (f.m ->> c.id::text)::int THEN 'held'::${t.state} ELSE ${releasedState(t, 'c')} END
          FROM ${name}_map f
          WHERE f.m IS NOT NULL
            AND c.id = ANY(ARRAY(SELECT l.id FROM ${t.live} l WHERE l.id = ANY(ARRAY(SELECT id FROM ${source} WHERE ${count} > 0))

@@ -46,6 +46,11 @@ export function releaseKeys(t: JobTables, source: string, always: boolean): stri
     WHERE g.unique_key IS NOT NULL AND k.key = g.unique_key AND k.job_id = g.id${always ? '' : ' AND NOT (g.state = ANY (g.unique_states))'}`;
 }
 
+/** The state a held workflow step (alias `alias`) takes once nothing holds it any more. */
+export function releasedState(t: JobTables, alias: string): string {
+  return `(CASE WHEN ${alias}.scheduled_at > now() THEN 'scheduled' ELSE 'available' END)::${t.state}`;
+}
+
 /** An entry appended to a job's errors by docket itself (cancel, discard, rescue). */
 export function errorEntry(alias: string, name: string, message: string): string {
   return `${alias}.errors || jsonb_build_array(jsonb_build_object('attempt', ${alias}.attempt, 'at', now(), 'message', ${message}, 'name', ${name}))`;

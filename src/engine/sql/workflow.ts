@@ -7,7 +7,7 @@
 import { NOTICE_SQL } from '../notice.js';
 import { JOB_COLUMNS, STORED_LIST, epochMs, storedRow } from './columns.js';
 import { applyFreed, statement } from './jobs.js';
-import { errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
+import { errorEntry, intoHistory, jobTables, releaseKeys, releasedState } from './tables.js';
 
 /** All workflow statements for one schema. */
 export type WorkflowStatements = ReturnType<typeof buildWorkflowStatements>;
@@ -53,10 +53,6 @@ export function buildWorkflowStatements(s: string) {
   const t = jobTables(s);
   const live = t.live;
   const state = t.state;
-
-  // The state a step takes when nothing holds it any more.
-  const freed = (alias: string): string =>
-    `(CASE WHEN ${alias}.scheduled_at > now() THEN 'scheduled' ELSE 'available' END)::${state}`;
 
   // Steps in `source` (ids) move into the history as cancelled, with `reason` ($n text).
   const cancelSteps = (where: string, reason: string): string => `
@@ -266,7 +262,7 @@ export function buildWorkflowStatements(s: string) {
          SELECT c.id, (SELECT count(*) FROM ${t.deps} d JOIN ${live} p ON p.id = d.parent_id WHERE d.child_id = c.id)::int AS n
          FROM ${live} c WHERE c.id = ANY(${ids(1)}) AND c.state = 'held'
        ), changed AS (
-         UPDATE ${live} j SET deps_left = k.n, state = CASE WHEN k.n > 0 THEN 'held'::${state} ELSE ${freed('j')} END
+         UPDATE ${live} j SET deps_left = k.n, state = CASE WHEN k.n > 0 THEN 'held'::${state} ELSE ${releasedState(t, 'j')} END
          FROM counted k WHERE j.id = k.id AND (j.deps_left <> k.n OR k.n = 0)
          RETURNING j.queue, j.state
        ), notified AS MATERIALIZED (
