@@ -1,10 +1,24 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects under one `npm test`: the library's own tests (test/, on src/) and the content
+// processor's (a workspace package with its own vitest.config.ts, on the built package). Each
+// picks its database in its globalSetup; with DATABASE_URL set both use that server.
 export default defineConfig({
   test: {
-    // Picks the database (DATABASE_URL, a container, or embedded PostgreSQL) once per run.
-    globalSetup: ['test/global-setup.ts'],
-    include: ['test/**/*.test.ts', 'examples/content-processor/test/**/*.test.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'library',
+          // Picks the database (DATABASE_URL, a container, or embedded PostgreSQL) once per run.
+          globalSetup: ['test/global-setup.ts'],
+          include: ['test/**/*.test.ts'],
+        },
+      },
+      'examples/content-processor',
+    ],
+    // Under CI=true a skipped test fails the run (test/support/no-skips-reporter.ts).
+    reporters: ['default', './test/support/no-skips-reporter.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Child processes, not threads: tests kill backends and open many sockets.

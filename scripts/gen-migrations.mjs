@@ -1,7 +1,7 @@
 // Compiles migrations/*.sql into src/engine/migrate/bundled.ts so the built package carries its SQL
 // without reading files at run time (the same code then works from ESM, CJS and bundlers).
 // Run by `npm run build`; a unit test fails when the generated file drifts from the SQL files.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -33,5 +33,9 @@ export function renderBundledMigrations() {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  writeFileSync(join(root, 'src/engine/migrate/bundled.ts'), renderBundledMigrations());
+  // Unchanged content is not rewritten: a build while tests run must not touch a source file
+  // they may be reading.
+  const file = join(root, 'src/engine/migrate/bundled.ts');
+  const content = renderBundledMigrations();
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== content) writeFileSync(file, content);
 }

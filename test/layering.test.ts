@@ -32,7 +32,7 @@ it('src/ follows the dependency rules', async () => {
 }, 60_000);
 
 it('a planted violation fails, naming the rule and why it exists', async () => {
-  for (const item of ['src', '.dependency-cruiser.cjs', 'tsconfig.json', 'package.json']) cpSync(path.join(root, item), path.join(copy, item), { recursive: true });
+  for (const item of ['src', '.dependency-cruiser.cjs', 'tsconfig.json', 'tsconfig.base.json', 'package.json']) cpSync(path.join(root, item), path.join(copy, item), { recursive: true });
   writeFileSync(
     path.join(copy, 'src', 'runtime', 'planted.ts'),
     "import { Lifeline } from '../plugins/lifeline.js';\nexport const planted = new Lifeline();\n",

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { z } from 'zod';
-import { Queue, Worker, WorkerResults } from '../../src/index.js';
-import { startEmbeddedPostgres } from '../../scripts/embedded-database.js';
+import { Queue, Worker, WorkerResults } from 'docket';
+import { startEmbeddedPostgres } from '@docket/dev-postgres';
 
 const log = (line: string): void => console.log(`[quickstart] ${line}`);
 

@@ -25,7 +25,7 @@ import {
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
-import { ArgsValidationError, ConfigError, DocketError, QueueStateError, UniqueConflictError, UnknownWorkerError } from '../../../src/index.js';
+import { ArgsValidationError, ConfigError, DocketError, QueueStateError, UniqueConflictError, UnknownWorkerError } from 'docket';
 import { adminAccess } from './auth.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';

@@ -9,8 +9,8 @@
 // resize-media, render-contact-sheet and notify-media. The Workflow plugin repairs, on the
 // leader, any step release or workflow finish a crash lost; workflow ends are logged here.
 import type pg from 'pg';
-import type { Logger, QueueSettings } from '../../../src/index.js';
-import { Cron, Lifeline, Pruner, Queue, Workflow } from '../../../src/index.js';
+import type { Logger, QueueSettings } from 'docket';
+import { Cron, Lifeline, Pruner, Queue, Workflow } from 'docket';
 import type { AppConfig } from './config.js';
 import type { Storage } from './storage.js';
 import type { WorkerDeps } from './workers/common.js';

@@ -9,8 +9,8 @@
 // (by name and end state, counted on the node that finished each), http_requests_total,
 // http_request_duration_seconds, sse_streams_open, and prom-client's process metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Job, Queue, QueueStats, WorkflowSummary } from '../../../src/index.js';
-import { JOB_STATES } from '../../../src/index.js';
+import type { Job, Queue, QueueStats, WorkflowSummary } from 'docket';
+import { JOB_STATES } from 'docket';
 
 export interface Metrics {
   readonly registry: Registry;

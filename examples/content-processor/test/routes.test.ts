@@ -7,8 +7,8 @@ import http from 'node:http';
 import type { InjectOptions } from 'fastify';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drain } from '../../../src/testing/index.js';
-import { createPgPool, databaseUrl, dropSchema, uniqueSchemaName } from '../../../test/support/db.js';
+import { drain } from 'docket/testing';
+import { createPgPool, databaseUrl, dropSchema, uniqueSchemaName } from './support/db.js';
 import type { TestApp } from './support/app.js';
 import { ADMIN_KEY, createTestApp, gauge, jobCount, multipart, parseSse, png, tempDir, uploads, waitFor } from './support/app.js';
 

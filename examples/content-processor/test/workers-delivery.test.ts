@@ -3,8 +3,8 @@
 // Receivers are local HTTP servers on 127.0.0.1.
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from '../../../src/index.js';
-import { uniqueSchemaName } from '../../../test/support/db.js';
+import type { Job } from 'docket';
+import { uniqueSchemaName } from './support/db.js';
 import { csvLine, type ExportResult, type ExportRow } from '../src/workers/export.js';
 import { verifyWebhook, type WebhookBody } from '../src/workers/webhook.js';
 import { SECRET, createHarness, until, type Harness, type TestDocket } from './support/harness.js';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { PDFParse } from 'pdf-parse';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl } from '../../../test/support/db.js';
+import { databaseUrl } from './support/db.js';
 import type { WorkflowView } from '../src/routes/workflow-view.js';
 import { makePng, startReceiver, type Receiver } from './support/receivers.js';
 import { freshDatabase, startServer, type RunningServer } from './support/server.js';

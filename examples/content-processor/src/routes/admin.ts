@@ -4,8 +4,8 @@
 // only when a key is configured, or INSECURE_DEV opens it.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Job, QueueStats } from '../../../../src/index.js';
-import { JOB_STATES } from '../../../../src/index.js';
+import type { Job, QueueStats } from 'docket';
+import { JOB_STATES } from 'docket';
 import type { AdminAccess } from '../auth.js';
 import { requireApiKey } from '../auth.js';
 import { QUEUES } from '../jobs/schemas.js';

@@ -2,8 +2,8 @@
 // for handlers to throw, the public JSON view of a docket Job, and the id/name parameter
 // schemas. Every response of every route is described by a zod schema built from these.
 import { z } from 'zod';
-import type { Job } from '../../../../src/index.js';
-import { JOB_STATES } from '../../../../src/index.js';
+import type { Job } from 'docket';
+import { JOB_STATES } from 'docket';
 import type { AppConfig } from '../config.js';
 import type { Storage } from '../storage.js';
 import type { createDocket } from '../docket.js';

@@ -10,7 +10,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Job } from '../../../../src/index.js';
+import type { Job } from 'docket';
 import type { RouteOptions } from './common.js';
 import { HttpError, errors, isFinal, jobIdParams, notFound, toJobView } from './common.js';
 

@@ -10,7 +10,7 @@
 // now rather than a discarded job later.
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { InsertOptions, Job } from '../../../../src/index.js';
+import type { InsertOptions, Job } from 'docket';
 import type { AdminAccess } from '../auth.js';
 import { requireApiKey } from '../auth.js';
 import { QUEUES, documentJobArgs, emailJobArgs, exportJobArgs, imageOperations, tenantId, webhookJobArgs } from '../jobs/schemas.js';

@@ -4,8 +4,8 @@
 // schema before anything is stored, and a bad expression, zone or args is a 400 naming the field.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Schedule, ScheduleDefinition } from '../../../../src/index.js';
-import { ArgsValidationError, ConfigError } from '../../../../src/index.js';
+import type { Schedule, ScheduleDefinition } from 'docket';
+import { ArgsValidationError, ConfigError } from 'docket';
 import type { AdminAccess } from '../auth.js';
 import { requireApiKey } from '../auth.js';
 import type { RouteOptions } from './common.js';

@@ -4,7 +4,7 @@
 // media workflow carries the tag), collects their workflow ids, newest first, and reads those.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Queue, WorkflowDetails } from '../../../../src/index.js';
+import type { Queue, WorkflowDetails } from 'docket';
 import type { AdminAccess } from '../auth.js';
 import { requireApiKey } from '../auth.js';
 import { MEDIA_TAG } from '../jobs/media-schemas.js';

@@ -3,7 +3,7 @@
 // (each with the URL of GET /jobs/:id/files/:name, which serves it). A short form without
 // files serves the dashboard's list.
 import { z } from 'zod';
-import type { WorkflowDetails, WorkflowStep } from '../../../../src/index.js';
+import type { WorkflowDetails, WorkflowStep } from 'docket';
 import type { Storage } from '../storage.js';
 import { jobView, toJobView } from './common.js';
 

@@ -2,8 +2,8 @@
 // job outcome (retry with backoff, or stop for good). The rule, for fetches and webhooks alike:
 // network trouble, timeouts, 5xx, 408 and 429 are worth retrying; other 4xx, refused targets and
 // inputs that can never work are discarded at once, without burning the remaining attempts.
-import type { Logger, Queue, WorkerResult } from '../../../../src/index.js';
-import { WorkerResults } from '../../../../src/index.js';
+import type { Logger, Queue, WorkerResult } from 'docket';
+import { WorkerResults } from 'docket';
 import type { AppConfig } from '../config.js';
 import type { Storage } from '../storage.js';
 

@@ -6,7 +6,7 @@
 import PDFDocument from 'pdfkit';
 import { PDFParse } from 'pdf-parse';
 import sharp from 'sharp';
-import { Worker, WorkerResults } from '../../../../src/index.js';
+import { Worker, WorkerResults } from 'docket';
 import { contactSheetArgs, contactSheetResult } from '../jobs/media-schemas.js';
 import { messageOf, type WorkerDeps } from './common.js';
 import { toWinAnsi } from './document.js';

@@ -7,7 +7,7 @@
 // are written as "?" and counted in `replacedChars`, rather than silently drawn as garbage.
 import PDFDocument from 'pdfkit';
 import { PDFParse } from 'pdf-parse';
-import { Worker } from '../../../../src/index.js';
+import { Worker } from 'docket';
 import { documentJobArgs } from '../jobs/schemas.js';
 import type { WorkerDeps } from './common.js';
 

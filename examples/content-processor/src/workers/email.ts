@@ -5,7 +5,7 @@
 // and receivers can drop duplicates. SMTP 5xx answers and bad recipients are permanent (discard);
 // connection trouble and 4xx are retried.
 import nodemailer from 'nodemailer';
-import { Worker, WorkerResults } from '../../../../src/index.js';
+import { Worker, WorkerResults } from 'docket';
 import type { AppConfig } from '../config.js';
 import { emailJobArgs } from '../jobs/schemas.js';
 import { messageOf, type WorkerDeps } from './common.js';

@@ -5,8 +5,8 @@
 // snapshot: jobs inserted after it started are left out. CSV is RFC 4180 with a header row, and
 // text cells that a spreadsheet would run as a formula (=, +, -, @) are prefixed with '.
 import { Readable } from 'node:stream';
-import type { Job, ListJobsOptions } from '../../../../src/index.js';
-import { Worker } from '../../../../src/index.js';
+import type { Job, ListJobsOptions } from 'docket';
+import { Worker } from 'docket';
 import { exportJobArgs, type ExportJobArgs } from '../jobs/schemas.js';
 import type { WorkerDeps } from './common.js';
 

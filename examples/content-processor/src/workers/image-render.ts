@@ -4,7 +4,7 @@
 // each handed to `write` as soon as it is made. A source that fails to decode fails the same way
 // every time, so it comes back as a discard; memory trouble and aborts are thrown (retried).
 import sharp from 'sharp';
-import { WorkerResults } from '../../../../src/index.js';
+import { WorkerResults } from 'docket';
 import type { ImageJobArgs } from '../jobs/schemas.js';
 import { messageOf } from './common.js';
 import { MAX_INPUT_PIXELS, type Refused } from './image-source.js';

@@ -5,8 +5,8 @@
 // come back as `{ refused }`, the outcome to return at once; network trouble and 5xx throw or
 // ask for a retry, as failedStatus decides.
 import sharp, { type Metadata } from 'sharp';
-import type { WorkerResult } from '../../../../src/index.js';
-import { WorkerResults } from '../../../../src/index.js';
+import type { WorkerResult } from 'docket';
+import { WorkerResults } from 'docket';
 import { BlockedTargetError, ResponseTooLargeError, safeFetch } from '../security/ssrf.js';
 import { UnsafeNameError, UploadTooLargeError } from '../storage.js';
 import { failedStatus, messageOf, type WorkerDeps } from './common.js';

@@ -5,7 +5,7 @@
 // under the job's id; the result lists them with their real dimensions and sizes. Inputs that
 // can never work (refused URL, 4xx, not an image, a format we do not decode) are discarded at
 // once; network trouble and 5xx are retried.
-import { Worker } from '../../../../src/index.js';
+import { Worker } from 'docket';
 import { imageJobArgs } from '../jobs/schemas.js';
 import type { WorkerDeps } from './common.js';
 import { renderImages, type ImageFile } from './image-render.js';

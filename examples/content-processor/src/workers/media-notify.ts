@@ -6,8 +6,8 @@
 // deliver-webhook or send-email worker with that summary as its args. So the delivery keeps
 // those workers' signing, SSRF checks, retries and .eml sink, and the workflow ends only once the
 // notification went out.
-import type { Job, NewStep } from '../../../../src/index.js';
-import { Worker, WorkerResults, stepResult } from '../../../../src/index.js';
+import type { Job, NewStep } from 'docket';
+import { Worker, WorkerResults, stepResult } from 'docket';
 import type { MediaNotifyArgs, MediaSummary } from '../jobs/media-schemas.js';
 import { STEP, mediaNotifyArgs, mediaTags } from '../jobs/media-schemas.js';
 import type { WorkerDeps } from './common.js';

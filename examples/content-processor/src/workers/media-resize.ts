@@ -2,7 +2,7 @@
 // the stored original and renders the resized image and its thumbnails with the same sharp code
 // as process-image (image-render.ts), each written among its own job's files. Runs beside the
 // contact-sheet step; notify waits for both.
-import { Worker } from '../../../../src/index.js';
+import { Worker } from 'docket';
 import { mediaResizeArgs, mediaResizeResult } from '../jobs/media-schemas.js';
 import type { WorkerDeps } from './common.js';
 import { renderImages } from './image-render.js';

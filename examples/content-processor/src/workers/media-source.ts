@@ -4,7 +4,7 @@
 // job's files. Its result tells the next steps (resize, contact-sheet) where to read it. What
 // can never work is discarded at once (and the workflow's failure policy takes over); network
 // trouble and 5xx are retried.
-import { Worker } from '../../../../src/index.js';
+import { Worker } from 'docket';
 import { mediaSourceArgs, mediaSourceResult } from '../jobs/media-schemas.js';
 import type { WorkerDeps } from './common.js';
 import { inspectImage, orientedSize, readImageSource } from './image-source.js';

@@ -2,8 +2,8 @@
 // result (typed and checked by stepResult against fetch-media-source's result schema) names the
 // job and file; the bytes come from storage. A missing file cannot appear by retrying (storage
 // was wiped, or the job's files were removed), so that is a discard.
-import { WorkerResults, stepResult } from '../../../../src/index.js';
-import type { RunningJob } from '../../../../src/index.js';
+import { WorkerResults, stepResult } from 'docket';
+import type { RunningJob } from 'docket';
 import { STEP } from '../jobs/media-schemas.js';
 import type { Storage } from '../storage.js';
 import type { Refused } from './image-source.js';

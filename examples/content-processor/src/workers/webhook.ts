@@ -8,7 +8,7 @@
 // once; anything else (network, timeout, 5xx, 408, 429) is retried with exponential backoff,
 // or after Retry-After when the receiver sends one with 429/503.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Worker, WorkerResults } from '../../../../src/index.js';
+import { Worker, WorkerResults } from 'docket';
 import { webhookJobArgs } from '../jobs/schemas.js';
 import { BlockedTargetError, safeFetch } from '../security/ssrf.js';
 import { failedStatus, type WorkerDeps } from './common.js';

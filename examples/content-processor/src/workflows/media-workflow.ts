@@ -8,7 +8,7 @@
 // one failed (it reports the failure), and adds the webhook or email delivery. If source fails,
 // resize and contact-sheet are cancelled and notify reports that. Every step is tagged with the
 // tenant and `workflow:media`, and its args carry the tenantId, so tenants' partitions apply.
-import type { InsertedWorkflow, Queue } from '../../../../src/index.js';
+import type { InsertedWorkflow, Queue } from 'docket';
 import type { ImageJobArgs } from '../jobs/schemas.js';
 import type { NotifyTarget } from '../jobs/media-schemas.js';
 import { MEDIA_WORKFLOW, STEP, mediaTags } from '../jobs/media-schemas.js';

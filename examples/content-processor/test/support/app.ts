@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import sharp from 'sharp';
-import type { Queue } from '../../../../src/index.js';
+import type { Queue } from 'docket';
 import { buildApp } from '../../src/app.js';
 import type { AppConfig } from '../../src/config.js';
 import { loadConfig } from '../../src/config.js';

