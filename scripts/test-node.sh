@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the library suite (the `library` vitest project: test/, not the examples) on other Node
 # majors, one after the other, against the same database as `npm test` (DATABASE_URL, or what
-# test/global-setup.ts finds).
+# test/global-setup.ts finds). VITEST_ARGS are added: `-- --project content-processor` runs the
+# example's tests too (the whole suite), `-- test/harness.test.ts` one file.
 #
 #   scripts/test-node.sh [MAJOR...] [-- VITEST_ARGS...]      (npm run test:node -- ...)
 #
@@ -26,7 +27,7 @@ majors=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --) shift; break ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       if ! version_of "$1" >/dev/null; then
         echo "test-node: unknown major '$1' (known: 22 24 26)" >&2

@@ -259,7 +259,9 @@ describe('workflows', () => {
     await db.pool.query(`UPDATE "${db.schema}".jobs_finished SET args = '{"fail": false}' WHERE id = $1`, [run.steps.a!.id]);
     const completed = ended(queue, run.id);
     const retried = await queue.retryWorkflow(run.id);
-    expect(retried!.state).toBe('running');
+    // Its state as read after the retry: the running node may already have run all three steps.
+    expect(['running', 'completed']).toContain(retried!.state);
+    expect(retried!.steps.find((s) => s.name === 'a')!.job.state).not.toBe('discarded');
     expect((await completed).state).toBe('completed');
     const wf = await queue.getWorkflow(run.id);
     expect(wf!.steps.map((s) => s.job.state)).toEqual(['completed', 'completed', 'completed']);
