@@ -8,6 +8,7 @@ import type { ResolvedThreadPoolOptions, ThreadPoolOptions } from './threads.js'
 import { resolveThreadPoolOptions } from './threads.js';
 import type { PartitionOptions, Worker } from '../definitions/worker.js';
 import { checkInt, checkPartition, checkQueueName } from '../definitions/worker.js';
+import { DEFAULT_MAX_ARGS_BYTES, MAX_ARGS_BYTES_LIMIT } from '../definitions/limits.js';
 
 /**
  * A global rate limit for one queue: at most `allowed` jobs start in any `period` seconds,
@@ -164,6 +165,12 @@ export interface QueueOptions {
    * on every node: it applies to the jobs this node acks.
    */
   readonly retention?: 'history' | 'none';
+  /**
+   * Largest args a job may have, in bytes of JSON (default 1 MiB, at most 255 MiB). A bigger
+   * job is refused at insert with an ArgsValidationError, before any round trip: keep large
+   * payloads in object storage and pass their keys.
+   */
+  readonly maxArgsBytes?: number;
 }
 
 /** Checked options. */
@@ -186,6 +193,7 @@ export interface ResolvedConfig {
   readonly heartbeatInterval: number;
   readonly leaseTtl: number;
   readonly retention: 'history' | 'none';
+  readonly maxArgsBytes: number;
 }
 
 function checkRetention(value: unknown): 'history' | 'none' {
@@ -279,6 +287,7 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     heartbeatInterval: checkInt(options.heartbeatInterval ?? 1000, 50, 600_000, 'Queue option "heartbeatInterval"'),
     leaseTtl: checkInt(options.leaseTtl ?? 10_000, 200, 3_600_000, 'Queue option "leaseTtl"'),
     retention: checkRetention(options.retention),
+    maxArgsBytes: checkInt(options.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES, 1, MAX_ARGS_BYTES_LIMIT, 'Queue option "maxArgsBytes"'),
   };
 }
 

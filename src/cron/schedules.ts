@@ -6,6 +6,8 @@ import type { ScheduleOperations } from '../engine/engine.js';
 import type { ScheduleRow } from '../engine/types.js';
 import { ConfigError, UnknownWorkerError } from '../definitions/errors.js';
 import { parseArgs } from '../insert/options.js';
+import { encodeOne, storableText } from '../insert/args-json.js';
+import { MAX_ARGS_BYTES_LIMIT } from '../definitions/limits.js';
 import { checkExpression, checkTimezone } from './expression.js';
 import type { Worker } from '../definitions/worker.js';
 import { checkInt } from '../definitions/worker.js';
@@ -95,13 +97,17 @@ const NAME_RE = /^.{1,128}$/su;
  */
 export function checkSchedule(def: ScheduleDefinition, workers: ReadonlyMap<string, Worker> | undefined, defaultZone = 'UTC') {
   if (typeof def !== 'object' || def === null) throw new ConfigError('A schedule must be an object { name, expression, worker, ... }');
-  if (typeof def.name !== 'string' || !NAME_RE.test(def.name)) throw new ConfigError('Schedule name must be 1–128 characters');
+  if (typeof def.name !== 'string' || !NAME_RE.test(def.name) || !storableText(def.name)) {
+    throw new ConfigError('Schedule name must be 1–128 characters, with no NUL or lone surrogates');
+  }
   const where = `Schedule "${def.name}"`;
   const timezone = checkTimezone(def.timezone ?? defaultZone, where);
   const expression = checkExpression(def.expression, timezone, where);
   const workerName = typeof def.worker === 'string' ? def.worker : def.worker?.name;
   if (typeof workerName !== 'string' || workerName.length === 0) throw new ConfigError(`${where}: worker must be a Worker or a worker name`);
   const args = def.args ?? {};
+  // Storable as JSON (the schedule row keeps them); each tick's insert then applies the Queue's maxArgsBytes.
+  encodeOne(workerName, args, MAX_ARGS_BYTES_LIMIT);
   if (workers !== undefined) {
     const worker = workers.get(workerName);
     if (worker === undefined) throw new UnknownWorkerError(workerName, [...workers.keys()]);

@@ -29,7 +29,9 @@ export interface ArgsIssue {
 }
 
 /**
- * A job's args failed its worker's zod schema at insert time. Nothing was written.
+ * A job's args failed its worker's zod schema at insert time, or cannot be stored: not JSON
+ * (a BigInt, a cycle), a NUL character or a lone surrogate in a string, or more bytes of JSON
+ * than the Queue's `maxArgsBytes`. Nothing was written; no round trip was made.
  *
  * @example
  * ```ts
@@ -41,6 +43,8 @@ export interface ArgsIssue {
 export class ArgsValidationError extends DocketError {
   readonly worker: string;
   readonly issues: readonly ArgsIssue[];
+  /** The position of the refused item in an `insertMany` call; undefined for a single insert. */
+  readonly index: number | undefined;
   constructor(worker: string, issues: readonly ArgsIssue[], index?: number) {
     const where = index === undefined ? '' : ` (item ${index})`;
     const detail = issues
@@ -49,6 +53,7 @@ export class ArgsValidationError extends DocketError {
     super('DOCKET_ARGS_INVALID', `Invalid args for worker "${worker}"${where}: ${detail}`);
     this.worker = worker;
     this.issues = issues;
+    this.index = index;
   }
 }
 

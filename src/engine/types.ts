@@ -15,6 +15,8 @@ export interface InsertBatch {
   readonly queue: string;
   readonly worker: string;
   readonly args: readonly unknown[];
+  /** `args` as a JSON array, encoded and checked once by the insert layer; encoded here when absent. */
+  readonly args_json?: string;
   readonly tags: readonly string[];
   readonly priority: number;
   readonly max_attempts: number;

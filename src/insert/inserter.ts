@@ -47,7 +47,7 @@ export class Inserter {
   async insertWithKey(worker: string, args: unknown, options: InsertOptions, key: string): Promise<{ job: Job; duplicate: boolean }> {
     const found = this.config.workers.get(worker);
     if (found === undefined) throw new UnknownWorkerError(worker, [...this.config.workers.keys()]);
-    const batch = buildBatch(found, [parseArgs(found, args)], options);
+    const batch = buildBatch(found, [parseArgs(found, args)], options, { maxBytes: this.config.maxArgsBytes, indexed: false });
     const unique: ResolvedUnique = { by: ['worker'], period: null, states: [...JOB_STATES].sort() };
     const partition = found.partition ?? this.config.queueSettings.get(found.queue)?.partition;
     const rows = keyedRows(batch, undefined, partition as never).map((row) => ({ ...row, ukey: key }));
@@ -69,7 +69,7 @@ export class Inserter {
     const name = typeof workerRef === 'string' ? workerRef : workerRef?.name;
     const worker = this.config.workers.get(name);
     if (worker === undefined) throw new UnknownWorkerError(String(name), [...this.config.workers.keys()]);
-    const batch = buildBatch(worker, argsList.map((args, i) => parseArgs(worker, args, many ? i : undefined)), options);
+    const batch = buildBatch(worker, argsList.map((args, i) => parseArgs(worker, args, many ? i : undefined)), options, { maxBytes: this.config.maxArgsBytes, indexed: many });
     const unique = isUnique(options) ? resolveUnique(options.unique, `insert into "${worker.name}"`) : undefined;
     const partition = worker.partition ?? this.config.queueSettings.get(worker.queue)?.partition;
     const keyed = unique !== undefined || partition !== undefined ? keyedRows(batch, unique, partition as never) : undefined;

@@ -6,6 +6,8 @@ import { hintPayload } from '../engine/notice.js';
 import type { InsertBatch } from '../engine/types.js';
 import type { Worker } from '../definitions/worker.js';
 import { checkInt } from '../definitions/worker.js';
+import { encodeArgs, storableText } from './args-json.js';
+import { MAX_DELAY_MS } from '../definitions/limits.js';
 
 /**
  * Per-insert options; each overrides the worker's default.
@@ -59,23 +61,30 @@ export function parseArgs(worker: Worker, args: unknown, index?: number): unknow
   throw new ArgsValidationError(worker.name, issues, index);
 }
 
-/** Builds the batch for jobs of one worker sharing one set of options. */
-export function buildBatch(worker: Worker, args: readonly unknown[], options: Omit<InsertOptions, 'unique'>): InsertBatch {
+/** How args are encoded: the byte limit, and whether errors name the item (insertMany). */
+export interface ArgsEncoding {
+  readonly maxBytes: number;
+  readonly indexed: boolean;
+}
+
+/** Builds the batch for jobs of one worker sharing one set of options; args encoded and checked. */
+export function buildBatch(worker: Worker, args: readonly unknown[], options: Omit<InsertOptions, 'unique'>, encoding: ArgsEncoding): InsertBatch {
   const where = `insert into "${worker.name}"`;
   if (options.scheduledAt !== undefined && options.delay !== undefined) {
     throw new ConfigError(`${where}: give either scheduledAt or delay, not both`);
   }
   let scheduledAt: string | null = null;
   if (options.scheduledAt !== undefined) {
-    if (!(options.scheduledAt instanceof Date) || Number.isNaN(options.scheduledAt.getTime())) {
-      throw new ConfigError(`${where}: scheduledAt must be a valid Date`);
+    const time = options.scheduledAt instanceof Date ? options.scheduledAt.getTime() : Number.NaN;
+    if (Number.isNaN(time) || time < MIN_SCHEDULED_AT || time > MAX_SCHEDULED_AT) {
+      throw new ConfigError(`${where}: scheduledAt must be a valid Date between the years 1 and 9999, got ${describeDate(options.scheduledAt)}`);
     }
     scheduledAt = options.scheduledAt.toISOString();
   }
   let delay = 0;
   if (options.delay !== undefined) {
-    if (typeof options.delay !== 'number' || !Number.isFinite(options.delay) || options.delay < 0) {
-      throw new ConfigError(`${where}: delay must be a number of ms >= 0, got ${String(options.delay)}`);
+    if (typeof options.delay !== 'number' || !Number.isFinite(options.delay) || options.delay < 0 || options.delay > MAX_DELAY_MS) {
+      throw new ConfigError(`${where}: delay must be a number of ms from 0 to ${MAX_DELAY_MS} (100 years), got ${String(options.delay)}`);
     }
     delay = options.delay;
   }
@@ -84,6 +93,7 @@ export function buildBatch(worker: Worker, args: readonly unknown[], options: Om
     queue: worker.queue,
     worker: worker.name,
     args,
+    args_json: encodeArgs(worker.name, args, encoding.maxBytes, encoding.indexed),
     tags: [...new Set([...worker.tags, ...tags])],
     priority: options.priority === undefined ? worker.priority : checkInt(options.priority, -32768, 32767, `${where}: priority`),
     max_attempts:
@@ -93,11 +103,21 @@ export function buildBatch(worker: Worker, args: readonly unknown[], options: Om
   };
 }
 
+// scheduledAt within the years 1..9999: toISOString() writes other years in a form
+// (e.g. +275760-09-13) that PostgreSQL does not read.
+const MIN_SCHEDULED_AT = new Date('0001-01-01T00:00:00.000Z').getTime();
+const MAX_SCHEDULED_AT = new Date('9999-12-31T23:59:59.999Z').getTime();
+
+function describeDate(value: unknown): string {
+  if (!(value instanceof Date)) return typeof value;
+  return Number.isNaN(value.getTime()) ? 'an Invalid Date' : `${value.getTime()} ms since 1970`;
+}
+
 /** Checks tags given to an insert (or a workflow): undefined is none; a ConfigError naming `where` otherwise. */
 export function checkTags(tags: unknown, where: string): string[] {
   if (tags === undefined) return [];
-  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length === 0 || t.length > 255)) {
-    throw new ConfigError(`${where}: tags must be an array of non-empty strings (at most 255 characters)`);
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length === 0 || t.length > 255 || !storableText(t))) {
+    throw new ConfigError(`${where}: tags must be an array of non-empty strings (at most 255 characters, no NUL or lone surrogates)`);
   }
   return tags as string[];
 }

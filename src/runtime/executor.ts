@@ -8,6 +8,7 @@ import type { NewStep } from '../definitions/workflow.js';
 import type { Outcome } from './outcome.js';
 import { outcomeOf } from './outcome.js';
 import { waitWithDeadline } from './deadline.js';
+import { describeThrown } from '../definitions/thrown.js';
 
 interface Running {
   readonly id: string;
@@ -126,7 +127,7 @@ export class Executor {
       Promise.resolve()
         .then(() => this.#perform(worker, this.#runningJob(job, claim), context))
         .then(
-          (value) => settle(outcomeOf(value)),
+          (value) => settle(readOutcome(value)),
           (error: unknown) => settle({ kind: 'error', error }),
         );
     });
@@ -173,5 +174,15 @@ export class Executor {
       settle({ kind: 'shutdown', error });
     }
     return all.length;
+  }
+}
+
+// The outcome of a value perform returned; one that cannot even be inspected (a Proxy whose
+// traps throw) fails the attempt instead of leaving it unsettled.
+function readOutcome(value: unknown): Outcome {
+  try {
+    return outcomeOf(value);
+  } catch (error) {
+    return { kind: 'error', error: new Error(`perform returned a value that cannot be read: ${describeThrown(error)}`) };
   }
 }

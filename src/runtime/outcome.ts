@@ -4,6 +4,8 @@ import type { JobState } from '../definitions/job.js';
 import type { Job } from '../definitions/job.js';
 import type { Worker } from '../definitions/worker.js';
 import { defaultBackoff, isWorkerResult } from '../definitions/worker.js';
+import { MAX_DELAY_MS, MAX_ERROR_TEXT, MAX_RESULT_BYTES } from '../definitions/limits.js';
+import { readThrown } from '../definitions/thrown.js';
 
 /** What happened to one attempt. */
 export type Outcome =
@@ -71,8 +73,6 @@ function clean(text: string): string {
   return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
-/** Longest delay docket stores (100 years); beyond it timestamps overflow. */
-const MAX_DELAY_MS = 100 * 365 * 24 * 3600 * 1000;
 
 function clampDelay(ms: number): number {
   return Math.min(Math.max(0, ms), MAX_DELAY_MS);
@@ -80,17 +80,20 @@ function clampDelay(ms: number): number {
 
 /** The stored form of an error: message, name and stack (the attempt and time are added in SQL). */
 export function errorRecord(error: unknown, attempt: number): { attempt: number; message: string; name?: string; stack?: string } {
-  if (error instanceof Error) {
-    const message = clean(error.message || error.name);
-    return { attempt, message, name: clean(error.name), ...(error.stack ? { stack: clean(error.stack) } : {}) };
-  }
-  let message: string;
-  try {
-    message = typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
-  } catch {
-    message = String(error);
-  }
-  return { attempt, message: clean(message) };
+  const { message, name, stack } = readThrown(error);
+  return {
+    attempt,
+    message: storable(message),
+    ...(name === undefined ? {} : { name: storable(name) }),
+    ...(stack === undefined ? {} : { stack: storable(stack) }),
+  };
+}
+
+// Cut to MAX_ERROR_TEXT characters (an error message can be a whole response body), and without
+// NUL, which jsonb cannot hold.
+function storable(text: string): string {
+  const cut = text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}… (${text.length - MAX_ERROR_TEXT} more characters cut)` : text;
+  return clean(cut);
 }
 
 function retryDelay(worker: Worker | undefined, attempt: number, error: unknown, override?: number): number {
@@ -138,6 +141,10 @@ export function buildAck(
         return buildAck(job, claim, worker, { kind: 'error', error: new Error(`perform returned a value that is not JSON: ${(error as Error).message}`) }, timing);
       }
       if (resultJson === undefined) resultJson = 'null'; // e.g. a function: JSON has no value for it
+      if (resultJson.length > MAX_RESULT_BYTES / 3 && Buffer.byteLength(resultJson, 'utf8') > MAX_RESULT_BYTES) {
+        const bytes = Buffer.byteLength(resultJson, 'utf8');
+        return buildAck(job, claim, worker, { kind: 'error', error: new Error(`perform returned ${bytes} bytes of JSON, over docket's limit of ${MAX_RESULT_BYTES} for a result: store large output elsewhere and return its key`) }, timing);
+      }
       return {
         job,
         claim,

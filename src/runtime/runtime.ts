@@ -27,6 +27,7 @@ import { ProgressReporter } from './progress.js';
 import { Reconciler } from './reconciler.js';
 import { Stager } from './stager.js';
 import { ThreadPool } from './threads/thread-pool.js';
+import { describeThrown } from '../definitions/thrown.js';
 
 /** What the runtime asks of the node around it. */
 export interface RuntimeHooks {
@@ -244,7 +245,7 @@ export class Runtime {
     this.#progress.forget(job.id, claim);
     if (outcome.kind === 'moved') {
       // Cancelled, discarded or deleted elsewhere while it ran: its row already says so.
-      this.config.logger.info('docket: a running job was taken away and aborted', { jobId: job.id, reason: String(outcome.error) });
+      this.config.logger.info('docket: a running job was taken away and aborted', { jobId: job.id, reason: describeThrown(outcome.error) });
       return;
     }
     this.#completer.push(buildAck(job, claim, worker, outcome, { queueTime: queueMs, runTime: performance.now() - started }));

@@ -76,7 +76,7 @@ function stepRow(config: ResolvedConfig, step: PlannedStep, i: number, tags: rea
     const parsed = parseArgs(worker, step.args);
     return {
       args: parsed,
-      batch: buildBatch(worker, [parsed], { ...options, tags: [...tags, ...(options.tags ?? [])] }),
+      batch: buildBatch(worker, [parsed], { ...options, tags: [...tags, ...(options.tags ?? [])] }, { maxBytes: config.maxArgsBytes, indexed: false }),
       pkey: partition === undefined ? null : partitionKey(partition, parsed, `step "${step.name}"`),
     };
   });

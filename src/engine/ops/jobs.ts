@@ -17,7 +17,7 @@ export function jobOperations(parts: EngineParts): JobOperations {
     async insertJobs({ batch, notify, scope }) {
       const [row] = await on(scope).query<{ ids: string; state: string; inserted_at: number; scheduled_at: number }>(
         sql.insertJobs,
-        insertParams(batch, JSON.stringify(batch.args), channel, notify),
+        insertParams(batch, batch.args_json ?? JSON.stringify(batch.args), channel, notify),
       );
       const ids = JSON.parse(row!.ids) as string[];
       const state = row!.state as JobState;

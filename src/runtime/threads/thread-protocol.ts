@@ -6,6 +6,7 @@
 // built-in error names and drops properties such as `code`).
 import type { Job } from '../../definitions/job.js';
 import { WorkerResults, isWorkerResult } from '../../definitions/worker.js';
+import { readThrown } from '../../definitions/thrown.js';
 
 /** A job as sent to a thread: its data, and the names of its methods the thread may call back. */
 export interface RunRequest {
@@ -80,6 +81,16 @@ function jsonCopy(value: unknown): unknown {
 
 /** Thread side: an error or thrown value, ready to be copied to the main thread. */
 export function encodeError(error: unknown): EncodedError {
+  try {
+    return encodeReadable(error);
+  } catch {
+    // A value on which access throws (a Proxy, a throwing getter): what can be read of it.
+    const { message, name } = readThrown(error);
+    return { error: true, message, name: name ?? 'Error' };
+  }
+}
+
+function encodeReadable(error: unknown): EncodedError {
   if (error instanceof Error) {
     const props: Record<string, unknown> = {};
     for (const key of Object.keys(error)) {
