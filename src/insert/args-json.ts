@@ -13,10 +13,21 @@ const UNSTORABLE_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
 
 /** The JSON array of `values` for the insert, each checked; `indexed`: name items (insertMany). */
 export function encodeArgs(worker: string, values: readonly unknown[], maxBytes: number, indexed: boolean): string {
-  if (values.length === 1) return `[${encodeOne(worker, values[0], maxBytes, indexed ? 0 : undefined)}]`;
-  const texts = new Array<string>(values.length);
-  for (let i = 0; i < values.length; i++) texts[i] = encodeOne(worker, values[i], maxBytes, indexed ? i : undefined);
-  return `[${texts.join(',')}]`;
+  // The hot path encodes the batch once: only a batch that fails a check, or whose whole text
+  // could hold an item over the limit, is looked at item by item to name the culprit.
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(values);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined || text.length * 3 > maxBytes || (text.includes('\\u') && UNSTORABLE_ESCAPE.test(text))) {
+    for (let i = 0; i < values.length; i++) encodeOne(worker, values[i], maxBytes, indexed ? i : undefined);
+  }
+  // Every item passed (a whole batch may be over the limit; each item is not). A toJSON that
+  // threw for the batch but not for its item alone still leaves nothing to store.
+  if (text === undefined) throw refuse(worker, [], 'cannot be stored as JSON: encoding them failed', undefined);
+  return text;
 }
 
 /** One job's args as JSON, or an ArgsValidationError saying why they cannot be stored. */
