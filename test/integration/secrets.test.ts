@@ -7,7 +7,8 @@ import { Queue, Worker } from '../../src/index.js';
 import { freePort } from '@docket/dev-postgres';
 
 const PASSWORD = 'S3cret-Pa55word';
-const VALUES = ['hunter2-token-value', 'Bearer abc.def.ghi', 'pw-hunter3'];
+const [TOKEN, AUTH, PW] = ['hunter2-token-value', 'Bearer abc.def.ghi', 'pw-hunter3'] as const;
+const VALUES = [TOKEN, AUTH, PW];
 
 const login = new Worker({
   name: 'login',
@@ -23,7 +24,7 @@ function capture(): { logger: Record<'debug' | 'info' | 'warn' | 'error', (m: st
 
 function safeJson(value: unknown): string {
   try {
-    return JSON.stringify(value, (_, v: unknown) => (v instanceof Error ? { message: v.message, stack: v.stack, ...v } : v));
+    return JSON.stringify(value, (_, v: unknown) => (v instanceof Error ? { ...v, message: v.message, stack: v.stack } : v));
   } catch {
     return String(value);
   }
@@ -57,9 +58,9 @@ describe('secrets', () => {
   it('args values are in no validation error, whether the schema or storage refuses them', async () => {
     const queue = new Queue({ connection: 'postgres://alice:pw@127.0.0.1:1/app', workers: [login] });
     const refused = [
-      await failure(queue.insert(login, { user: 'a', password: VALUES[2], token: VALUES[0], authorization: VALUES[1] })),
-      await failure(queue.insert(login, { user: 'a', password: `${'p'.repeat(40)}\u0000${VALUES[2]}`, token: 'tok_1', authorization: 'Basic x' })),
-      await failure(queue.insertMany(login, [{ user: 'a', password: VALUES[2], token: 'tok_x', authorization: VALUES[1] }])),
+      await failure(queue.insert(login, { user: 'a', password: PW, token: TOKEN, authorization: AUTH })),
+      await failure(queue.insert(login, { user: 'a', password: `${'p'.repeat(40)}\u0000${PW}`, token: 'tok_1', authorization: 'Basic x' })),
+      await failure(queue.insertMany(login, [{ user: 'a', password: PW, token: 'tok_x', authorization: AUTH }])),
     ];
     for (const seenText of refused) {
       for (const value of VALUES) expect(seenText).not.toContain(value);
