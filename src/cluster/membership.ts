@@ -25,7 +25,7 @@ export class Membership {
   readonly #leadership: Leadership;
 
   constructor(config: ResolvedConfig, engine: Engine, hooks: MembershipHooks) {
-    this.#heartbeat = new Heartbeat(engine, config.nodeId, hooks.queues, config.heartbeatInterval, (e) => hooks.onError(e, 'heartbeat'));
+    this.#heartbeat = new Heartbeat(engine, config.nodeId, hooks.queues, config.heartbeatInterval, (e) => hooks.onError(e, 'heartbeat'), config.logger);
     this.#leadership = new Leadership(engine, config.nodeId, config.leaseTtl, {
       elected: () => hooks.elected(),
       lost: (reason) => hooks.lost(reason),

@@ -93,7 +93,8 @@ export interface ControlOperations {
 
 /** Node membership: heartbeats and the leader lease. */
 export interface ClusterOperations {
-  heartbeat(p: { readonly nodeId: string; readonly host: string; readonly pid: number; readonly queues: Record<string, number> }): Promise<void>;
+  /** Records the node as alive; resolves with the database's clock (epoch ms) when it did. */
+  heartbeat(p: { readonly nodeId: string; readonly host: string; readonly pid: number; readonly queues: Record<string, number> }): Promise<number>;
   removeNode(p: { readonly nodeId: string }): Promise<void>;
   /** Takes or renews the lease; whether `owner` holds it afterwards. */
   acquireLease(p: { readonly name: string; readonly owner: string; readonly ttlMs: number }): Promise<boolean>;

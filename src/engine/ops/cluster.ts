@@ -12,7 +12,8 @@ export function clusterOperations(parts: EngineParts): ClusterOperations & Maint
   const { driver, cluster: sql, channel } = parts;
   return {
     async heartbeat({ nodeId, host, pid, queues }) {
-      await driver.query(sql.heartbeat, [nodeId, host, pid, JSON.stringify(queues)]);
+      const [row] = await driver.query<{ db_now: number }>(sql.heartbeat, [nodeId, host, pid, JSON.stringify(queues)]);
+      return Number(row!.db_now);
     },
     async removeNode({ nodeId }) {
       await driver.query(sql.removeNode, [nodeId]);

@@ -43,11 +43,12 @@ export function buildClusterStatements(s: string) {
   const SCHEDULE_COLUMNS = `name, expression, timezone, worker, args::text AS args, options::text AS options, missed,
     (extract(epoch FROM next_at) * 1000)::float8 AS next_at, (extract(epoch FROM last_at) * 1000)::float8 AS last_at`;
   return {
-    /** $1 id, $2 host, $3 pid, $4 queues (JSON). Records this node as alive now. */
+    /** $1 id, $2 host, $3 pid, $4 queues (JSON). Records this node as alive now; returns the database's clock (ms). */
     heartbeat: statement(
       'heartbeat',
       `INSERT INTO ${s}.nodes (id, host, pid, queues) VALUES ($1, $2, $3, $4::text::jsonb)
-       ON CONFLICT (id) DO UPDATE SET beat_at = now(), queues = EXCLUDED.queues`,
+       ON CONFLICT (id) DO UPDATE SET beat_at = now(), queues = EXCLUDED.queues
+       RETURNING (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS db_now`,
     ),
     /** $1 id. A node that stops cleanly leaves no row behind. */
     removeNode: statement('remove_node', `DELETE FROM ${s}.nodes WHERE id = $1`),
