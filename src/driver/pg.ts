@@ -161,10 +161,25 @@ function listenPg(pool: pg.Pool, channel: string, handlers: ListenHandlers): Sub
       client = undefined;
       if (c !== undefined) {
         c.removeAllListeners('end');
-        await c.end().catch(() => {});
+        await endWithin(c, 1_000);
       }
     },
   };
+}
+
+// end() waits for the server to close the socket, which a half-open connection (the very one
+// the LISTEN probe gives up on) never does: after `ms`, the socket is destroyed instead.
+async function endWithin(c: pg.Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    c.end().then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  if (!ended) (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 function quoteChannel(channel: string): string {

@@ -12,7 +12,8 @@ import { reportQueueError } from '../definitions/events.js';
 import type { JobProgress, Job } from '../definitions/job.js';
 import type { Engine } from '../engine/engine.js';
 import { parseNotice } from '../engine/notice.js';
-import type { AckedRow, FetchedJob, NoticeSubscription, QueueControlRow, Scope } from '../engine/types.js';
+import type { AckedRow, FetchedJob, QueueControlRow, Scope } from '../engine/types.js';
+import { Listening } from './listening.js';
 import type { AckFollowUps } from './ack-events.js';
 import { emitAckEvents } from './ack-events.js';
 import { Completer } from './completer.js';
@@ -63,7 +64,7 @@ export class Runtime {
   readonly #stager: Stager;
   readonly #inline: InlineRunner;
   readonly #followUps: AckFollowUps;
-  #subscription: NoticeSubscription | undefined;
+  #listening: Listening | undefined;
   /** Fetching and running (start() until stop()). */
   #running = false;
   /** Started in a testing mode: jobs run only in drain() or inline, but can still be taken away. */
@@ -142,15 +143,21 @@ export class Runtime {
     this.#producers.start();
     void this.#reconciler.start();
     this.#stager.start();
-    this.#subscription = this.engine.listen({
-      onNotice: (payload) => this.#notified(payload),
-      onConnect: () => {
-        // (Re)connected: anything notified while we were away must not be stranded.
-        this.#producers.wake(this.#producers.queues);
-        this.#stager.wake(0);
+    this.#listening = new Listening(
+      this.engine,
+      this.config.nodeId,
+      {
+        onNotice: (payload) => this.#notified(payload),
+        onConnect: () => {
+          // (Re)connected: anything notified while we were away must not be stranded.
+          this.#producers.wake(this.#producers.queues);
+          this.#stager.wake(0);
+        },
+        onError: (error) => this.#error(error, 'listen'),
       },
-      onError: (error) => this.#error(error, 'listen'),
-    });
+      this.config.logger,
+    );
+    this.#listening.start();
   }
 
   /**
@@ -205,7 +212,7 @@ export class Runtime {
     const [unstarted] = await Promise.all([this.#producers.stop(), this.#stager.stop()]);
     // Prefetched jobs that never started go back as they were.
     this.#release(unstarted);
-    await this.#subscription?.close();
+    await this.#listening?.stop();
     let aborted = 0;
     if (!(await this.#executor.waitIdle(timeout))) aborted = this.#executor.abortAll();
     await Promise.all([...this.#executing]);
