@@ -11,3 +11,4 @@ export {
   type EmbeddedPostgresPackage,
 } from './embedded-postgres.js';
 export { redact, testDatabase, type TestDatabase, type TestDatabaseOptions } from './test-database.js';
+export { createPgPool, dropSchema, uniqueSchemaName } from './schemas.js';
