@@ -68,7 +68,10 @@ function describe(error: unknown): string {
 // The first string (a value or a key) with NUL or a lone surrogate, and its path. Only called
 // once the JSON text showed there is one, so the args are known to be acyclic.
 function findUnstorable(value: unknown, path: (string | number)[]): { path: (string | number)[]; nul: boolean } | undefined {
-  if (typeof value === 'string') return bad(value) === undefined ? undefined : { path, nul: bad(value)! };
+  if (typeof value === 'string') {
+    const nul = bad(value);
+    return nul === undefined ? undefined : { path, nul };
+  }
   if (typeof value !== 'object' || value === null) return undefined;
   const json = (value as { toJSON?: () => unknown }).toJSON;
   if (typeof json === 'function') return findUnstorable(json.call(value), path);
@@ -80,7 +83,8 @@ function findUnstorable(value: unknown, path: (string | number)[]): { path: (str
     return undefined;
   }
   for (const [key, item] of Object.entries(value)) {
-    if (bad(key) !== undefined) return { path: [...path, key], nul: bad(key)! };
+    const nul = bad(key);
+    if (nul !== undefined) return { path: [...path, key], nul };
     const found = findUnstorable(item, [...path, key]);
     if (found) return found;
   }

@@ -141,8 +141,9 @@ export function buildAck(
         return buildAck(job, claim, worker, { kind: 'error', error: new Error(`perform returned a value that is not JSON: ${(error as Error).message}`) }, timing);
       }
       if (resultJson === undefined) resultJson = 'null'; // e.g. a function: JSON has no value for it
-      if (resultJson.length > MAX_RESULT_BYTES / 3 && Buffer.byteLength(resultJson, 'utf8') > MAX_RESULT_BYTES) {
-        const bytes = Buffer.byteLength(resultJson, 'utf8');
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long result needs its bytes counted.
+      const bytes = resultJson.length * 3 > MAX_RESULT_BYTES ? Buffer.byteLength(resultJson, 'utf8') : 0;
+      if (bytes > MAX_RESULT_BYTES) {
         return buildAck(job, claim, worker, { kind: 'error', error: new Error(`perform returned ${bytes} bytes of JSON, over docket's limit of ${MAX_RESULT_BYTES} for a result: store large output elsewhere and return its key`) }, timing);
       }
       return {
