@@ -68,7 +68,7 @@ export class Queue extends SafeEmitter implements QueueApi {
     const config = resolveConfig(options, () => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`);
     super(config.logger);
     this.#config = config;
-    const engine = createEngine({ ...config, connection: options.connection });
+    const engine = createEngine({ ...config, connection: options.connection, listenConnection: options.listenConnection });
     this.#engine = engine;
     this.#hinter = new Hinter(engine, (error) => this.#error(error, 'notify'));
     this.#workflows = new Workflows(config, engine, this, {

@@ -171,6 +171,23 @@ export interface QueueOptions {
    * payloads in object storage and pass their keys.
    */
   readonly maxArgsBytes?: number;
+  /**
+   * Whether docket names (prepares) its statements, so PostgreSQL plans each once per
+   * connection. Default true. Set false behind a connection pooler in transaction mode that
+   * does not track prepared statements (PgBouncer before 1.21, or without
+   * `max_prepared_statements`); docket also turns it off by itself, with one warning, the
+   * first time the database reports a prepared statement missing. (postgres.js: give your
+   * `sql` instance `prepare: false` too, for your own queries.)
+   */
+  readonly preparedStatements?: boolean;
+  /**
+   * A connection used only for LISTEN, when `connection` goes through a pooler in transaction
+   * mode (PgBouncer), where LISTEN cannot work: a connection string, pg Pool or postgres.js
+   * instance that reaches PostgreSQL directly. docket opens one connection of its own from it.
+   * Without it, such a node notices that LISTEN hears nothing, warns once, and relies on
+   * polling (`pollInterval`): jobs still run, only later.
+   */
+  readonly listenConnection?: Connection;
 }
 
 /** Checked options. */
@@ -194,12 +211,19 @@ export interface ResolvedConfig {
   readonly leaseTtl: number;
   readonly retention: 'history' | 'none';
   readonly maxArgsBytes: number;
+  readonly preparedStatements: boolean;
 }
 
 function checkRetention(value: unknown): 'history' | 'none' {
   if (value === undefined || value === 'history') return 'history';
   if (value === 'none') return value;
   throw new ConfigError(`Queue option "retention" must be 'history' or 'none', got ${JSON.stringify(value)}`);
+}
+
+function checkBoolean(value: unknown, fallback: boolean, what: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value === 'boolean') return value;
+  throw new ConfigError(`${what} must be true or false, got ${JSON.stringify(value)}`);
 }
 
 function checkTesting(value: unknown): 'inline' | 'manual' | undefined {
@@ -237,6 +261,9 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
   if (typeof options !== 'object' || options === null) throw new ConfigError('Queue options are required');
   if (options.connection === undefined || options.connection === null || options.connection === '') {
     throw new ConfigError('Queue option "connection" is required: a pg Pool, a postgres.js sql, or a connection string');
+  }
+  if (options.listenConnection !== undefined && (options.listenConnection === null || options.listenConnection === '')) {
+    throw new ConfigError('Queue option "listenConnection" must be a pg Pool, a postgres.js sql, or a connection string when given');
   }
   const schema = options.schema ?? 'docket';
   const quotedSchema = quoteSchema(schema);
@@ -288,6 +315,7 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     leaseTtl: checkInt(options.leaseTtl ?? 10_000, 200, 3_600_000, 'Queue option "leaseTtl"'),
     retention: checkRetention(options.retention),
     maxArgsBytes: checkInt(options.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES, 1, MAX_ARGS_BYTES_LIMIT, 'Queue option "maxArgsBytes"'),
+    preparedStatements: checkBoolean(options.preparedStatements, true, 'Queue option "preparedStatements"'),
   };
 }
 

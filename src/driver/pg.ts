@@ -6,18 +6,30 @@ import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from 
 import { backoffDelay } from '../definitions/backoff.js';
 import type { Logger } from '../definitions/logger.js';
 import { loadDriverPackage } from './load.js';
+import { PreparedStatements } from './prepared.js';
 
 type PgRunner = Pick<pg.PoolClient, 'query'>;
 
-function runnerQueryable(runner: PgRunner): Queryable {
+// `retry`: a statement the server refused for its name runs again unnamed; only on the pool,
+// where nothing else ran: inside a transaction the refusal has already aborted it.
+function runnerQueryable(runner: PgRunner, prepared: PreparedStatements, retry: boolean): Queryable {
+  const run = async <R>(statement: Statement, params: readonly unknown[], named: boolean): Promise<R[]> => {
+    const result = await runner.query(
+      named
+        ? { name: statement.name, text: statement.text, values: params as unknown[] }
+        : { text: statement.text, values: params as unknown[] },
+    );
+    return result.rows as R[];
+  };
   return {
     async query<R>(statement: Statement, params: readonly unknown[]): Promise<R[]> {
-      const result = await runner.query(
-        statement.prepare === false
-          ? { text: statement.text, values: params as unknown[] }
-          : { name: statement.name, text: statement.text, values: params as unknown[] },
-      );
-      return result.rows as R[];
+      const named = prepared.enabled && statement.prepare !== false;
+      try {
+        return await run<R>(statement, params, named);
+      } catch (error) {
+        if (named && prepared.lost(error) && retry) return run<R>(statement, params, false);
+        throw error;
+      }
     },
     async exec(sql: string): Promise<void> {
       await runner.query(sql);
@@ -48,21 +60,22 @@ export function isPgClient(value: unknown): value is pg.ClientBase {
 }
 
 /** Wraps the host's pg client (inside BEGIN) so docket's statements run in its transaction. */
-export function pgTransaction(client: pg.ClientBase): Queryable {
-  return runnerQueryable(client);
+export function pgTransaction(client: pg.ClientBase, prepared: PreparedStatements): Queryable {
+  return runnerQueryable(client, prepared, false);
 }
 
 /** Creates the pg driver over a pool. `owned` pools are ended by `close()`; host pools never are. */
-export function createPgDriver(pool: pg.Pool, owned: boolean, logger: Logger): Driver {
+export function createPgDriver(pool: pg.Pool, owned: boolean, logger: Logger, prepared: PreparedStatements): Driver {
   if (owned) {
     // An idle client dying (DB restart) makes the pool emit 'error'; unhandled, that kills the
     // process. We own this pool, so we own its errors.
     pool.on('error', (error) => logger.warn('docket: idle pg connection failed', { error }));
   }
-  const base = runnerQueryable(pool);
+  const base = runnerQueryable(pool, prepared, true);
   return {
     kind: 'pg',
     owned,
+    prepared,
     query: base.query,
     exec: base.exec,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -72,7 +85,7 @@ export function createPgDriver(pool: pg.Pool, owned: boolean, logger: Logger): D
         // docket's own transactions (migrations, limited fetches) rely on READ COMMITTED
         // snapshots per statement, whatever the database's default isolation is.
         await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-        const out = await fn(runnerQueryable(client));
+        const out = await fn(runnerQueryable(client, prepared, false));
         await client.query('COMMIT');
         return out;
       } catch (error) {

@@ -5,6 +5,7 @@ import type postgres from 'postgres';
 import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from './types.js';
 import { backoffDelay } from '../definitions/backoff.js';
 import { loadDriverPackage } from './load.js';
+import type { PreparedStatements } from './prepared.js';
 
 type Sql = postgres.Sql;
 type TxSql = postgres.TransactionSql;
@@ -15,13 +16,20 @@ export function isPostgresJs(value: unknown): value is Sql {
   return typeof value === 'function' && typeof (value as Sql).unsafe === 'function';
 }
 
-function runnerQueryable(runner: Runner): Queryable {
+// postgres.js prepares a statement only when both the host's instance (its `prepare` option)
+// and the query ask for it. `retry`: see the pg driver.
+function runnerQueryable(runner: Runner, prepared: PreparedStatements, retry: boolean): Queryable {
+  const run = async <R>(statement: Statement, params: readonly unknown[], prepare: boolean): Promise<R[]> =>
+    (await runner.unsafe(statement.text, params as postgres.ParameterOrJSON<never>[], { prepare })) as unknown as R[];
   return {
     async query<R>(statement: Statement, params: readonly unknown[]): Promise<R[]> {
-      const rows = await runner.unsafe(statement.text, params as postgres.ParameterOrJSON<never>[], {
-        prepare: statement.prepare !== false,
-      });
-      return rows as unknown as R[];
+      const named = prepared.enabled && statement.prepare !== false;
+      try {
+        return await run<R>(statement, params, named);
+      } catch (error) {
+        if (named && prepared.lost(error) && retry) return run<R>(statement, params, false);
+        throw error;
+      }
     },
     async exec(sql: string): Promise<void> {
       await runner.unsafe(sql).simple();
@@ -30,24 +38,25 @@ function runnerQueryable(runner: Runner): Queryable {
 }
 
 /** Wraps the host's postgres.js transaction so docket's statements run inside it. */
-export function postgresJsTransaction(tx: TxSql | Sql): Queryable {
-  return runnerQueryable(tx);
+export function postgresJsTransaction(tx: TxSql | Sql, prepared: PreparedStatements): Queryable {
+  return runnerQueryable(tx, prepared, false);
 }
 
 /** Creates the postgres.js driver over the host's `sql`. */
-export function createPostgresJsDriver(sql: Sql): Driver {
+export function createPostgresJsDriver(sql: Sql, prepared: PreparedStatements): Driver {
   // Loaded now, not at the first LISTEN, so that a package docket cannot resolve fails the
   // Queue constructor rather than start().
   const factory = loadDriverPackage('postgres', 'to LISTEN with a postgres.js connection');
-  const base = runnerQueryable(sql);
+  const base = runnerQueryable(sql, prepared, true);
   return {
     kind: 'postgres',
     owned: false,
+    prepared,
     query: base.query,
     exec: base.exec,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       // READ COMMITTED whatever the database's default: see the pg driver.
-      return (await sql.begin('isolation level read committed', (tx) => fn(runnerQueryable(tx)))) as T;
+      return (await sql.begin('isolation level read committed', (tx) => fn(runnerQueryable(tx, prepared, false)))) as T;
     },
     listen(channel: string, handlers: ListenHandlers): Subscription {
       return listenPostgresJs(factory, sql, channel, handlers);

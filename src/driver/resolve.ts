@@ -7,28 +7,39 @@ import type { Logger } from '../definitions/logger.js';
 import { loadDriverPackage } from './load.js';
 import { createPgDriver, isPgClient, isPgPool, pgTransaction } from './pg.js';
 import { createPostgresJsDriver, isPostgresJs, postgresJsTransaction } from './postgres-js.js';
+import { PreparedStatements } from './prepared.js';
 import type { Driver, Queryable } from './types.js';
 
-/** The driver for `connection`; a connection string gets a pg Pool that docket owns. */
-export function resolveDriver(connection: Connection, poolSize: number, logger: Logger): Driver {
+/**
+ * The driver for `connection`; a connection string gets a pg Pool that docket owns.
+ * `preparedStatements: false` never names a statement (see prepared.ts).
+ */
+export function resolveDriver(
+  connection: Connection,
+  poolSize: number,
+  logger: Logger,
+  preparedStatements = true,
+  option = 'connection',
+): Driver {
+  const prepared = new PreparedStatements(preparedStatements, logger);
   if (typeof connection === 'string') {
     // keepAlive: a peer that vanishes without a reset (network partition) is noticed by TCP, so a
     // query on it fails and is retried instead of waiting forever.
     const pg = loadDriverPackage('pg', 'to connect with a connection string');
-    return createPgDriver(new pg.Pool({ connectionString: connection, max: poolSize, keepAlive: true }), true, logger);
+    return createPgDriver(new pg.Pool({ connectionString: connection, max: poolSize, keepAlive: true }), true, logger, prepared);
   }
-  if (isPostgresJs(connection)) return createPostgresJsDriver(connection);
-  if (isPgPool(connection)) return createPgDriver(connection, false, logger);
+  if (isPostgresJs(connection)) return createPostgresJsDriver(connection, prepared);
+  if (isPgPool(connection)) return createPgDriver(connection, false, logger, prepared);
   if (isPgClient(connection)) {
-    throw new ConfigError('Queue option "connection" got a single pg Client: pass a pg Pool (docket runs queries concurrently)');
+    throw new ConfigError(`Queue option "${option}" got a single pg Client: pass a pg Pool (docket runs queries concurrently)`);
   }
-  throw new ConfigError('Queue option "connection" must be a pg Pool, a postgres.js sql instance, or a connection string');
+  throw new ConfigError(`Queue option "${option}" must be a pg Pool, a postgres.js sql instance, or a connection string`);
 }
 
-/** The Queryable for a host transaction passed as `tx`. */
-export function resolveTransaction(tx: unknown): Queryable {
-  if (isPostgresJs(tx)) return postgresJsTransaction(tx);
-  if (isPgClient(tx)) return pgTransaction(tx);
+/** The Queryable for a host transaction passed as `tx`, naming statements as `prepared` says. */
+export function resolveTransaction(tx: unknown, prepared: PreparedStatements): Queryable {
+  if (isPostgresJs(tx)) return postgresJsTransaction(tx, prepared);
+  if (isPgClient(tx)) return pgTransaction(tx, prepared);
   if (isPgPool(tx)) {
     throw new ConfigError('Insert option "tx" got a pg Pool: pass the client you ran BEGIN on (const client = await pool.connect())');
   }

@@ -1,5 +1,6 @@
 // The driver seam: the little docket needs from a PostgreSQL client. `pg` and postgres.js each
 // implement it once; everything above this line is driver-agnostic and uses the same SQL text.
+import type { PreparedStatements } from './prepared.js';
 
 /** A SQL statement with `$n` parameters. `name` lets drivers prepare hot statements once. */
 export interface Statement {
@@ -37,6 +38,8 @@ export interface Driver extends Queryable {
   readonly kind: 'pg' | 'postgres';
   /** Whether docket created the underlying pool (and so must end it). */
   readonly owned: boolean;
+  /** Whether statements are named (prepared), shared with the host transactions it wraps. */
+  readonly prepared: PreparedStatements;
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** LISTEN on a dedicated connection that reconnects by itself with capped backoff. */
   listen(channel: string, handlers: ListenHandlers): Subscription;

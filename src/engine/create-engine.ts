@@ -32,11 +32,21 @@ export interface EngineOptions {
   readonly channel: string;
   /** Whether acks keep completed jobs in the history (default) or delete them. */
   readonly retention?: 'history' | 'none';
+  /** False: never name (prepare) statements, for poolers in transaction mode. Default true. */
+  readonly preparedStatements?: boolean;
+  /** Where LISTEN connects when not through `connection` (a direct route past a pooler). */
+  readonly listenConnection?: Connection;
 }
 
 /** The Engine of one Queue's schema. */
 export function createEngine(options: EngineOptions): Engine {
-  const driver = resolveDriver(options.connection, options.poolSize, options.logger);
+  const driver = resolveDriver(options.connection, options.poolSize, options.logger, options.preparedStatements);
+  // LISTEN holds one session for the queue's life, which a pooler in transaction mode cannot
+  // give: the host may name a direct connection for it. Only its LISTEN is ever used.
+  const listener =
+    options.listenConnection === undefined
+      ? driver
+      : resolveDriver(options.listenConnection, 1, options.logger, false, 'listenConnection');
   // A scope is an opaque handle for the runner behind it, which stays inside the engine.
   const runners = new WeakMap<Scope, Queryable>();
   const scopeOf = (runner: Queryable): Scope => {
@@ -64,10 +74,13 @@ export function createEngine(options: EngineOptions): Engine {
     migrate: () => migrate(driver, parts.sql, options.schema, options.quotedSchema),
     schemaVersion: () => currentVersion(driver, parts.sql, options.schema),
     listen: (handlers) =>
-      driver.listen(options.channel, { onNotify: handlers.onNotice, onConnect: handlers.onConnect, onError: handlers.onError }),
-    hostScope: (tx) => scopeOf(resolveTransaction(tx)),
+      listener.listen(options.channel, { onNotify: handlers.onNotice, onConnect: handlers.onConnect, onError: handlers.onError }),
+    hostScope: (tx) => scopeOf(resolveTransaction(tx, driver.prepared)),
     query: ({ text, params, scope }) => parts.on(scope).query({ name: '', text, prepare: false }, params),
     ownsConnection: driver.owned,
-    close: () => driver.close(),
+    close: async () => {
+      await driver.close();
+      if (listener !== driver) await listener.close();
+    },
   };
 }

@@ -78,6 +78,9 @@ describe('validation', () => {
     expect(() => new Queue({ connection: db.pool, workers: [resize, resize] })).toThrow(/Duplicate worker name/);
     expect(() => new Queue({ connection: 42 as never })).toThrow(ConfigError);
     expect(() => new Queue({ connection: '' })).toThrow(ConfigError);
+    expect(() => new Queue({ connection: db.pool, preparedStatements: 'no' as never })).toThrow(/"preparedStatements" must be true or false/);
+    expect(() => new Queue({ connection: db.pool, listenConnection: '' })).toThrow(/"listenConnection"/);
+    expect(() => new Queue({ connection: db.pool, listenConnection: 42 as never })).toThrow(/Queue option "listenConnection" must be/);
   });
 
   it('rejects bad worker definitions', () => {

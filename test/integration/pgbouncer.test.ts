@@ -1,0 +1,188 @@
+// docket behind PgBouncer in transaction pooling mode (issue 15, scenario 4), with real processes
+// and Debian's pgbouncer (.ci/run installs it). Three nodes, two on pg and one on postgres.js,
+// every connection through the pooler: each notices that LISTEN delivers nothing there and says
+// so once, then works by polling; no statement fails for a missing prepared statement; one leader
+// at a time, through a SIGKILL of a node; Lifeline rescues that node's jobs; Cron enqueues each
+// tick once; 2,000 jobs all complete. Also: a pg node left at the default preparedStatements
+// notices the pooler by itself, says so once, and loses no insert to it; and a node given a
+// direct listenConnection hears its wake-ups again.
+// Needs Debian's `pgbouncer` package (.ci/run installs it); without it the file is skipped,
+// which fails the run under CI=true.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Worker } from '../../src/index.js';
+import { spawnReporter, type ReportingChild } from '../support/child.js';
+import { pgbouncerBinary, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
+import { useSchema, waitFor } from '../support/queue.js';
+
+const children: ReportingChild[] = [];
+const bouncers: PgBouncer[] = [];
+const pools: pg.Pool[] = [];
+let bouncer: PgBouncer;
+// After hooks run last-registered first: the children die, then the schema's queues stop and
+// the schema goes (through PgBouncer, still up), then the pools through it and PgBouncer.
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  for (const b of bouncers) await b.stop();
+});
+const db = useSchema('bouncer');
+afterAll(async () => {
+  for (const { child, exited } of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+});
+beforeAll(async () => {
+  if (pgbouncerBinary() === undefined) return;
+  bouncer = await startPgBouncer(db.url, 20);
+  bouncers.push(bouncer);
+});
+
+const bouncedPool = (url: string, max: number): pg.Pool => {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pools.push(pool);
+  return pool;
+};
+// The parent's copies of the children's workers: it only inserts.
+const workers = [
+  new Worker({ name: 'bounce', args: z.object({ ms: z.number().int().min(0) }), queue: 'bounced', perform: () => {} }),
+  new Worker({ name: 'tick', args: z.object({}).passthrough(), queue: 'bounced', perform: () => {} }),
+];
+const logs = (node: ReportingChild, pattern: RegExp) =>
+  node.events.filter((e) => (e.event === 'log' || e.event === 'queue-error' || e.event === 'plugin-error') && pattern.test(String(e.message)));
+
+describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode', () => {
+  it('3 nodes (pg, pg, postgres.js) poll instead of LISTEN, keep one leader, rescue, run cron once per tick, and lose none of 2,000 jobs', async () => {
+    // Migrated through the pooler too: the migration lock is transaction-scoped.
+    const parent = await db.queue({ connection: bouncedPool(bouncer.url, 4), preparedStatements: false, workers, queues: {} });
+    const start = (nodeId: string, driver: 'pg' | 'postgres'): ReportingChild => {
+      const node = spawnReporter('test/fixtures/pgbouncer-child.ts', { DATABASE_URL: bouncer.url, DOCKET_SCHEMA: db.schema, DOCKET_NODE_ID: nodeId, DOCKET_DRIVER: driver });
+      children.push(node);
+      return node;
+    };
+    const nodes = [start('pg-a', 'pg'), start('pg-b', 'pg'), start('pjs-c', 'postgres')];
+    for (const node of nodes) await waitFor(() => node.events.some((e) => e.event === 'ready'), `a node ready (${node.stderr()})`, 30_000);
+
+    // Each node finds out that LISTEN hears nothing here (3 silent subscriptions, ~10 s).
+    const deaf = /LISTEN delivers nothing/;
+    for (const node of nodes) await waitFor(() => logs(node, deaf).length > 0, `${String(node.events[0]?.node)} to give up on LISTEN`, 30_000);
+
+    // 2,000 jobs, found by polling alone.
+    const ids: string[] = [];
+    for (let batch = 0; batch < 10; batch++) {
+      const jobs = await parent.insertMany('bounce', Array.from({ length: 200 }, (_, i) => ({ ms: (i * 7) % 40 })));
+      ids.push(...jobs.map((j) => j.id));
+    }
+    const completed = (node: ReportingChild) => node.events.filter((e) => e.event === 'complete' && e.worker === 'bounce').length;
+    await waitFor(() => nodes.reduce((n, node) => n + completed(node), 0) >= 400, '400 jobs to complete', 60_000);
+
+    // SIGKILL a node with jobs in hand: Lifeline (on whichever node leads) rescues them.
+    const victim = nodes[1]!;
+    const inHand = (): string[] => {
+      const done = new Set(victim.events.filter((e) => e.event === 'complete').map((e) => String(e.id)));
+      return victim.events.filter((e) => e.event === 'start' && e.worker === 'bounce' && !done.has(String(e.id))).map((e) => String(e.id));
+    };
+    await waitFor(() => inHand().length >= 3, 'the victim to hold jobs', 30_000);
+    const killedAt = Date.now();
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const countBounce = async (state: string) =>
+      db.count(`worker = 'bounce' AND state = '${state}' AND id = ANY('{${ids.join(',')}}'::bigint[])`);
+    await waitFor(async () => (await countBounce('completed')) === 2_000, 'all 2,000 jobs to complete', 120_000);
+    // Rescued: the jobs the victim held (an ack already on its way when it died may still have
+    // landed) ran again on another node; no other job ran twice.
+    const survivors = [nodes[0]!, nodes[2]!];
+    const rescued = new Set(survivors.flatMap((n) => n.events.filter((e) => e.event === 'rescue').map((e) => String(e.id))));
+    const { rows: again } = await db.pool.query<{ id: string; attempt: number; last: string }>(
+      `SELECT id::text, attempt, attempted_by AS last FROM "${db.schema}".jobs WHERE id = ANY($1::bigint[]) AND attempt > 1`,
+      [ids],
+    );
+    expect(again.length, 'jobs the killed node held').toBeGreaterThan(0);
+    for (const row of again) {
+      expect(row.last, `job ${row.id}'s second attempt`).not.toBe('pg-b');
+      expect(row.attempt, `job ${row.id}`).toBe(2);
+      expect(rescued.has(row.id), `job ${row.id} rescued`).toBe(true);
+    }
+    expect(rescued.size, 'rescues').toBe(again.length);
+
+    // Cron: let a few ticks pass after the kill, then one job per 2-s tick, none missing.
+    const tickCount = () => db.count(`worker = 'tick'`);
+    const before = await tickCount();
+    await waitFor(async () => (await tickCount()) >= before + 3, '3 more cron ticks', 30_000);
+    const { rows: ticks } = await db.pool.query<{ key: string }>(
+      `SELECT unique_key AS key FROM "${db.schema}".jobs WHERE worker = 'tick' ORDER BY unique_key`,
+    );
+    const times = ticks.map((t) => Date.parse(t.key.slice('cron:every2s:'.length)));
+    expect(new Set(times).size, 'ticks enqueued more than once').toBe(times.length);
+    const gaps = times.slice(1).filter((t, i) => t - times[i]! !== 2_000);
+    expect(gaps, 'gaps between cron ticks').toEqual([]);
+
+    // One leader at a time, by the machine's clock (the killed node led, if it did, until its kill).
+    const timeline = nodes
+      .flatMap((node) => node.events.filter((e) => e.event === 'elected' || e.event === 'lost'))
+      .map((e) => ({ node: String(e.node), event: String(e.event), at: Number(e.at) }))
+      .concat([{ node: 'pg-b', event: 'killed', at: killedAt }])
+      .sort((a, b) => a.at - b.at);
+    let leader: string | undefined;
+    let elections = 0;
+    for (const { node, event } of timeline) {
+      if (event === 'elected') {
+        expect(leader, `${node} elected while ${leader} led`).toBeUndefined();
+        leader = node;
+        elections++;
+      } else if (node === leader) leader = undefined;
+    }
+    expect(elections).toBeGreaterThanOrEqual(1);
+
+    // Each node said once that LISTEN cannot work here; nothing failed for a prepared statement.
+    for (const node of nodes) expect(logs(node, deaf), `${String(node.events[0]?.node)}'s LISTEN warnings`).toHaveLength(1);
+    for (const node of nodes) expect(logs(node, /prepared statement/i)).toEqual([]);
+    for (const node of survivors) {
+      node.child.kill('SIGTERM');
+      expect((await node.exited).code).toBe(0);
+    }
+  }, 240_000);
+
+  it('a pg node left at the default notices the pooler by itself: one warning, no failed insert', async () => {
+    // One server connection: two clients that each prepare the same statement name collide on
+    // it (42P05), as they would sooner or later on a bigger pool.
+    const narrow = await startPgBouncer(db.url, 1);
+    bouncers.push(narrow);
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => void warnings.push(m), error: (m: string) => void warnings.push(m) };
+    const queue = await db.queue({ connection: bouncedPool(narrow.url, 4), workers, queues: {}, logger });
+    for (let round = 0; round < 5; round++) {
+      const jobs = await Promise.all(Array.from({ length: 4 }, (_, i) => queue.insert('bounce', { ms: round * 4 + i })));
+      expect(jobs.every((j) => j.state === 'available')).toBe(true);
+    }
+    expect(warnings.filter((w) => /prepared statements/.test(w))).toHaveLength(1);
+    expect(warnings).toHaveLength(1);
+  }, 60_000);
+
+  it('with a listenConnection that reaches PostgreSQL directly, wake-ups are instant again', async () => {
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => void warnings.push(m), error: (m: string) => void warnings.push(m) };
+    const woken = new Worker({ name: 'woken', args: z.object({}), queue: 'woken', perform: () => {} });
+    const node = await db.queue({
+      connection: bouncedPool(bouncer.url, 4),
+      listenConnection: db.url,
+      preparedStatements: false,
+      // No poll would come within the test's time: only a notification can start the job.
+      pollInterval: 600_000,
+      workers: [woken],
+      logger,
+    });
+    const inserter = await db.queue({ connection: bouncedPool(bouncer.url, 2), preparedStatements: false, workers: [woken], queues: {} });
+    await node.start();
+    for (let i = 0; i < 3; i++) {
+      const started = new Promise<void>((resolve) => node.once('job:complete', () => resolve()));
+      await inserter.insert('woken', {});
+      await started;
+    }
+    await node.stop();
+    expect(warnings).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,104 @@
+// A PgBouncer in transaction pooling mode in front of the test database, run by the test that
+// needs it (Debian's `pgbouncer` package: .ci/run installs it). Trust auth, a port of its own,
+// everything in a temporary folder; as root it drops to the `postgres` user, since PgBouncer
+// refuses to run as root.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A running PgBouncer. */
+export interface PgBouncer {
+  /** `url` with host and port replaced by PgBouncer's. */
+  readonly url: string;
+  /** PgBouncer's own log so far. */
+  log(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Where Debian installs PgBouncer, or undefined when it is missing. */
+export function pgbouncerBinary(): string | undefined {
+  return ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((path) => existsSync(path));
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Starts PgBouncer (pool_mode = transaction) in front of the database `url` points at. */
+export async function startPgBouncer(url: string, poolSize = 20): Promise<PgBouncer> {
+  const binary = pgbouncerBinary();
+  if (binary === undefined) throw new Error('pgbouncer is not installed (apt-get install pgbouncer)');
+  const target = new URL(url);
+  const user = decodeURIComponent(target.username || 'postgres');
+  const dir = await mkdtemp(join(tmpdir(), 'docket-pgbouncer-'));
+  await chmod(dir, 0o755);
+  const port = await freePort();
+  const logFile = join(dir, 'pgbouncer.log');
+  const ini = [
+    '[databases]',
+    `* = host=${target.hostname} port=${target.port || 5432}${target.password ? ` password=${decodeURIComponent(target.password)}` : ''}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${port}`,
+    'unix_socket_dir =',
+    'auth_type = trust',
+    `auth_file = ${join(dir, 'users.txt')}`,
+    'pool_mode = transaction',
+    'max_client_conn = 1000',
+    `default_pool_size = ${poolSize}`,
+    `logfile = ${logFile}`,
+    // What the drivers send at startup that PgBouncer would otherwise refuse.
+    'ignore_startup_parameters = extra_float_digits,options',
+    'server_reset_query =',
+  ].join('\n');
+  await writeFile(join(dir, 'pgbouncer.ini'), `${ini}\n`);
+  await writeFile(join(dir, 'users.txt'), `"${user}" ""\n`);
+  await writeFile(logFile, '');
+  await chmod(logFile, 0o666);
+  const asRoot = process.getuid?.() === 0;
+  const child: ChildProcess = spawn(binary, [...(asRoot ? ['-u', 'postgres'] : []), join(dir, 'pgbouncer.ini')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  while (!(await accepting(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      const log = await readFile(logFile, 'utf8').catch(() => '');
+      throw new Error(`pgbouncer did not start: ${stderr}${log}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const bounced = new URL(url);
+  bounced.hostname = '127.0.0.1';
+  bounced.port = String(port);
+  return {
+    url: bounced.toString(),
+    log: () => readFile(logFile, 'utf8'),
+    async stop() {
+      if (child.exitCode === null) {
+        // SIGTERM: immediate shutdown (SIGINT would wait for every client to leave).
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
