@@ -1,6 +1,6 @@
 // docket's public API: everything exported here is supported; everything else is internal.
 export { Queue } from './queue.js';
-export type { QueueApi, StopOptions } from './queue-api.js';
+export type { QueueApi, StartOptions, StopOptions } from './queue-api.js';
 export { Worker, WorkerResults, defaultBackoff } from './definitions/worker.js';
 export type { WorkerOptions, WorkerResult, PerformContext, Backoff, ArgsSchema, WorkerInput } from './definitions/worker.js';
 export type { QueueOptions, Connection, PgPoolLike, PostgresJsLike, QueueSettings, RateLimit } from './config/config.js';

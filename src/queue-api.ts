@@ -25,6 +25,24 @@ import type { WorkflowBuilder } from './workflow/builder.js';
  * await queue.stop({ timeout: 30_000 });
  * ```
  */
+/**
+ * Options of {@link QueueApi.start}.
+ *
+ * @example
+ * ```ts
+ * await queue.start({ waitForDatabase: 30_000 }); // give up after 30 s without a database
+ * ```
+ */
+export interface StartOptions {
+  /**
+   * How long (ms) `start()` keeps trying while the database cannot be reached (connection
+   * refused, reset or timed out, the server starting up, shutting down or full), with a warning
+   * in the log every 10 s. Default: until it can, or until `stop()`. `0` rejects at once. Other
+   * errors (authentication, a missing database, an unmigrated schema) always reject at once.
+   */
+  readonly waitForDatabase?: number;
+}
+
 export interface StopOptions {
   /** How long running jobs may take to finish before their signals abort (ms). Default 10,000. */
   readonly timeout?: number;
@@ -83,8 +101,10 @@ export interface QueueApi extends SafeEmitter {
   migrationScripts(): MigrationScript[];
 
   /**
-   * Starts fetching and running jobs of the configured queues on this node.
+   * Starts fetching and running jobs of the configured queues on this node. While the
+   * database cannot be reached it waits for it (see {@link StartOptions.waitForDatabase}).
    * @throws MigrationError when the schema is not migrated to this version
+   * @throws QueueStateError when `stop()` is called before it could start
    *
    * @example
    * ```ts
@@ -92,7 +112,7 @@ export interface QueueApi extends SafeEmitter {
    * await queue.start();
    * ```
    */
-  start(): Promise<void>;
+  start(options?: StartOptions): Promise<void>;
 
   /**
    * Stops gracefully: no new fetches; running jobs get `timeout` ms to finish, then their

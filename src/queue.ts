@@ -26,7 +26,8 @@ import { Inserter, isUnique } from './insert/inserter.js';
 import type { InsertOptions, UniqueInsertOptions } from './insert/options.js';
 import type { UniqueInsert } from './insert/unique.js';
 import { PluginHost } from './plugins/host.js';
-import type { QueueApi, StopOptions } from './queue-api.js';
+import type { QueueApi, StartOptions, StopOptions } from './queue-api.js';
+import { checkWait, waitForDatabase } from './runtime/wait-for-database.js';
 import type { DrainOptions, DrainResult } from './runtime/inline-runner.js';
 import { Runtime } from './runtime/runtime.js';
 import type { WorkflowOptions } from './definitions/workflow.js';
@@ -175,15 +176,24 @@ export class Queue extends SafeEmitter implements QueueApi {
     return migrationScripts(this.#config.quotedSchema);
   }
 
-  async start(): Promise<void> {
+  async start(options: StartOptions = {}): Promise<void> {
     if (this.#state !== 'idle') throw new QueueStateError(`Queue cannot start: it is ${this.#state}`);
-    const version = await this.#engine.schemaVersion();
-    if (version < LATEST_VERSION) {
-      throw new MigrationError(
-        `Schema "${this.#config.schema}" is at version ${version}; this docket needs ${LATEST_VERSION}. Run queue.migrate() first.`,
-      );
-    }
-    const controls = await this.#runtime.prepare();
+    const controls = await waitForDatabase(
+      async () => {
+        const version = await this.#engine.schemaVersion();
+        if (version < LATEST_VERSION) {
+          throw new MigrationError(
+            `Schema "${this.#config.schema}" is at version ${version}; this docket needs ${LATEST_VERSION}. Run queue.migrate() first.`,
+          );
+        }
+        return this.#runtime.prepare();
+      },
+      {
+        waitMs: checkWait(options.waitForDatabase),
+        logger: this.#config.logger,
+        cancelled: () => this.#state !== 'idle',
+      },
+    );
     if (this.#state !== 'idle') throw new QueueStateError(`Queue cannot start: it is ${this.#state}`);
     this.#state = 'started';
     if (this.#config.testing === undefined) {

@@ -46,7 +46,7 @@ describe('secrets', () => {
     const queue = new Queue({ connection: `postgres://alice:${PASSWORD}@127.0.0.1:${port}/app`, workers: [login], logger, pollInterval: 50 });
     const seen = [
       await failure(queue.migrate()),
-      await failure(queue.start()),
+      await failure(queue.start({ waitForDatabase: 300 })), // tries, warns once, gives up
       await failure(queue.insert(login, { user: 'a', password: 'x'.repeat(40), token: 'tok_1', authorization: 'Basic x' })),
       await failure(queue.getJob('1')),
     ];
