@@ -13,6 +13,8 @@ export default defineConfig({
           // Picks the database (DATABASE_URL, a container, or embedded PostgreSQL) once per run.
           globalSetup: ['test/global-setup.ts'],
           include: ['test/**/*.test.ts'],
+          // Heavy fault scenarios: `npm run test:chaos` (vitest.chaos.config.ts).
+          exclude: ['test/chaos/**', '**/node_modules/**'],
         },
       },
       'examples/content-processor',

@@ -29,7 +29,7 @@ describe('migrations', () => {
     try {
       const reports = await Promise.all(queues.map((q) => q.migrate()));
       expect(reports.every((r) => r.version === LATEST)).toBe(true);
-      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
       const { rows } = await admin.query(`SELECT version, name FROM "${schema}".migrations ORDER BY version`);
       expect(rows).toEqual([
         { version: 1, name: 'jobs' },
@@ -40,6 +40,7 @@ describe('migrations', () => {
         { version: 6, name: 'finished_history' },
         { version: 7, name: 'held_state' },
         { version: 8, name: 'workflows' },
+        { version: 9, name: 'drop_days_briefly' },
       ]);
     } finally {
       await Promise.all(queues.map((q) => q.stop()));
@@ -53,9 +54,9 @@ describe('migrations', () => {
       const viaJs = [new Queue({ connection: sql, schema }), new Queue({ connection: sql, schema })];
       const viaPg = new Queue({ connection: admin, schema });
       const reports = await Promise.all([...viaJs, viaPg].map((q) => q.migrate()));
-      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
       const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".migrations`);
-      expect(rows[0].n).toBe(8);
+      expect(rows[0].n).toBe(9);
     } finally {
       await sql.end();
     }
@@ -65,7 +66,7 @@ describe('migrations', () => {
     const schema = fresh(`My-Schema ${randomBytes(3).toString('hex')}`);
     const worker = new Worker({ name: 'quoted', args: z.object({ n: z.number() }), perform: async (job) => job.args.n + 1 });
     const queue = new Queue({ connection: admin, schema, workers: [worker] });
-    expect((await queue.migrate()).applied).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect((await queue.migrate()).applied).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await queue.start();
     const done = nextEvent(queue, 'job:complete');
     const job = await queue.insert(worker, { n: 41 });
@@ -80,7 +81,7 @@ describe('migrations', () => {
     const schema = fresh(uniqueSchemaName('exported'));
     const queue = new Queue({ connection: admin, schema });
     const scripts = queue.migrationScripts();
-    expect(scripts.map((s) => s.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(scripts.map((s) => s.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(scripts[0]!.sql).toContain(`"${schema}".jobs`);
     expect(scripts[0]!.sql).not.toContain('{{schema}}');
     const client = await admin.connect();

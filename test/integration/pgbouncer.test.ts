@@ -50,6 +50,7 @@ const bouncedPool = (url: string, max: number): pg.Pool => {
 const workers = [
   new Worker({ name: 'bounce', args: z.object({ ms: z.number().int().min(0) }), queue: 'bounced', perform: () => {} }),
   new Worker({ name: 'tick', args: z.object({}).passthrough(), queue: 'bounced', perform: () => {} }),
+  new Worker({ name: 'hold', args: z.object({}), queue: 'bounced', perform: () => {} }),
 ];
 const logs = (node: ReportingChild, pattern: RegExp) =>
   node.events.filter((e) => (e.event === 'log' || e.event === 'queue-error' || e.event === 'plugin-error') && pattern.test(String(e.message)));
@@ -69,6 +70,17 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     // Each node finds out that LISTEN hears nothing here (3 silent subscriptions, ~10 s).
     const deaf = /LISTEN delivers nothing/;
     for (const node of nodes) await waitFor(() => logs(node, deaf).length > 0, `${String(node.events[0]?.node)} to give up on LISTEN`, 30_000);
+
+    // A cancel reaches a node that cannot hear it (no LISTEN) by its reconcile pass (scenario 3:
+    // a control message lost in the gap): the running job's signal aborts within 7 s.
+    const held = await parent.insert('hold', {});
+    await waitFor(() => nodes.some((node) => node.events.some((e) => e.event === 'start' && e.id === held.id)), 'the held job to start', 30_000);
+    const cancelledAt = Date.now();
+    await parent.cancel(held.id);
+    const aborted = () => nodes.flatMap((node) => node.events).find((e) => e.event === 'aborted' && e.id === held.id);
+    await waitFor(() => aborted() !== undefined, 'the cancel to reach the deaf node', 20_000);
+    const cancelTook = Number(aborted()!.at) - cancelledAt;
+    expect(cancelTook, 'ms from cancel to abort on a node without LISTEN').toBeLessThanOrEqual(7_000);
 
     // 2,000 jobs, found by polling alone.
     const ids: string[] = [];
@@ -140,6 +152,10 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     // Each node said once that LISTEN cannot work here; nothing failed for a prepared statement.
     for (const node of nodes) expect(logs(node, deaf), `${String(node.events[0]?.node)}'s LISTEN warnings`).toHaveLength(1);
     for (const node of nodes) expect(logs(node, /prepared statement/i)).toEqual([]);
+    console.log(
+      `[pgbouncer] a cancel reached a node without LISTEN after ${cancelTook} ms; 2,000 jobs completed; ` +
+        `${again.length} jobs of the killed node rescued; ${times.length} cron ticks, each once; ${elections} election(s)`,
+    );
     for (const node of survivors) {
       node.child.kill('SIGTERM');
       expect((await node.exited).code).toBe(0);

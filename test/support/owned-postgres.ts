@@ -19,7 +19,8 @@ export interface OwnedPostgres {
   destroy(): Promise<void>;
 }
 
-export async function startOwnedPostgres(): Promise<OwnedPostgres> {
+/** Starts one; `settings` are passed to the server as `-c name=value` (e.g. autovacuum: 'off'). */
+export async function startOwnedPostgres(settings: Record<string, string> = {}): Promise<OwnedPostgres> {
   const dataDir = join(await mkdtemp(join(tmpdir(), 'docket-owned-pg-')), 'data');
   // initdb (and a first start, which sets the password) through the shared helper; then pg_ctl.
   const first = await startEmbeddedPostgres({ dataDir, signalHooks: false });
@@ -39,7 +40,8 @@ export async function startOwnedPostgres(): Promise<OwnedPostgres> {
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl ${args.join(' ')} exited ${code}: ${stderr}`))));
     });
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=`;
+  const extra = Object.entries(settings).map(([name, value]) => ` -c ${name}=${value}`).join('');
+  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${extra}`;
   const owned: OwnedPostgres = {
     url,
     start: () => pgCtl(['-l', join(dataDir, 'server.log'), '-w', '-t', '60', '-o', options, 'start']),
