@@ -50,6 +50,8 @@ export class Listening {
     nodeId: string,
     private readonly handlers: NoticeHandlers,
     private readonly logger: Pick<Logger, 'warn' | 'info'>,
+    /** How long a node that gave up on LISTEN waits before trying again (tests shorten it). */
+    private readonly deafRecheck = DEAF_RECHECK,
   ) {
     this.#probePrefix = `${PROBE}${JSON.stringify(`${nodeId}:${process.pid}`)}`;
   }
@@ -162,11 +164,12 @@ export class Listening {
       );
     }
     this.#deaf = true;
+    clearTimeout(this.#recheck);
     this.#recheck = setTimeout(() => {
       if (this.#stopped) return;
       // One more silent subscription and the node is back to polling, without a word.
       this.#silent = SILENT_LIMIT - 1;
       this.#subscribe();
-    }, DEAF_RECHECK);
+    }, this.deafRecheck);
   }
 }
