@@ -24,14 +24,20 @@ export function resolveDriver(
   const prepared = new PreparedStatements(preparedStatements, logger);
   if (typeof connection === 'string') {
     // keepAlive: a peer that vanishes without a reset (network partition) is noticed by TCP, so a
-    // query on it fails and is retried instead of waiting forever.
+    // query on it fails and is retried instead of waiting forever. connectionTimeoutMillis: a
+    // connect to a host that drops packets gives up after 30 s (not the kernel's two minutes),
+    // and is retried like any unreachable database.
     const pg = loadDriverPackage('pg', 'to connect with a connection string');
-    return createPgDriver(new pg.Pool({ connectionString: connection, max: poolSize, keepAlive: true }), true, logger, prepared);
+    return createPgDriver(new pg.Pool({ connectionString: connection, max: poolSize, keepAlive: true, connectionTimeoutMillis: 30_000 }), true, logger, prepared);
   }
   if (isPostgresJs(connection)) return createPostgresJsDriver(connection, prepared);
   if (isPgPool(connection)) return createPgDriver(connection, false, logger, prepared);
   if (isPgClient(connection)) {
-    throw new ConfigError(`Queue option "${option}" got a single pg Client: pass a pg Pool (docket runs queries concurrently)`);
+    throw new ConfigError(
+      option === 'connection'
+        ? 'Queue option "connection" got a single pg Client: pass a pg Pool (docket runs queries concurrently)'
+        : `Queue option "${option}" got a single pg Client: pass a pg Pool or a connection string (docket opens its own LISTEN connection from its settings)`,
+    );
   }
   throw new ConfigError(`Queue option "${option}" must be a pg Pool, a postgres.js sql instance, or a connection string`);
 }

@@ -79,8 +79,11 @@ export function createEngine(options: EngineOptions): Engine {
     query: ({ text, params, scope }) => parts.on(scope).query({ name: '', text, prepare: false }, params),
     ownsConnection: driver.owned,
     close: async () => {
-      await driver.close();
-      if (listener !== driver) await listener.close();
+      try {
+        await driver.close();
+      } finally {
+        if (listener !== driver) await listener.close();
+      }
     },
   };
 }

@@ -8,9 +8,9 @@
 //
 // Some routes never deliver at all: behind a pooler in transaction mode (PgBouncer) the LISTEN
 // runs on whichever server connection serves that one statement, and its notifications go
-// nowhere. When SILENT_LIMIT subscriptions in a row connect and never hear a single probe, the
-// node says so once, drops LISTEN and relies on polling; every DEAF_RECHECK it quietly tries
-// again, in case the route changed.
+// nowhere. When SILENT_LIMIT subscriptions in a row connect and never hear a single probe (and
+// no probe of this node was ever heard), the node says so once, drops LISTEN and relies on
+// polling; every DEAF_RECHECK it quietly tries again, in case the route changed.
 import type { Engine } from '../engine/engine.js';
 import type { NoticeHandlers, NoticeSubscription } from '../engine/types.js';
 import type { Logger } from '../definitions/logger.js';
@@ -23,6 +23,8 @@ export const PROBE_TIMEOUT = 1_500;
 export const SILENT_LIMIT = 3;
 /** How often a node that gave up on LISTEN tries it again (ms). */
 export const DEAF_RECHECK = 300_000;
+/** How long a probe's NOTIFY may take to send before the probe is dropped, unjudged (ms). */
+const SEND_CAP = 15_000;
 const PROBE = '{"probe":';
 
 /** A LISTEN subscription that notices when it stops hearing, and listens anew. */
@@ -87,6 +89,11 @@ export class Listening {
           if (this.#deaf) {
             this.#deaf = false;
             this.logger.info('docket: LISTEN delivers notifications again; wake-ups are instant again');
+            // Heard on a subscription being closed (a late probe): listen anew now, not at the recheck.
+            if (this.#subscription === undefined && !this.#stopped) {
+              clearTimeout(this.#recheck);
+              this.#subscribe();
+            }
           }
           if (payload === this.#pending?.payload) {
             clearTimeout(this.#pending.deadline);
@@ -121,6 +128,10 @@ export class Listening {
       const payload = `${this.#probePrefix},"n":${++this.#sequence}}`;
       const pending: { payload: string; deadline: NodeJS.Timeout | undefined } = { payload, deadline: undefined };
       this.#pending = pending;
+      // A send that never settles (a pool waiting for a connection) must not stop the probing.
+      const stuck = setTimeout(() => {
+        if (this.#pending === pending && pending.deadline === undefined) this.#pending = undefined;
+      }, SEND_CAP);
       try {
         await this.engine.sendHint({ payload });
         // The clock starts once the NOTIFY is committed: a pool busy with other work delays
@@ -129,6 +140,8 @@ export class Listening {
       } catch {
         // The database is unreachable: not this connection's fault, and no proof either way.
         if (this.#pending === pending) this.#pending = undefined;
+      } finally {
+        clearTimeout(stuck);
       }
     }
     this.#schedule();
@@ -142,7 +155,9 @@ export class Listening {
     // Closing a half-open connection can take its time; a new one does not wait for it.
     void old?.close().catch(() => {});
     this.#silent = this.#heard ? 0 : this.#silent + 1;
-    if (this.#silent >= SILENT_LIMIT) {
+    // Only a route that never delivered is given up on: one that did is lost (stalls, a
+    // restart, a half-open socket) and listened on anew, however often.
+    if (!this.#everHeard && this.#silent >= SILENT_LIMIT) {
       this.#giveUp();
       return;
     }

@@ -31,6 +31,8 @@ export async function waitForDatabase<T>(
     try {
       return await step();
     } catch (error) {
+      // stop() meanwhile (which may have ended the pool under this try): that is the answer.
+      if (options.cancelled()) throw new QueueStateError('Queue stopped before it could start');
       const waited = performance.now() - since;
       if (!isUnreachable(error) || waited + pause > options.waitMs) throw error;
       if (waited - warnedAt >= WARN_EVERY) {

@@ -61,7 +61,7 @@ it('prunes 5M finished jobs under 200 jobs/s in small batches, and a maintenance
   for (let chunk = 0; chunk < 5; chunk++) {
     await db.pool.query(
       `INSERT INTO ${q}.jobs_finished (id, state, queue, worker, args, attempt, attempted_by, inserted_at, scheduled_at, attempted_at, completed_at)
-       SELECT 10000000000 + g, 'completed', CASE WHEN g % 10 = 0 THEN 'audit-short' ELSE 'restarts' END, 'work',
+       SELECT 10000000000 + g, 'completed', CASE WHEN (g / 10) % 10 = 0 THEN 'audit-short' ELSE 'restarts' END, 'work',
               jsonb_build_object('n', g), 1, 'filler', t - interval '1 s', t - interval '1 s', t - interval '1 s', t
        FROM generate_series($1::bigint, $2::bigint) g,
             LATERAL (SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { Queue } from '../../src/index.js';
+import { LATEST_VERSION } from '../../src/engine/migrate/migrator.js';
 import { spawnReporter } from '../support/child.js';
 import { createPgPool, dropSchema, uniqueSchemaName, databaseUrl } from '../support/db.js';
 import { waitFor } from '../support/queue.js';
@@ -59,8 +60,8 @@ it('a migration SIGKILLed midway leaves no partial version; 20 migrating at once
       return new Queue({ connection: p, schema });
     });
     const reports = await Promise.all(queues.map((x) => x.migrate()));
-    expect(reports.flatMap((r) => r.applied).sort()).toEqual([6, 7, 8, 9]);
-    expect(reports.every((r) => r.version === 8)).toBe(true);
+    expect(reports.flatMap((r) => r.applied).sort((a, b) => a - b)).toEqual([6, 7, 8, 9]);
+    expect(reports.every((r) => r.version === LATEST_VERSION)).toBe(true);
     expect(await ledger()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(await fingerprint()).toEqual(before);
   } finally {

@@ -82,11 +82,15 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     const cancelTook = Number(aborted()!.at) - cancelledAt;
     expect(cancelTook, 'ms from cancel to abort on a node without LISTEN').toBeLessThanOrEqual(7_000);
 
-    // 2,000 jobs, found by polling alone.
+    // 2,000 jobs, found by polling alone; one in twenty runs 3 s, so that the node killed below
+    // surely holds one it cannot finish.
     const ids: string[] = [];
+    const slow = new Set<string>();
     for (let batch = 0; batch < 10; batch++) {
-      const jobs = await parent.insertMany('bounce', Array.from({ length: 200 }, (_, i) => ({ ms: (i * 7) % 40 })));
+      const args = Array.from({ length: 200 }, (_, i) => ({ ms: i % 20 === 0 ? 3_000 : (i * 7) % 40 }));
+      const jobs = await parent.insertMany('bounce', args);
       ids.push(...jobs.map((j) => j.id));
+      jobs.forEach((job, i) => args[i]!.ms === 3_000 && slow.add(job.id));
     }
     const completed = (node: ReportingChild) => node.events.filter((e) => e.event === 'complete' && e.worker === 'bounce').length;
     await waitFor(() => nodes.reduce((n, node) => n + completed(node), 0) >= 400, '400 jobs to complete', 60_000);
@@ -97,7 +101,7 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
       const done = new Set(victim.events.filter((e) => e.event === 'complete').map((e) => String(e.id)));
       return victim.events.filter((e) => e.event === 'start' && e.worker === 'bounce' && !done.has(String(e.id))).map((e) => String(e.id));
     };
-    await waitFor(() => inHand().length >= 3, 'the victim to hold jobs', 30_000);
+    await waitFor(() => inHand().some((id) => slow.has(id)), 'the victim to hold a 3-s job', 30_000);
     const killedAt = Date.now();
     victim.child.kill('SIGKILL');
     await victim.exited;

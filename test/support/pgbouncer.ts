@@ -1,10 +1,11 @@
 // A PgBouncer in transaction pooling mode in front of the test database, run by the test that
-// needs it (Debian's `pgbouncer` package: .ci/run installs it). Trust auth, a port of its own,
-// everything in a temporary folder; as root it drops to the `postgres` user, since PgBouncer
-// refuses to run as root.
-import { spawn, type ChildProcess } from 'node:child_process';
+// needs it (Debian's `pgbouncer` package: .ci/run installs it). A port of its own on 127.0.0.1,
+// trust auth for its clients (a test fixture: it lives as long as the test file), everything in
+// a temporary folder only its user can read; as root it drops to the `postgres` user, since
+// PgBouncer refuses to run as root.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,8 +46,12 @@ export async function startPgBouncer(url: string, poolSize = 20): Promise<PgBoun
   if (binary === undefined) throw new Error('pgbouncer is not installed (apt-get install pgbouncer)');
   const target = new URL(url);
   const user = decodeURIComponent(target.username || 'postgres');
+  // The config holds the server's password: readable by PgBouncer's user alone.
   const dir = await mkdtemp(join(tmpdir(), 'docket-pgbouncer-'));
-  await chmod(dir, 0o755);
+  const asRoot = process.getuid?.() === 0;
+  const owner = asRoot
+    ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
+    : undefined;
   const port = await freePort();
   const logFile = join(dir, 'pgbouncer.log');
   const ini = [
@@ -66,11 +71,12 @@ export async function startPgBouncer(url: string, poolSize = 20): Promise<PgBoun
     'ignore_startup_parameters = extra_float_digits,options',
     'server_reset_query =',
   ].join('\n');
-  await writeFile(join(dir, 'pgbouncer.ini'), `${ini}\n`);
-  await writeFile(join(dir, 'users.txt'), `"${user}" ""\n`);
-  await writeFile(logFile, '');
-  await chmod(logFile, 0o666);
-  const asRoot = process.getuid?.() === 0;
+  await writeFile(join(dir, 'pgbouncer.ini'), `${ini}\n`, { mode: 0o600 });
+  await writeFile(join(dir, 'users.txt'), `"${user}" ""\n`, { mode: 0o600 });
+  await writeFile(logFile, '', { mode: 0o600 });
+  if (owner !== undefined) {
+    for (const path of [dir, join(dir, 'pgbouncer.ini'), join(dir, 'users.txt'), logFile]) await chown(path, owner.uid, owner.gid);
+  }
   const child: ChildProcess = spawn(binary, [...(asRoot ? ['-u', 'postgres'] : []), join(dir, 'pgbouncer.ini')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -82,6 +88,7 @@ export async function startPgBouncer(url: string, poolSize = 20): Promise<PgBoun
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       const log = await readFile(logFile, 'utf8').catch(() => '');
+      await rm(dir, { recursive: true, force: true });
       throw new Error(`pgbouncer did not start: ${stderr}${log}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
