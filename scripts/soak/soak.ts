@@ -210,7 +210,8 @@ await writeFile(
     title: `Jobs completed per second (all nodes), per minute, inserting ${rate}/s`,
     xLabel: 'minutes',
     yLabel: 'jobs/s',
-    series: [{ name: 'completed/s', points: throughput.map((t) => [t.minute + 0.5, t.perSecond] as [number, number]) }],
+    // Whole minutes only: the last one is partial (the drain).
+    series: [{ name: 'completed/s', points: throughput.filter((t) => t.minute < Math.floor(minutes)).map((t) => [t.minute + 0.5, t.perSecond] as [number, number]) }],
     marks: events.map((e) => ({ x: e.at / 60_000, label: e.what.startsWith('server') ? 'restart' : 'kill' })),
   }),
 );

@@ -20,7 +20,9 @@ const BATCH = 10_000;
 const DAY_MS = 86_400_000;
 const db = useSchema('big');
 const children: ReportingChild[] = [];
+const afterAllRelease: (() => Promise<void>)[] = [];
 afterAll(async () => {
+  for (const release of afterAllRelease) await release();
   for (const { child, exited } of children) {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -71,6 +73,8 @@ it('prunes 5M finished jobs under 200 jobs/s in small batches, and a maintenance
     );
   }
   await db.pool.query(`ANALYZE ${q}.jobs_finished`);
+  // The fill's dirty pages written out now, not by the checkpointer during the baseline.
+  await db.pool.query('CHECKPOINT');
   const fillSeconds = (Date.now() - filled) / 1000;
   const total = await db.count();
 
@@ -93,15 +97,19 @@ it('prunes 5M finished jobs under 200 jobs/s in small batches, and a maintenance
     )
   ).rows;
   const holder = await db.pool.connect();
+  // Released whatever happens: the schema cannot be dropped while it holds its lock.
+  afterAllRelease.push(async () => {
+    await holder.query('ROLLBACK').catch(() => {});
+    holder.release();
+  });
   await holder.query('BEGIN');
   await holder.query(`LOCK TABLE ${q}.${pg.escapeIdentifier(locked!.part)} IN ACCESS SHARE MODE`);
   const pruneFrom = await dbNow();
   await leader.start();
-  await waitFor(() => errors.length >= 2, 'the Pruner to fail twice on the locked partition', 60_000);
+  await waitFor(() => errors.length >= 2, `the Pruner to fail twice on the locked partition (pruned so far: ${JSON.stringify(pruned)})`, 120_000);
   const during = completions();
   await waitFor(() => completions() >= during + 200, 'jobs to go on completing while the Pruner fails', 30_000);
   await holder.query('COMMIT');
-  holder.release();
   const failuresWhileLocked = errors.length;
 
   // 4. The Pruner finishes: days that ended over 3 days ago dropped whole, audit-short kept an

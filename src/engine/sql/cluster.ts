@@ -6,14 +6,17 @@ import { statement } from './jobs.js';
 import type { JobTables } from './tables.js';
 import { errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
 
-// One batch of a prune by age over `table` (the history, or one of its partitions).
+// One batch of a prune by age over `table` (the history, or one of its partitions). Every row
+// past the age goes, so the batch takes any $5 of them, in no order: ordered by age over the
+// partitioned history, PostgreSQL sorted all of them for each batch (measured: 1.9 s a batch,
+// 0.24 s unordered, with 490k rows of a queue due over ten day partitions).
 function pruneAgeSql(t: JobTables, table: string): string {
   return `WITH doomed AS (
          SELECT id, completed_at FROM ${table}
          WHERE state = $1::text::${t.state} AND completed_at < now() - $2::float8 * interval '1 ms'
            AND ($3::text IS NULL OR queue = $3)
            AND NOT (queue = ANY(ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb))))
-         ORDER BY completed_at LIMIT $5
+         LIMIT $5
          FOR UPDATE SKIP LOCKED
        ), gone AS (
          DELETE FROM ${table} f USING doomed d
