@@ -4,8 +4,8 @@
 // once every rule lets that state's jobs go (no row deletes, no dead rows): the longest max age
 // of a state is honoured to the day. What whole days cannot serve (a rule keeping a state
 // shorter than another rule does, maxCount, rows of days with no partition) goes by row deletes
-// of one batch each (at most batchSize rows, SKIP LOCKED, its own transaction), so it never
-// holds many locks for long. Leader only. Fetches never see any of it: they read only the live
+// of one batch each (at most batchSize rows, SKIP LOCKED, its own transaction, then a rest as
+// long as the batch took), so it never holds many locks for long nor takes a core for itself. Leader only. Fetches never see any of it: they read only the live
 // table.
 import { ConfigError } from '../definitions/errors.js';
 import { checkQueueName } from '../definitions/worker.js';
@@ -149,13 +149,29 @@ export class Pruner extends Plugin {
     const { engine, emit } = internals(ctx);
     const overridden = [...this.#queues.keys()];
     const limit = this.batchSize;
+    // Rests `ms`, or less if the plugin is stopped meanwhile.
+    const rest = (ms: number): Promise<void> =>
+      new Promise((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          ctx.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        ctx.signal.addEventListener('abort', done, { once: true });
+      });
     // Deletes batch after batch until a short one; each DELETE is its own short transaction.
+    // Between two batches it rests as long as the last one took: a backlog (a big history
+    // pruned for the first time) takes at most half of a backend's time, and the live work
+    // (fetches, acks) on a small machine keeps the rest.
     const drain = async (run: () => Promise<number>, queue: string | null, state: PrunedState | 'finished'): Promise<void> => {
       for (;;) {
         if (ctx.signal.aborted) return;
+        const began = performance.now();
         const n = await run();
         if (n > 0) emit('jobs:pruned', { queue, state, count: n });
         if (n < this.batchSize) return;
+        await rest(performance.now() - began);
       }
     };
     // Partition DDL gives up quickly when a lock is busy (it must not queue finishes behind it):

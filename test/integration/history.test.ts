@@ -180,7 +180,7 @@ describe('migration 0006', () => {
     );
     const { rows: before } = await pool.query(`SELECT * FROM ${q}.jobs ORDER BY id`);
 
-    expect((await queue.migrate()).applied).toEqual([6, 7, 8]);
+    expect((await queue.migrate()).applied).toEqual([6, 7, 8, 9]);
     const count = async (table: string): Promise<number> => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q}.${table}`)).rows[0]!.n;
     expect([await count('jobs_live'), await count('jobs_finished'), await count('jobs')]).toEqual([3, 4, 7]);
     const { rows: after } = await pool.query(`SELECT * FROM ${q}.jobs ORDER BY id`);

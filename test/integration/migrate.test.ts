@@ -20,7 +20,7 @@ afterAll(async () => {
   await admin.end();
 });
 
-const LATEST = 8;
+const LATEST = 9;
 
 describe('migrations', () => {
   it('20 queues on 20 pools migrating at once apply each version exactly once', async () => {

@@ -56,7 +56,7 @@ export async function startPgBouncer(url: string, poolSize = 20): Promise<PgBoun
   const logFile = join(dir, 'pgbouncer.log');
   const ini = [
     '[databases]',
-    `* = host=${target.hostname} port=${target.port || 5432}${target.password ? ` password=${decodeURIComponent(target.password)}` : ''}`,
+    `* = host=${target.hostname} port=${target.port || 5432}`,
     '[pgbouncer]',
     'listen_addr = 127.0.0.1',
     `listen_port = ${port}`,
@@ -72,7 +72,10 @@ export async function startPgBouncer(url: string, poolSize = 20): Promise<PgBoun
     'server_reset_query =',
   ].join('\n');
   await writeFile(join(dir, 'pgbouncer.ini'), `${ini}\n`, { mode: 0o600 });
-  await writeFile(join(dir, 'users.txt'), `"${user}" ""\n`, { mode: 0o600 });
+  // Clients get in on trust; PgBouncer logs in to the server with this password (an embedded
+  // server's scram-sha-256 needs it; a trust server ignores it).
+  const password = decodeURIComponent(target.password).replace(/"/g, '""');
+  await writeFile(join(dir, 'users.txt'), `"${user}" "${password}"\n`, { mode: 0o600 });
   await writeFile(logFile, '', { mode: 0o600 });
   if (owner !== undefined) {
     for (const path of [dir, join(dir, 'pgbouncer.ini'), join(dir, 'users.txt'), logFile]) await chown(path, owner.uid, owner.gid);

@@ -368,6 +368,13 @@ async function writeState(dataDir: string, state: State): Promise<void> {
  *   (PostgreSQL itself only ignores the file when the pid is dead or another user's; a pid
  *   reused by a process of the same user makes it refuse to start.)
  */
+/** Whether a postmaster named in `dataDir`'s postmaster.pid is running. */
+async function postmasterRunning(dataDir: string): Promise<boolean> {
+  const content = await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8').catch(() => undefined);
+  const pid = Number.parseInt(content?.split('\n')[0] ?? '', 10);
+  return Number.isInteger(pid) && pid > 0 && (await isPostgresProcess(pid));
+}
+
 async function stopOrphanedServer(dataDir: string, log: (msg: string) => void): Promise<void> {
   const pidFile = path.join(dataDir, 'postmaster.pid');
   const content = await fs.readFile(pidFile, 'utf8').catch(() => undefined);
@@ -412,6 +419,12 @@ async function lockDataDir(dataDir: string, log: (msg: string) => void): Promise
     }
     const owner = Number.parseInt(await fs.readFile(lockPath, 'utf8').catch(() => ''), 10);
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      throw new DataDirInUseError(dataDir, owner);
+    }
+    // This very process runs a live server there (two vitest global setups, the library's and
+    // the example's, each with its own copy of this module): in use too. Taking it over would
+    // stop the other's server as an orphan.
+    if (owner === process.pid && (heldLocks.has(lockPath) || (await postmasterRunning(dataDir)))) {
       throw new DataDirInUseError(dataDir, owner);
     }
     if (Number.isInteger(owner) && owner > 0) {
