@@ -55,6 +55,10 @@ const workers = [
 const logs = (node: ReportingChild, pattern: RegExp) =>
   node.events.filter((e) => (e.event === 'log' || e.event === 'queue-error' || e.event === 'plugin-error') && pattern.test(String(e.message)));
 
+// Where the long test is, printed as it goes (vitest shows it when the test fails).
+const began = Date.now();
+const phase = (what: string): void => console.log(`[pgbouncer +${((Date.now() - began) / 1000).toFixed(1)} s] ${what}`);
+
 describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode', () => {
   it('3 nodes (pg, pg, postgres.js) poll instead of LISTEN, keep one leader, rescue, run cron once per tick, and lose none of 2,000 jobs', async () => {
     // Migrated through the pooler too: the migration lock is transaction-scoped.
@@ -66,10 +70,12 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     };
     const nodes = [start('pg-a', 'pg'), start('pg-b', 'pg'), start('pjs-c', 'postgres')];
     for (const node of nodes) await waitFor(() => node.events.some((e) => e.event === 'ready'), `a node ready (${node.stderr()})`, 30_000);
+    phase('3 nodes ready');
 
     // Each node finds out that LISTEN hears nothing here (3 silent subscriptions, ~10 s).
     const deaf = /LISTEN delivers nothing/;
     for (const node of nodes) await waitFor(() => logs(node, deaf).length > 0, `${String(node.events[0]?.node)} to give up on LISTEN`, 30_000);
+    phase('every node gave up on LISTEN');
 
     // A cancel reaches a node that cannot hear it (no LISTEN) by its reconcile pass (scenario 3:
     // a control message lost in the gap): the running job's signal aborts within 7 s.
@@ -80,6 +86,7 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     const aborted = () => nodes.flatMap((node) => node.events).find((e) => e.event === 'aborted' && e.id === held.id);
     await waitFor(() => aborted() !== undefined, 'the cancel to reach the deaf node', 20_000);
     const cancelTook = Number(aborted()!.at) - cancelledAt;
+    phase(`the cancel reached the node after ${cancelTook} ms`);
     expect(cancelTook, 'ms from cancel to abort on a node without LISTEN').toBeLessThanOrEqual(7_000);
 
     // 2,000 jobs, found by polling alone; one in twenty runs 3 s, so that the node killed below
@@ -92,6 +99,7 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
       ids.push(...jobs.map((j) => j.id));
       jobs.forEach((job, i) => args[i]!.ms === 3_000 && slow.add(job.id));
     }
+    phase('2,000 jobs inserted');
     const completed = (node: ReportingChild) => node.events.filter((e) => e.event === 'complete' && e.worker === 'bounce').length;
     await waitFor(() => nodes.reduce((n, node) => n + completed(node), 0) >= 400, '400 jobs to complete', 60_000);
 
@@ -105,9 +113,15 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     const killedAt = Date.now();
     victim.child.kill('SIGKILL');
     await victim.exited;
+    phase('a node killed holding a 3-s job');
     const countBounce = async (state: string) =>
       db.count(`worker = 'bounce' AND state = '${state}' AND id = ANY('{${ids.join(',')}}'::bigint[])`);
-    await waitFor(async () => (await countBounce('completed')) === 2_000, 'all 2,000 jobs to complete', 120_000);
+    let done = 0;
+    await waitFor(async () => (done = await countBounce('completed')) === 2_000, `all 2,000 jobs to complete (${done} so far)`, 120_000).catch(async (error: unknown) => {
+      const { rows } = await db.pool.query(`SELECT state::text, count(*)::int AS n FROM "${db.schema}".jobs WHERE worker = 'bounce' GROUP BY 1`);
+      throw new Error(`${(error as Error).message}; by state: ${JSON.stringify(rows)}`);
+    });
+    phase('2,000 jobs completed');
     // Rescued: the jobs the victim held (an ack already on its way when it died may still have
     // landed) ran again on another node; no other job ran twice.
     const survivors = [nodes[0]!, nodes[2]!];
@@ -162,9 +176,14 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     );
     for (const node of survivors) {
       node.child.kill('SIGTERM');
-      expect((await node.exited).code).toBe(0);
+      const exit = await Promise.race([node.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000))]);
+      const last = node.events.filter((e) => ['stopping', 'stopped', 'pool-ended', 'stop-failed'].includes(String(e.event)));
+      // docket's own stop resolved; the host's pool end is bounded by the fixture.
+      expect(last.map((e) => e.event), `${String(node.events[0]?.node)}'s shutdown`).toContain('stopped');
+      expect(exit, `${String(node.events[0]?.node)}'s exit (${JSON.stringify(last)})`).toMatchObject({ code: 0 });
+      if (last.some((e) => e.event === 'pool-ended' && e.ended === false)) phase(`${String(node.events[0]?.node)}: its host pool did not close within 5 s`);
     }
-  }, 240_000);
+  }, 420_000);
 
   it('a pg node left at the default notices the pooler by itself: one warning, no failed insert', async () => {
     // One server connection: two clients that each prepare the same statement name collide on
