@@ -1,9 +1,9 @@
 // Big tables (issue 15, scenario 8): the Pruner on 5M finished jobs while 4 processes insert and
-// run 200 jobs/s. The history is filled with SQL (10 days of day partitions, 500k jobs a day, a
-// tenth of them in a queue whose rule keeps an hour), then the Pruner starts on the leader with
-// one day partition locked by the test, so its first drops fail. Marks: every row delete is one
+// run 200 jobs/s. The history is filled with SQL (10 days of day partitions, 500k jobs a day, one
+// in a hundred in a queue whose rule keeps an hour), then the Pruner starts on the leader with
+// one day partition locked by the test, so its drops fail while it is held. Marks: every row delete is one
 // batch of at most batchSize; the maintenance error changes nothing for the running jobs (they go
-// on completing while it repeats), and the next pass after the lock goes finishes the work; every
+// on completing while it fails), and the passes after the lock goes finish the work; every
 // job the processes inserted completes. Pickup latency (insert to start, database clock) before
 // and while the Pruner runs is measured and printed, not asserted (speed is the benchmark's
 // business; docs/reliability.md has the figures).
@@ -63,7 +63,7 @@ it('prunes 5M finished jobs under 200 jobs/s in small batches, and a maintenance
   for (let chunk = 0; chunk < 5; chunk++) {
     await db.pool.query(
       `INSERT INTO ${q}.jobs_finished (id, state, queue, worker, args, attempt, attempted_by, inserted_at, scheduled_at, attempted_at, completed_at)
-       SELECT 10000000000 + g, 'completed', CASE WHEN (g / 10) % 10 = 0 THEN 'audit-short' ELSE 'restarts' END, 'work',
+       SELECT 10000000000 + g, 'completed', CASE WHEN (g / 10) % 100 = 0 THEN 'audit-short' ELSE 'restarts' END, 'work',
               jsonb_build_object('n', g), 1, 'filler', t - interval '1 s', t - interval '1 s', t - interval '1 s', t
        FROM generate_series($1::bigint, $2::bigint) g,
             LATERAL (SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
@@ -106,7 +106,7 @@ it('prunes 5M finished jobs under 200 jobs/s in small batches, and a maintenance
   await holder.query(`LOCK TABLE ${q}.${pg.escapeIdentifier(locked!.part)} IN ACCESS SHARE MODE`);
   const pruneFrom = await dbNow();
   await leader.start();
-  await waitFor(() => errors.length >= 2, `the Pruner to fail twice on the locked partition (pruned so far: ${JSON.stringify(pruned)})`, 120_000);
+  await waitFor(() => errors.length >= 1, `the Pruner to fail on the locked partition (pruned so far: ${JSON.stringify(pruned)})`, 120_000);
   const during = completions();
   await waitFor(() => completions() >= during + 200, 'jobs to go on completing while the Pruner fails', 30_000);
   await holder.query('COMMIT');
