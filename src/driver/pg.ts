@@ -6,31 +6,23 @@ import type { Driver, ListenHandlers, Queryable, Statement, Subscription } from 
 import { backoffDelay } from '../definitions/backoff.js';
 import type { Logger } from '../definitions/logger.js';
 import { loadDriverPackage } from './load.js';
-import { PreparedStatements } from './prepared.js';
+import type { PreparedStatements } from './prepared.js';
 
 type PgRunner = Pick<pg.PoolClient, 'query'>;
 
-// `retry`: a statement the server refused for its name runs again unnamed; only on the pool,
-// where nothing else ran: inside a transaction the refusal has already aborted it.
+// `retry`: see PreparedStatements.run.
 function runnerQueryable(runner: PgRunner, prepared: PreparedStatements, retry: boolean): Queryable {
-  const run = async <R>(statement: Statement, params: readonly unknown[], named: boolean): Promise<R[]> => {
-    const result = await runner.query(
-      named
-        ? { name: statement.name, text: statement.text, values: params as unknown[] }
-        : { text: statement.text, values: params as unknown[] },
-    );
-    return result.rows as R[];
-  };
   return {
-    async query<R>(statement: Statement, params: readonly unknown[]): Promise<R[]> {
-      const named = prepared.enabled && statement.prepare !== false;
-      try {
-        return await run<R>(statement, params, named);
-      } catch (error) {
-        if (named && prepared.lost(error) && retry) return run<R>(statement, params, false);
-        throw error;
-      }
-    },
+    query: <R>(statement: Statement, params: readonly unknown[]): Promise<R[]> =>
+      prepared.run(
+        statement,
+        async (named) => {
+          const values = params as unknown[];
+          const result = await runner.query(named ? { name: statement.name, text: statement.text, values } : { text: statement.text, values });
+          return result.rows as R[];
+        },
+        retry,
+      ),
     async exec(sql: string): Promise<void> {
       await runner.query(sql);
     },

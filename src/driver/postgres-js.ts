@@ -17,20 +17,16 @@ export function isPostgresJs(value: unknown): value is Sql {
 }
 
 // postgres.js prepares a statement only when both the host's instance (its `prepare` option)
-// and the query ask for it. `retry`: see the pg driver.
+// and the query ask for it. `retry`: see PreparedStatements.run.
 function runnerQueryable(runner: Runner, prepared: PreparedStatements, retry: boolean): Queryable {
-  const run = async <R>(statement: Statement, params: readonly unknown[], prepare: boolean): Promise<R[]> =>
-    (await runner.unsafe(statement.text, params as postgres.ParameterOrJSON<never>[], { prepare })) as unknown as R[];
   return {
-    async query<R>(statement: Statement, params: readonly unknown[]): Promise<R[]> {
-      const named = prepared.enabled && statement.prepare !== false;
-      try {
-        return await run<R>(statement, params, named);
-      } catch (error) {
-        if (named && prepared.lost(error) && retry) return run<R>(statement, params, false);
-        throw error;
-      }
-    },
+    query: <R>(statement: Statement, params: readonly unknown[]): Promise<R[]> =>
+      prepared.run(
+        statement,
+        async (prepare) =>
+          (await runner.unsafe(statement.text, params as postgres.ParameterOrJSON<never>[], { prepare })) as unknown as R[],
+        retry,
+      ),
     async exec(sql: string): Promise<void> {
       await runner.unsafe(sql).simple();
     },

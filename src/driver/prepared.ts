@@ -25,6 +25,21 @@ export class PreparedStatements {
   }
 
   /**
+   * Runs `statement` through `run`, named when naming is on and the statement allows it; when
+   * the server refuses the name and `retry` is true (the pool, where nothing else ran: inside a
+   * transaction the refusal has already aborted it), once more unnamed.
+   */
+  async run<R>(statement: { readonly prepare?: boolean }, run: (named: boolean) => Promise<R>, retry: boolean): Promise<R> {
+    const named = this.#enabled && statement.prepare !== false;
+    try {
+      return await run(named);
+    } catch (error) {
+      if (named && this.lost(error) && retry) return run(false);
+      throw error;
+    }
+  }
+
+  /**
    * Whether `error` is the server not knowing a named statement (or knowing it already). The
    * first such error turns naming off for good, with one warning.
    */
