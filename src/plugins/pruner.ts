@@ -5,8 +5,9 @@
 // of a state is honoured to the day. What whole days cannot serve (a rule keeping a state
 // shorter than another rule does, maxCount, rows of days with no partition) goes by row deletes
 // of one batch each (at most batchSize rows, SKIP LOCKED, its own transaction, then a rest as
-// long as the batch took), so it never holds many locks for long nor takes a core for itself. Leader only. Fetches never see any of it: they read only the live
-// table.
+// long as the batch took), so it never holds many locks for long nor takes a core for itself.
+// Leader only. Fetches never see any of it: they read only the live table.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../definitions/errors.js';
 import { checkQueueName } from '../definitions/worker.js';
 import { internals } from './host.js';
@@ -150,16 +151,7 @@ export class Pruner extends Plugin {
     const overridden = [...this.#queues.keys()];
     const limit = this.batchSize;
     // Rests `ms`, or less if the plugin is stopped meanwhile.
-    const rest = (ms: number): Promise<void> =>
-      new Promise((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          ctx.signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, ms);
-        ctx.signal.addEventListener('abort', done, { once: true });
-      });
+    const rest = (ms: number): Promise<void> => sleep(ms, undefined, { signal: ctx.signal }).catch(() => {});
     // Deletes batch after batch until a short one; each DELETE is its own short transaction.
     // Between two batches it rests as long as the last one took: a backlog (a big history
     // pruned for the first time) takes at most half of a backend's time, and the live work

@@ -43,7 +43,6 @@ export class Listening {
   #silent = 0;
   /** LISTEN given up on: no subscription until the recheck timer. */
   #deaf = false;
-  #warnedDeaf = false;
   #recheck: NodeJS.Timeout | undefined;
   readonly #probePrefix: string;
 
@@ -170,8 +169,8 @@ export class Listening {
 
   #giveUp(): void {
     this.#connected = false;
-    if (!this.#deaf && !this.#warnedDeaf) {
-      this.#warnedDeaf = true;
+    // Once per process: deafness ends only by hearing a probe, after which it is never given up on.
+    if (!this.#deaf) {
       this.logger.warn(
         `docket: LISTEN delivers nothing on this connection (${SILENT_LIMIT} subscriptions in a row heard none of their own probes): ` +
           'a connection pooler in transaction mode, such as PgBouncer? docket relies on polling (pollInterval) instead; ' +
