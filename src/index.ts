@@ -8,6 +8,7 @@ export type { PartitionOptions } from './definitions/worker.js';
 export type { UniqueOptions, UniqueBy, UniqueInsert } from './insert/unique.js';
 export type { JobFilter, ListJobsOptions, JobPage } from './admin/job-filter.js';
 export type { QueueStats } from './admin/queue-stats.js';
+export type { NodeInfo } from './admin/node-info.js';
 export type { ThreadOption } from './definitions/worker.js';
 export type { ThreadPoolOptions } from './config/threads.js';
 export type { InsertOptions, UniqueInsertOptions } from './insert/options.js';

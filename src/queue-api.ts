@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { JobFilter, JobPage, ListJobsOptions } from './admin/job-filter.js';
 import type { QueueStats } from './admin/queue-stats.js';
+import type { NodeInfo } from './admin/node-info.js';
 import type { Schedules } from './cron/schedules.js';
 import type { SafeEmitter } from './definitions/events.js';
 import type { Job } from './definitions/job.js';
@@ -279,6 +280,18 @@ export interface QueueApi extends SafeEmitter {
    * ```
    */
   queueStats(): Promise<QueueStats[]>;
+
+  /**
+   * The cluster's nodes as the database knows them (every started Queue heartbeats into it):
+   * host, pid, queues and concurrency, how long each has been silent, and which one holds the
+   * leader lease. Works from a Queue that was never started (a CLI, a dashboard).
+   *
+   * @example
+   * ```ts
+   * const leader = (await queue.nodes()).find((n) => n.leader)?.id ?? 'none';
+   * ```
+   */
+  nodes(): Promise<NodeInfo[]>;
 
   /**
    * Pauses a queue on every node: no node fetches its jobs until {@link QueueApi.resumeQueue};

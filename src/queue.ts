@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { Admin } from './admin/admin.js';
 import type { JobFilter, JobPage, ListJobsOptions } from './admin/job-filter.js';
 import type { QueueStats } from './admin/queue-stats.js';
+import type { NodeInfo } from './admin/node-info.js';
 import { Membership } from './cluster/membership.js';
 import type { QueueOptions, ResolvedConfig } from './config/config.js';
 import { resolveConfig } from './config/config.js';
@@ -285,6 +286,10 @@ export class Queue extends SafeEmitter implements QueueApi {
 
   queueStats(): Promise<QueueStats[]> {
     return this.#admin.queueStats();
+  }
+
+  nodes(): Promise<NodeInfo[]> {
+    return this.#admin.nodes();
   }
 
   pauseQueue(name: string): Promise<void> {

@@ -13,6 +13,8 @@ import type { JobFilter, JobPage, ListJobsOptions } from './job-filter.js';
 import { checkJobId, filterParams } from './job-filter.js';
 import type { QueueStats } from './queue-stats.js';
 import { buildStats } from './queue-stats.js';
+import type { NodeInfo } from './node-info.js';
+import { rowToNode } from './node-info.js';
 
 /** What the admin operations tell, and ask of, the node around them. */
 export interface AdminHooks {
@@ -105,6 +107,11 @@ export class Admin {
     this.hooks.assertUsable();
     const [rows, controls] = await Promise.all([this.engine.queueStats(), this.engine.queueControls()]);
     return buildStats(rows, controls, this.hooks.localLimits());
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    this.hooks.assertUsable();
+    return (await this.engine.listNodes()).map(rowToNode);
   }
 
   async pauseQueue(name: string): Promise<void> {

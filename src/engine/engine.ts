@@ -14,6 +14,7 @@ import type {
   MigrationReport,
   NoticeHandlers,
   NoticeSubscription,
+  NodeRow,
   QueueControlRow,
   ScheduleRow,
   Scope,
@@ -100,6 +101,8 @@ export interface ClusterOperations {
   acquireLease(p: { readonly name: string; readonly owner: string; readonly ttlMs: number }): Promise<boolean>;
   /** Gives the lease up at once and tells the others. */
   releaseLease(p: { readonly name: string; readonly owner: string }): Promise<void>;
+  /** Every node that has heartbeated and not yet been forgotten, oldest first. */
+  listNodes(): Promise<NodeRow[]>;
 }
 
 /** Leader maintenance: rescue and pruning. */

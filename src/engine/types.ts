@@ -101,6 +101,17 @@ export type ChangedJobRow = JobRow & { was?: string };
 /** A job filter as statement parameters (each a JSON array, or null for "any"). */
 export type FilterParams = readonly (string | null)[];
 
+/** A nodes row as selected by the nodes statement (times in ms). */
+export interface NodeRow {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly queues: string;
+  readonly started_at: number;
+  readonly silent_ms: number;
+  readonly leader: boolean;
+}
+
 /** A schedules row as selected by the schedule statements. */
 export interface ScheduleRow {
   name: string;

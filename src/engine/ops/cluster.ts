@@ -3,7 +3,7 @@
 import type { JobRow } from '../../definitions/job.js';
 import { rowToJob } from '../../definitions/job.js';
 import type { ClusterOperations, MaintenanceOperations, ScheduleOperations } from '../engine.js';
-import type { ScheduleRow } from '../types.js';
+import type { NodeRow, ScheduleRow } from '../types.js';
 import type { EngineParts } from './parts.js';
 import { count } from './parts.js';
 
@@ -25,6 +25,7 @@ export function clusterOperations(parts: EngineParts): ClusterOperations & Maint
     async releaseLease({ name, owner }) {
       await driver.query(sql.releaseLease, [name, owner, channel]);
     },
+    listNodes: () => driver.query<NodeRow>(sql.nodes, []),
 
     async rescueJobs({ staleAfterMs, rescueAfterMs, limit }) {
       const rows = await driver.query<JobRow>(sql.rescue, [staleAfterMs, rescueAfterMs, limit, channel]);

@@ -55,12 +55,15 @@ export function buildClusterStatements(s: string) {
     ),
     /** $1 id. A node that stops cleanly leaves no row behind. */
     removeNode: statement('remove_node', `DELETE FROM ${s}.nodes WHERE id = $1`),
-    /** Nodes and how long ago each beat (ms). */
+    /** Nodes, how long ago each beat (ms), and whether it holds an unexpired leader lease. */
     nodes: statement(
       'nodes',
-      `SELECT id, host, pid, queues::text AS queues, (extract(epoch FROM started_at) * 1000)::float8 AS started_at,
-              (extract(epoch FROM now() - beat_at) * 1000)::float8 AS silent_ms
-       FROM ${s}.nodes ORDER BY started_at`,
+      `SELECT n.id, n.host, n.pid, n.queues::text AS queues, (extract(epoch FROM n.started_at) * 1000)::float8 AS started_at,
+              (extract(epoch FROM now() - n.beat_at) * 1000)::float8 AS silent_ms,
+              (l.owner IS NOT NULL) AS leader
+       FROM ${s}.nodes n
+       LEFT JOIN ${s}.leases l ON l.name = 'leader' AND l.owner = n.id AND l.expires_at > now()
+       ORDER BY n.started_at, n.id`,
     ),
 
     /**
