@@ -1,3 +1,8 @@
+/**
+ * The `docket` entry point: the Queue, workers, plugins, errors and their types.
+ *
+ * @module docket
+ */
 // docket's public API: everything exported here is supported; everything else is internal.
 export { Queue } from './queue.js';
 export type { QueueApi, StartOptions, StopOptions } from './queue-api.js';
@@ -8,7 +13,8 @@ export type { PartitionOptions } from './definitions/worker.js';
 export type { UniqueOptions, UniqueBy, UniqueInsert } from './insert/unique.js';
 export type { JobFilter, ListJobsOptions, JobPage } from './admin/job-filter.js';
 export type { QueueStats } from './admin/queue-stats.js';
-export type { NodeInfo } from './admin/node-info.js';
+export type { NodeInfo, RescueOptions } from './admin/node-info.js';
+export type { ThroughputMinute, ThroughputOptions } from './admin/throughput.js';
 export type { ThreadOption } from './definitions/worker.js';
 export type { ThreadPoolOptions } from './config/threads.js';
 export type { InsertOptions, UniqueInsertOptions } from './insert/options.js';
@@ -16,6 +22,7 @@ export { JOB_STATES } from './definitions/job.js';
 export type { Job, JobState, JobError, JobProgress, RunningJob, JobWorkflow, RunningWorkflow } from './definitions/job.js';
 export type { QueueEvents, QueueEventName, JobTimings } from './definitions/events.js';
 export type { Logger } from './definitions/logger.js';
+export type { JobMiddleware, InsertCall, AttemptOutcome } from './definitions/middleware.js';
 export type { MigrationScript } from './engine/migrate/migrator.js';
 export type { MigrationReport } from './engine/types.js';
 export {

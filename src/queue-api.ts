@@ -5,7 +5,8 @@
 import type { z } from 'zod';
 import type { JobFilter, JobPage, ListJobsOptions } from './admin/job-filter.js';
 import type { QueueStats } from './admin/queue-stats.js';
-import type { NodeInfo } from './admin/node-info.js';
+import type { NodeInfo, RescueOptions } from './admin/node-info.js';
+import type { ThroughputMinute, ThroughputOptions } from './admin/throughput.js';
 import type { Schedules } from './cron/schedules.js';
 import type { SafeEmitter } from './definitions/events.js';
 import type { Job } from './definitions/job.js';
@@ -292,6 +293,35 @@ export interface QueueApi extends SafeEmitter {
    * ```
    */
   nodes(): Promise<NodeInfo[]>;
+
+  /**
+   * Rescues stuck jobs now, as the Lifeline plugin does on its ticks: jobs executing on a node
+   * that stopped heartbeating (or, with no heartbeat row at all, attempted longer than
+   * `rescueAfter` ago) go back to retryable, or to discarded when their attempts are spent.
+   * Their claim is cleared, so a late ack of the lost attempt is fenced off. Emits `job:rescue`
+   * for each on this node; resolves with them. Jobs of live nodes are never touched.
+   *
+   * @example
+   * ```ts
+   * const rescued = await queue.rescueJobs({ staleAfter: 10_000 });
+   * console.log(`${rescued.length} jobs rescued`);
+   * ```
+   */
+  rescueJobs(options?: RescueOptions): Promise<Job[]>;
+
+  /**
+   * Jobs finished per minute (completed, discarded, cancelled) over the last `minutes` minutes,
+   * oldest first, one entry per minute (0 when none), the current minute last. Read from the
+   * finished-jobs history through its indexes: jobs pruned meanwhile, and completed jobs under
+   * `retention: 'none'`, are not counted. Works from a Queue that was never started.
+   *
+   * @example
+   * ```ts
+   * const minutes = await queue.throughput({ minutes: 60, queue: 'emails' });
+   * const lastHour = minutes.reduce((n, m) => n + m.completed, 0);
+   * ```
+   */
+  throughput(options?: ThroughputOptions): Promise<ThroughputMinute[]>;
 
   /**
    * Pauses a queue on every node: no node fetches its jobs until {@link QueueApi.resumeQueue};

@@ -8,7 +8,8 @@ import type { z } from 'zod';
 import { Admin } from './admin/admin.js';
 import type { JobFilter, JobPage, ListJobsOptions } from './admin/job-filter.js';
 import type { QueueStats } from './admin/queue-stats.js';
-import type { NodeInfo } from './admin/node-info.js';
+import type { NodeInfo, RescueOptions } from './admin/node-info.js';
+import type { ThroughputMinute, ThroughputOptions } from './admin/throughput.js';
 import { Membership } from './cluster/membership.js';
 import type { QueueOptions, ResolvedConfig } from './config/config.js';
 import { resolveConfig } from './config/config.js';
@@ -290,6 +291,16 @@ export class Queue extends SafeEmitter implements QueueApi {
 
   nodes(): Promise<NodeInfo[]> {
     return this.#admin.nodes();
+  }
+
+  async rescueJobs(options?: RescueOptions): Promise<Job[]> {
+    const jobs = await this.#admin.rescueJobs(options);
+    for (const job of jobs) this.emit('job:rescue', { job });
+    return jobs;
+  }
+
+  throughput(options: ThroughputOptions = {}): Promise<ThroughputMinute[]> {
+    return this.#admin.throughput(options);
   }
 
   pauseQueue(name: string): Promise<void> {

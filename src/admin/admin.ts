@@ -13,8 +13,10 @@ import type { JobFilter, JobPage, ListJobsOptions } from './job-filter.js';
 import { checkJobId, filterParams } from './job-filter.js';
 import type { QueueStats } from './queue-stats.js';
 import { buildStats } from './queue-stats.js';
-import type { NodeInfo } from './node-info.js';
+import type { NodeInfo, RescueOptions } from './node-info.js';
 import { rowToNode } from './node-info.js';
+import type { ThroughputMinute, ThroughputOptions } from './throughput.js';
+import { rowToMinute, throughputParams } from './throughput.js';
 
 /** What the admin operations tell, and ask of, the node around them. */
 export interface AdminHooks {
@@ -109,9 +111,23 @@ export class Admin {
     return buildStats(rows, controls, this.hooks.localLimits());
   }
 
+  async rescueJobs(options: RescueOptions = {}): Promise<Job[]> {
+    const staleAfterMs = checkInt(options.staleAfter ?? 5_000, 100, 86_400_000, 'rescueJobs: staleAfter');
+    const rescueAfterMs = checkInt(options.rescueAfter ?? 30 * 60_000, 1_000, 30 * 86_400_000, 'rescueJobs: rescueAfter');
+    const limit = checkInt(options.limit ?? 1_000, 1, 10_000, 'rescueJobs: limit');
+    this.hooks.assertUsable();
+    return this.engine.rescueJobs({ staleAfterMs, rescueAfterMs, limit });
+  }
+
   async nodes(): Promise<NodeInfo[]> {
     this.hooks.assertUsable();
     return (await this.engine.listNodes()).map(rowToNode);
+  }
+
+  async throughput(options: ThroughputOptions): Promise<ThroughputMinute[]> {
+    const params = throughputParams(options);
+    this.hooks.assertUsable();
+    return (await this.engine.throughput(params)).map(rowToMinute);
   }
 
   async pauseQueue(name: string): Promise<void> {

@@ -28,6 +28,25 @@ export interface NodeInfo {
   readonly leader: boolean;
 }
 
+/**
+ * Which stuck jobs {@link Queue.rescueJobs} takes back: those executing on a node silent for
+ * longer than `staleAfter`, or attempted longer than `rescueAfter` ago by a node that left no
+ * heartbeat row at all. Jobs of nodes still heartbeating are never touched.
+ *
+ * @example
+ * ```ts
+ * const rescued = await queue.rescueJobs({ staleAfter: 10_000 });
+ * ```
+ */
+export interface RescueOptions {
+  /** ms without a heartbeat after which a node counts as gone. Default 5,000 (as Lifeline's). */
+  readonly staleAfter?: number;
+  /** ms after which an attempt by a node with no heartbeat row counts as lost. Default 30 minutes. */
+  readonly rescueAfter?: number;
+  /** At most this many jobs per call (1–10,000). Default 1,000. */
+  readonly limit?: number;
+}
+
 /** A nodes row as the public shape. */
 export function rowToNode(row: NodeRow): NodeInfo {
   let queues: Record<string, number> = {};

@@ -3,6 +3,7 @@ import { ConfigError } from '../definitions/errors.js';
 import type { Logger } from '../definitions/logger.js';
 import { silentLogger } from '../definitions/logger.js';
 import type { Plugin } from '../plugins/plugin.js';
+import type { JobMiddleware } from '../definitions/middleware.js';
 import { quoteSchema } from '../engine/sql/identifier.js';
 import type { ResolvedThreadPoolOptions, ThreadPoolOptions } from './threads.js';
 import { resolveThreadPoolOptions } from './threads.js';
@@ -149,6 +150,12 @@ export interface QueueOptions {
   readonly testing?: 'inline' | 'manual';
   /** Plugins this node runs: `new Lifeline()`, `new Pruner()`, `new Cron(...)`, or your own. */
   readonly plugins?: readonly Plugin[];
+  /**
+   * Code run around every insert call and every attempt on this node (see {@link JobMiddleware});
+   * the first is outermost. Plugins may bring their own (e.g. `new OpenTelemetry()`), which run
+   * inside these, in the order of `plugins`.
+   */
+  readonly middleware?: readonly JobMiddleware[];
   /** How often (ms) this node records its heartbeat. Default 1000. */
   readonly heartbeatInterval?: number;
   /**
@@ -207,6 +214,8 @@ export interface ResolvedConfig {
   readonly threads: ResolvedThreadPoolOptions;
   readonly testing: 'inline' | 'manual' | undefined;
   readonly plugins: readonly Plugin[];
+  /** The option's middleware, then the plugins'. */
+  readonly middleware: readonly JobMiddleware[];
   readonly heartbeatInterval: number;
   readonly leaseTtl: number;
   readonly retention: 'history' | 'none';
@@ -311,12 +320,28 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     threads: resolveThreadPoolOptions(options.threads, workers.values()),
     testing: checkTesting(options.testing),
     plugins: checkPlugins(options.plugins),
+    middleware: checkMiddleware(options.middleware, options.plugins),
     heartbeatInterval: checkInt(options.heartbeatInterval ?? 1000, 50, 600_000, 'Queue option "heartbeatInterval"'),
     leaseTtl: checkInt(options.leaseTtl ?? 10_000, 200, 3_600_000, 'Queue option "leaseTtl"'),
     retention: checkRetention(options.retention),
     maxArgsBytes: checkInt(options.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES, 1, MAX_ARGS_BYTES_LIMIT, 'Queue option "maxArgsBytes"'),
     preparedStatements: checkBoolean(options.preparedStatements, true, 'Queue option "preparedStatements"'),
   };
+}
+
+/** Checks the `middleware` option and collects the plugins' middleware after it. */
+export function checkMiddleware(middleware: readonly JobMiddleware[] | undefined, plugins: readonly Plugin[] | undefined): readonly JobMiddleware[] {
+  if (middleware !== undefined && !Array.isArray(middleware)) throw new ConfigError('Queue option "middleware" must be an array of middleware objects');
+  const all = [...(middleware ?? []), ...(Array.isArray(plugins) ? plugins : []).flatMap((p) => (p?.middleware === undefined ? [] : [p.middleware]))];
+  all.forEach((m, i) => {
+    const bad =
+      m === null ||
+      typeof m !== 'object' ||
+      (m.insert !== undefined && typeof m.insert !== 'function') ||
+      (m.perform !== undefined && typeof m.perform !== 'function');
+    if (bad) throw new ConfigError(`Queue option "middleware"[${i}] must be an object with optional insert and perform functions`);
+  });
+  return all;
 }
 
 /** Checks the `plugins` option: Plugin instances with unique names. */

@@ -109,7 +109,10 @@ export class Cron extends Plugin {
         const args = JSON.parse(row.args) as unknown;
         const options = JSON.parse(row.options) as Record<string, unknown>;
         for (const tick of enqueue) {
-          await insertTick(row.worker, args, { ...options, tags: [...((options.tags as string[] | undefined) ?? []), `cron:${row.name}`] }, `cron:${row.name}:${new Date(tick).toISOString()}`);
+          const at = new Date(tick).toISOString();
+          // The job knows its schedule and tick (job.meta.cron), so its work can be idempotent per tick.
+          const meta = { ...(options.meta as Record<string, unknown> | undefined), cron: { schedule: row.name, tick: at } };
+          await insertTick(row.worker, args, { ...options, meta, tags: [...((options.tags as string[] | undefined) ?? []), `cron:${row.name}`] }, `cron:${row.name}:${at}`);
         }
         await engine.advanceSchedule({ name: row.name, readNext, next: nextTick(row.expression, row.timezone, now), last: enqueue.at(-1) ?? null });
       } catch (error) {

@@ -104,6 +104,13 @@ export interface Job<Args = unknown> {
   readonly completedAt: Date | null;
   /** The workflow this job is a step of, and the step's name; `null` for a plain job. */
   readonly workflow: JobWorkflow | null;
+  /**
+   * What is about the job rather than its work: the insert's `meta` option, trace context
+   * written by tracing middleware (`traceparent`, `tracestate`), and for a job the Cron plugin
+   * enqueued, `cron: { schedule, tick }` (the schedule's name and the tick as an ISO time), so a
+   * nightly report can be idempotent per tick. `{}` when none.
+   */
+  readonly meta: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -143,6 +150,7 @@ export interface JobRow {
   completed_at: number | null;
   workflow_id: string | null;
   step: string | null;
+  meta: string;
 }
 
 function toDate(value: number): Date {
@@ -156,6 +164,15 @@ function toDateOrNull(value: number | null): Date | null {
 /** Shared frozen empty lists: most jobs have no tags and no errors, and need no array of their own. */
 export const NO_TAGS: readonly string[] = Object.freeze([]);
 export const NO_ERRORS: readonly JobError[] = Object.freeze([]);
+/** Shared frozen empty meta: most jobs have none. */
+export const NO_META: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** A stored meta value as the Job's: an object (anything else, written by hand, reads as none). */
+export function metaOf(value: unknown): Readonly<Record<string, unknown>> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return NO_META;
+  for (const _ in value) return value as Record<string, unknown>;
+  return NO_META;
+}
 
 /** Turns a jobs row into a Job. */
 export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {
@@ -178,6 +195,7 @@ export function rowToJob<Args = unknown>(row: JobRow): Job<Args> {
     attemptedAt: toDateOrNull(row.attempted_at),
     completedAt: toDateOrNull(row.completed_at),
     workflow: row.workflow_id === null || row.workflow_id === undefined ? null : { id: row.workflow_id, step: row.step! },
+    meta: row.meta === undefined || row.meta === '{}' ? NO_META : metaOf(JSON.parse(row.meta)),
   };
 }
 

@@ -17,6 +17,8 @@ import { buildKeyedStatements } from './sql/keyed.js';
 import { buildStatements } from './sql/jobs.js';
 import { buildWorkflowStatements } from './sql/workflow.js';
 import { workflowOperations } from './ops/workflow.js';
+import { insightOperations } from './ops/insights.js';
+import { buildInsightStatements } from './sql/insights.js';
 import type { Scope } from './types.js';
 
 /** Where and how an engine connects. */
@@ -71,6 +73,7 @@ export function createEngine(options: EngineOptions): Engine {
     ...controlOperations(parts),
     ...clusterOperations(parts),
     ...workflowOperations(parts),
+    ...insightOperations(driver, buildInsightStatements(options.quotedSchema)),
     migrate: () => migrate(driver, parts.sql, options.schema, options.quotedSchema),
     schemaVersion: () => currentVersion(driver, parts.sql, options.schema),
     listen: (handlers) =>

@@ -27,6 +27,7 @@ import type {
   WorkflowRow,
 } from './types.js';
 import type { JobRow } from '../definitions/job.js';
+import type { ThroughputRow } from './sql/insights.js';
 
 /** Inserting, claiming, acking and staging jobs: the job path. */
 export interface JobOperations {
@@ -219,6 +220,12 @@ export interface WorkflowOperations {
   forgetWorkflows(p: { readonly limit: number }): Promise<number>;
 }
 
+/** Read-only figures over the history, for operations tools (the dashboard). */
+export interface InsightOperations {
+  /** Jobs finished per minute over the last `minutes` minutes (one queue, or all), oldest first, zero filled. */
+  throughput(p: { readonly minutes: number; readonly queue: string | null }): Promise<ThroughputRow[]>;
+}
+
 /** Every database operation of one Queue's schema. */
 export interface Engine
   extends JobOperations,
@@ -227,4 +234,5 @@ export interface Engine
     MaintenanceOperations,
     ScheduleOperations,
     SchemaOperations,
-    WorkflowOperations {}
+    WorkflowOperations,
+    InsightOperations {}

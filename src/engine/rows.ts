@@ -1,7 +1,7 @@
 // Rows to Jobs for what the engine returns: a claimed row (with its claim token and wait), and
 // the Job an insert produced from its batch and what the database assigned.
 import type { Job, JobError, JobProgress, JobRow, JobState, RunningWorkflow } from '../definitions/job.js';
-import { NO_ERRORS, NO_TAGS, rowToJob } from '../definitions/job.js';
+import { NO_ERRORS, NO_META, NO_TAGS, metaOf, rowToJob } from '../definitions/job.js';
 import type { FetchedJob, InsertBatch } from './types.js';
 
 /** A row claimed by a fetch, as the runtime takes it (`workflow_ref`: see workflowRef in sql/columns.ts). */
@@ -18,8 +18,8 @@ function runningWorkflow(ref: [string, string, string] | null): RunningWorkflow 
 
 /** A claimed row packed by packedClaim (sql/columns.ts), as the runtime takes it. */
 export function packedFetchedJob(packed: string, queue: string, nodeId: string): FetchedJob {
-  const [id, claim, worker, args, tags, priority, attempt, maxAttempts, errors, result, progress, insertedAt, scheduledAt, attemptedAt, queueMs, wf] =
-    JSON.parse(packed) as [string, string, string, unknown, string[], number, number, number, JobError[], unknown, JobProgress | null, number, number, number, number, [string, string, string] | null];
+  const [id, claim, worker, args, tags, priority, attempt, maxAttempts, errors, result, progress, insertedAt, scheduledAt, attemptedAt, queueMs, wf, meta] =
+    JSON.parse(packed) as [string, string, string, unknown, string[], number, number, number, JobError[], unknown, JobProgress | null, number, number, number, number, [string, string, string] | null, Record<string, unknown>];
   const job: Job = {
     id,
     worker,
@@ -39,13 +39,14 @@ export function packedFetchedJob(packed: string, queue: string, nodeId: string):
     attemptedAt: new Date(attemptedAt),
     completedAt: null,
     workflow: runningWorkflow(wf),
+    meta: metaOf(meta),
   };
   return { job, claim, queueMs: Math.max(0, queueMs) };
 }
 
 /** A job just inserted from `batch` (or a workflow step's row), as the database assigned its id, state and times (ms). */
 export function insertedJob(
-  batch: Pick<InsertBatch, 'queue' | 'worker' | 'tags' | 'priority' | 'max_attempts'>,
+  batch: Pick<InsertBatch, 'queue' | 'worker' | 'tags' | 'priority' | 'max_attempts' | 'meta'>,
   id: string,
   args: unknown,
   state: JobState,
@@ -71,6 +72,7 @@ export function insertedJob(
     attemptedAt: null,
     completedAt: null,
     workflow: null,
+    meta: batch.meta ?? NO_META,
   };
 }
 

@@ -23,6 +23,10 @@ export interface InsertBatch {
   /** ISO timestamp, or null for "now + delay_ms" by the database clock. */
   readonly scheduled_at: string | null;
   readonly delay_ms: number;
+  /** The meta every job of the batch is written with (absent: none). */
+  readonly meta?: Readonly<Record<string, unknown>>;
+  /** `meta` as a JSON object, encoded and checked by the insert layer; '{}' when absent. */
+  readonly meta_json?: string;
 }
 
 /** One row of a keyed insert: its position in the call, args, and keys. */

@@ -93,6 +93,11 @@ function findUnstorable(value: unknown, path: (string | number)[]): { path: (str
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** Whether JSON text (as JSON.stringify writes it) holds an escape jsonb refuses: NUL or a lone surrogate. */
+export function storableJson(json: string): boolean {
+  return !(json.includes('\\u') && UNSTORABLE_ESCAPE.test(json));
+}
+
 /** Whether PostgreSQL can store `text` (in text or jsonb): no NUL, no lone surrogate. */
 export function storableText(text: string): boolean {
   return bad(text) === undefined;

@@ -6,10 +6,12 @@ import type { ResolvedConfig } from '../config/config.js';
 import { insertKeyed, keyedRows } from './keyed.js';
 import type { Engine } from '../engine/engine.js';
 import type { Scope } from '../engine/types.js';
-import { UnknownWorkerError } from '../definitions/errors.js';
+import { ConfigError, UnknownWorkerError } from '../definitions/errors.js';
+import type { InsertCall, JobMiddleware } from '../definitions/middleware.js';
+import type { InsertBatch } from '../engine/types.js';
 import type { SafeEmitter } from '../definitions/events.js';
 import type { InsertOptions, UniqueInsertOptions } from './options.js';
-import { buildBatch, notifyHint, parseArgs } from './options.js';
+import { buildBatch, copyMeta, encodeMeta, notifyHint, parseArgs } from './options.js';
 import type { Job } from '../definitions/job.js';
 import { JOB_STATES } from '../definitions/job.js';
 import type { ResolvedUnique } from './unique.js';
@@ -38,7 +40,11 @@ export class Inserter {
     private readonly engine: Engine,
     private readonly emitter: SafeEmitter,
     private readonly hooks: InserterHooks,
-  ) {}
+  ) {
+    this.#insertMiddleware = config.middleware.filter((m) => m.insert !== undefined);
+  }
+
+  readonly #insertMiddleware: readonly JobMiddleware[];
 
   /**
    * Inserts one job under an exact unique key held in every state (a cron tick): whoever
@@ -52,7 +58,7 @@ export class Inserter {
     const partition = found.partition ?? this.config.queueSettings.get(found.queue)?.partition;
     const rows = keyedRows(batch, undefined, partition as never).map((row) => ({ ...row, ukey: key }));
     this.hooks.assertUsable();
-    const { jobs, duplicate } = await insertKeyed(this.engine, undefined, batch, rows, unique, partition?.limit ?? null, null);
+    const { jobs, duplicate } = await this.#around(batch, false, (b) => insertKeyed(this.engine, undefined, b, rows, unique, partition?.limit ?? null, null));
     if (!duplicate[0]) {
       this.hooks.committed(batch.queue, jobs[0]!.state === 'scheduled');
       if (this.emitter.listenerCount('job:insert') > 0) this.emitter.emit('job:insert', { jobs });
@@ -80,11 +86,11 @@ export class Inserter {
     const notify = options.tx === undefined ? null : notifyHint(batch);
     let jobs: Job[];
     let duplicate: boolean[] | undefined;
-    if (keyed === undefined) {
-      jobs = await this.engine.insertJobs({ batch, notify, scope });
-    } else {
-      ({ jobs, duplicate } = await insertKeyed(this.engine, scope, batch, keyed, unique, partition?.limit ?? null, notify));
-    }
+    ({ jobs, duplicate } = await this.#around(batch, options.tx !== undefined, async (b): Promise<{ jobs: Job[]; duplicate?: boolean[] }> =>
+      keyed === undefined
+        ? { jobs: await this.engine.insertJobs({ batch: b, notify, scope }) }
+        : insertKeyed(this.engine, scope, b, keyed, unique, partition?.limit ?? null, notify),
+    ));
     const fresh = duplicate === undefined ? jobs : jobs.filter((_, i) => !duplicate[i]);
     if (options.tx === undefined && fresh.length > 0) {
       // Committed when this returns: wake local producers now, other nodes by a merged hint.
@@ -102,5 +108,27 @@ export class Inserter {
       });
     }
     return duplicate === undefined ? { jobs } : { jobs, duplicate };
+  }
+
+  /**
+   * Runs `write` inside the insert middleware (none: at once). Each may add to the call's meta
+   * before the write; the batch is written with that meta, checked like the option's.
+   */
+  async #around<R extends { jobs: Job[] }>(batch: InsertBatch, inTransaction: boolean, write: (batch: InsertBatch) => Promise<R>): Promise<R> {
+    const chain = this.#insertMiddleware;
+    if (chain.length === 0) return write(batch);
+    const call: InsertCall = { worker: batch.worker, queue: batch.queue, count: batch.args.length, inTransaction, meta: { ...batch.meta } };
+    let result: R | undefined;
+    const run = async (i: number): Promise<readonly Job[]> => {
+      if (i === chain.length) {
+        const meta = copyMeta(call.meta, `insert into "${batch.worker}" (meta after middleware)`);
+        result = await write({ ...batch, meta, meta_json: encodeMeta(meta, `insert into "${batch.worker}" (meta after middleware)`) });
+        return result.jobs;
+      }
+      return chain[i]!.insert!(call, () => run(i + 1));
+    };
+    await run(0);
+    if (result === undefined) throw new ConfigError(`insert into "${batch.worker}": a middleware returned without calling next(), so nothing was written`);
+    return result;
   }
 }

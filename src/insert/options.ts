@@ -6,7 +6,7 @@ import { hintPayload } from '../engine/notice.js';
 import type { InsertBatch } from '../engine/types.js';
 import type { Worker } from '../definitions/worker.js';
 import { checkInt } from '../definitions/worker.js';
-import { encodeArgs, storableText } from './args-json.js';
+import { encodeArgs, storableJson, storableText } from './args-json.js';
 import { MAX_DELAY_MS } from '../definitions/limits.js';
 
 /**
@@ -28,6 +28,12 @@ export interface InsertOptions {
   readonly maxAttempts?: number;
   /** Added to the worker's tags. */
   readonly tags?: readonly string[];
+  /**
+   * Stored with every job of the call as `job.meta` (a JSON object, at most 64 KiB): what is
+   * about the job rather than its work, e.g. a request id. Middleware may add to it
+   * (docket/opentelemetry writes `traceparent`); the Cron plugin writes `cron`.
+   */
+  readonly meta?: Readonly<Record<string, unknown>>;
   /**
    * The host's transaction: a `pg` client inside BEGIN, or the `tx` of postgres.js's
    * `sql.begin(tx => ...)`. The job exists, and workers wake for it, only if that commits.
@@ -89,7 +95,10 @@ export function buildBatch(worker: Worker, args: readonly unknown[], options: Om
     delay = options.delay;
   }
   const tags = checkTags(options.tags, where);
+  const meta = options.meta === undefined ? undefined : copyMeta(options.meta, where);
   return {
+    meta,
+    meta_json: meta === undefined ? '{}' : encodeMeta(meta, where),
     queue: worker.queue,
     worker: worker.name,
     args,
@@ -111,6 +120,32 @@ const MAX_SCHEDULED_AT = new Date('9999-12-31T23:59:59.999Z').getTime();
 function describeDate(value: unknown): string {
   if (!(value instanceof Date)) return typeof value;
   return Number.isNaN(value.getTime()) ? 'an Invalid Date' : `${value.getTime()} ms since 1970`;
+}
+
+/** The most bytes of JSON a job's meta may take. */
+export const MAX_META_BYTES = 64 * 1024;
+
+/** A shallow copy of a meta option, refused (ConfigError naming `where`) unless a plain object. */
+export function copyMeta(meta: unknown, where: string): Record<string, unknown> {
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
+    throw new ConfigError(`${where}: meta must be a plain object of JSON values, got ${Array.isArray(meta) ? 'an array' : meta === null ? 'null' : typeof meta}`);
+  }
+  return { ...(meta as Record<string, unknown>) };
+}
+
+/** Encodes meta as stored: a JSON object of storable text, at most MAX_META_BYTES; a ConfigError naming `where` otherwise. */
+export function encodeMeta(meta: Readonly<Record<string, unknown>>, where: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(meta);
+  } catch (error) {
+    throw new ConfigError(`${where}: meta cannot be stored as JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (text === undefined || !text.startsWith('{')) throw new ConfigError(`${where}: meta must be a plain object of JSON values`);
+  if (!storableJson(text)) throw new ConfigError(`${where}: meta holds a NUL character or a lone surrogate, which PostgreSQL cannot store`);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_META_BYTES) throw new ConfigError(`${where}: meta is ${bytes} bytes of JSON, over the limit of ${MAX_META_BYTES}`);
+  return text;
 }
 
 /** Checks tags given to an insert (or a workflow): undefined is none; a ConfigError naming `where` otherwise. */

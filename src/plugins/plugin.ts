@@ -6,6 +6,7 @@ import { ConfigError } from '../definitions/errors.js';
 import type { QueueEvents } from '../definitions/events.js';
 import type { Job } from '../definitions/job.js';
 import type { Logger } from '../definitions/logger.js';
+import type { JobMiddleware } from '../definitions/middleware.js';
 import type { MaintenanceOperations, ScheduleOperations, WorkflowOperations } from '../engine/engine.js';
 import type { QueueApi } from '../queue-api.js';
 
@@ -93,6 +94,11 @@ export abstract class Plugin {
   readonly scope: PluginScope = 'leader';
   /** ms between two ticks. */
   readonly interval: number;
+  /**
+   * Middleware this plugin brings (see {@link JobMiddleware}): the Queue collects it when
+   * constructed, so it runs on every insert and attempt of that Queue, started or not.
+   */
+  readonly middleware?: JobMiddleware;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #controller: AbortController | undefined;

@@ -5,6 +5,7 @@ import { JobCancelledError, JobTimeoutError, ShutdownError, WorkflowError } from
 import type { Job, JobState, RunningJob } from '../definitions/job.js';
 import type { Worker } from '../definitions/worker.js';
 import type { NewStep } from '../definitions/workflow.js';
+import type { AttemptOutcome, JobMiddleware } from '../definitions/middleware.js';
 import type { Outcome } from './outcome.js';
 import { outcomeOf } from './outcome.js';
 import { waitWithDeadline } from './deadline.js';
@@ -56,7 +57,12 @@ export class Executor {
     private readonly progress: ProgressSink = () => Promise.resolve(),
     private readonly runInThread?: ThreadRunner,
     private readonly steps?: StepHooks,
-  ) {}
+    middleware: readonly JobMiddleware[] = [],
+  ) {
+    this.#middleware = middleware.filter((m) => m.perform !== undefined);
+  }
+
+  readonly #middleware: readonly JobMiddleware[];
 
   /** Attempts running for at least `minAgeMs`, with the claim each runs under. */
   attempts(minAgeMs = 0): { id: string; claim: string }[] {
@@ -123,6 +129,10 @@ export class Executor {
           settle({ kind: 'error', error });
         }, ms);
       }
+      if (this.#middleware.length > 0) {
+        this.#runWithMiddleware(worker, this.#runningJob(job, claim), context, settle);
+        return;
+      }
       // perform may throw synchronously, return a value, or return a promise.
       Promise.resolve()
         .then(() => this.#perform(worker, this.#runningJob(job, claim), context))
@@ -131,6 +141,29 @@ export class Executor {
           (error: unknown) => settle({ kind: 'error', error }),
         );
     });
+  }
+
+  // The attempt inside the perform middleware: each sees how it ended (never a rejection); the
+  // outcome stored is perform's, and a middleware that throws fails the attempt.
+  #runWithMiddleware(worker: Worker, job: RunningJob, context: { readonly signal: AbortSignal }, settle: (outcome: Outcome) => void): void {
+    const chain = this.#middleware;
+    let inner: Outcome | undefined;
+    const run = (i: number): Promise<AttemptOutcome> => {
+      if (i === chain.length) {
+        return Promise.resolve()
+          .then(() => this.#perform(worker, job, context))
+          .then(readOutcome, (error: unknown): Outcome => ({ kind: 'error', error }))
+          .then((outcome) => {
+            inner = outcome;
+            return attemptOutcome(outcome);
+          });
+      }
+      return Promise.resolve().then(() => chain[i]!.perform!(job, () => run(i + 1)));
+    };
+    run(0).then(
+      () => settle(inner ?? { kind: 'error', error: new Error('A perform middleware returned without calling next(): the worker never ran') }),
+      (error: unknown) => settle({ kind: 'error', error }),
+    );
   }
 
   #perform(worker: Worker, job: RunningJob, context: { readonly signal: AbortSignal }): unknown {
@@ -174,6 +207,21 @@ export class Executor {
       settle({ kind: 'shutdown', error });
     }
     return all.length;
+  }
+}
+
+/** An outcome as perform middleware sees it. */
+function attemptOutcome(outcome: Outcome): AttemptOutcome {
+  switch (outcome.kind) {
+    case 'ok':
+      return { kind: 'complete' };
+    case 'snooze':
+      return { kind: 'snooze', delay: outcome.delayMs };
+    case 'cancel':
+    case 'discard':
+      return { kind: outcome.kind, reason: outcome.reason };
+    default:
+      return { kind: 'error', error: 'error' in outcome ? outcome.error : new Error(outcome.kind) };
   }
 }
 

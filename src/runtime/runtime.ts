@@ -97,6 +97,7 @@ export class Runtime {
       (job, claim, percent, data) => this.#progress.report(job, claim, percent, data),
       (worker, job, signal) => this.#threads.run(worker, job, signal),
       hooks.workflow,
+      config.middleware,
     );
     this.#reconciler = new Reconciler(engine, config.reconcileInterval, {
       attempts: (minAgeMs) => this.#executor.attempts(minAgeMs),

@@ -15,12 +15,12 @@ const declaredDb = useSchema('cron_declared');
 
 const report = new Worker({ name: 'report', queue: 'cron', args: z.object({ label: z.string() }), perform: (job) => job.args.label });
 
-type CronJobRow = { key: string; tick: number; tags: string[]; args: unknown; priority: number; max_attempts: number; state: string };
+type CronJobRow = { key: string; tick: number; tags: string[]; args: unknown; priority: number; max_attempts: number; state: string; meta: unknown };
 /** Jobs of schedule `name`, by tick. */
 async function cronJobs(name: string, pool = db.pool, schema = db.schema): Promise<CronJobRow[]> {
   const prefix = `cron:${name}:`;
   const { rows } = await pool.query<Omit<CronJobRow, 'tick'>>(
-    `SELECT unique_key AS key, tags, args, priority, max_attempts, state::text FROM "${schema}".jobs WHERE unique_key LIKE $1 ORDER BY unique_key`,
+    `SELECT unique_key AS key, tags, args, priority, max_attempts, state::text, meta FROM "${schema}".jobs WHERE unique_key LIKE $1 ORDER BY unique_key`,
     [`${prefix}%`],
   );
   return rows.map((r) => ({ ...r, tick: Date.parse(r.key.slice(prefix.length)) }));
@@ -138,6 +138,8 @@ describe('Cron', () => {
       expect(j.key).toBe(`cron:each-second:${new Date(j.tick).toISOString()}`);
       expect(j).toMatchObject({ args: { label: 'es' }, priority: 3, max_attempts: 2 });
       expect([...j.tags].sort()).toEqual(['cron:each-second', 'mine']);
+      // The job knows its schedule and tick (job.meta.cron).
+      expect(j.meta).toEqual({ cron: { schedule: 'each-second', tick: new Date(j.tick).toISOString() } });
     }
   });
 

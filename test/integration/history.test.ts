@@ -180,12 +180,12 @@ describe('migration 0006', () => {
     );
     const { rows: before } = await pool.query(`SELECT * FROM ${q}.jobs ORDER BY id`);
 
-    expect((await queue.migrate()).applied).toEqual([6, 7, 8, 9]);
+    expect((await queue.migrate()).applied).toEqual([6, 7, 8, 9, 10]);
     const count = async (table: string): Promise<number> => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q}.${table}`)).rows[0]!.n;
     expect([await count('jobs_live'), await count('jobs_finished'), await count('jobs')]).toEqual([3, 4, 7]);
     const { rows: after } = await pool.query(`SELECT * FROM ${q}.jobs ORDER BY id`);
-    // Every row as it was; the workflow columns of 0008 are new and empty.
-    expect(after).toEqual(before.map((row) => ({ ...row, workflow_id: null, step: null, deps_left: null, dependents: null })));
+    // Every row as it was; the workflow columns of 0008 are new and empty, 0010's meta empty.
+    expect(after).toEqual(before.map((row) => ({ ...row, workflow_id: null, step: null, deps_left: null, dependents: null, meta: {} })));
     const { rows: keys } = await pool.query<{ key: string; state: string }>(
       `SELECT k.key, j.state::text FROM ${q}.job_keys k JOIN ${q}.jobs j ON j.id = k.job_id`,
     );

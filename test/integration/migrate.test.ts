@@ -20,7 +20,7 @@ afterAll(async () => {
   await admin.end();
 });
 
-const LATEST = 9;
+const LATEST = 10;
 
 describe('migrations', () => {
   it('20 queues on 20 pools migrating at once apply each version exactly once', async () => {
@@ -29,7 +29,7 @@ describe('migrations', () => {
     try {
       const reports = await Promise.all(queues.map((q) => q.migrate()));
       expect(reports.every((r) => r.version === LATEST)).toBe(true);
-      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(reports.flatMap((r) => r.applied).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
       const { rows } = await admin.query(`SELECT version, name FROM "${schema}".migrations ORDER BY version`);
       expect(rows).toEqual([
         { version: 1, name: 'jobs' },
@@ -41,6 +41,7 @@ describe('migrations', () => {
         { version: 7, name: 'held_state' },
         { version: 8, name: 'workflows' },
         { version: 9, name: 'drop_days_briefly' },
+        { version: 10, name: 'job_meta' },
       ]);
     } finally {
       await Promise.all(queues.map((q) => q.stop()));
@@ -54,9 +55,9 @@ describe('migrations', () => {
       const viaJs = [new Queue({ connection: sql, schema }), new Queue({ connection: sql, schema })];
       const viaPg = new Queue({ connection: admin, schema });
       const reports = await Promise.all([...viaJs, viaPg].map((q) => q.migrate()));
-      expect(reports.flatMap((r) => r.applied).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(reports.flatMap((r) => r.applied).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
       const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".migrations`);
-      expect(rows[0].n).toBe(9);
+      expect(rows[0].n).toBe(10);
     } finally {
       await sql.end();
     }
@@ -66,7 +67,7 @@ describe('migrations', () => {
     const schema = fresh(`My-Schema ${randomBytes(3).toString('hex')}`);
     const worker = new Worker({ name: 'quoted', args: z.object({ n: z.number() }), perform: async (job) => job.args.n + 1 });
     const queue = new Queue({ connection: admin, schema, workers: [worker] });
-    expect((await queue.migrate()).applied).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect((await queue.migrate()).applied).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     await queue.start();
     const done = nextEvent(queue, 'job:complete');
     const job = await queue.insert(worker, { n: 41 });
@@ -81,7 +82,7 @@ describe('migrations', () => {
     const schema = fresh(uniqueSchemaName('exported'));
     const queue = new Queue({ connection: admin, schema });
     const scripts = queue.migrationScripts();
-    expect(scripts.map((s) => s.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(scripts.map((s) => s.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(scripts[0]!.sql).toContain(`"${schema}".jobs`);
     expect(scripts[0]!.sql).not.toContain('{{schema}}');
     const client = await admin.connect();

@@ -8,7 +8,7 @@ import { buildAck, outcomeOf } from '../../src/runtime/outcome.js';
 
 const job = (attempt: number, maxAttempts: number): Job => ({
   id: '1', worker: 'w', queue: 'default', state: 'executing', args: {}, tags: [], priority: 0, attempt, maxAttempts,
-  errors: [], result: null, attemptedBy: 'n', lastProgress: null, insertedAt: new Date(), scheduledAt: new Date(), attemptedAt: new Date(), completedAt: null, workflow: null,
+  errors: [], result: null, attemptedBy: 'n', lastProgress: null, insertedAt: new Date(), scheduledAt: new Date(), attemptedAt: new Date(), completedAt: null, workflow: null, meta: {},
 });
 const worker = new Worker({ name: 'w', args: z.object({}), perform: () => null, backoff: (n) => n * 100 });
 const timing = { queueTime: 1, runTime: 2 };

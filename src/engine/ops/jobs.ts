@@ -17,7 +17,7 @@ export function jobOperations(parts: EngineParts): JobOperations {
     async insertJobs({ batch, notify, scope }) {
       const [row] = await on(scope).query<{ ids: string; state: string; inserted_at: number; scheduled_at: number }>(
         sql.insertJobs,
-        insertParams(batch, batch.args_json ?? JSON.stringify(batch.args), channel, notify),
+        [...insertParams(batch, batch.args_json ?? JSON.stringify(batch.args), channel, notify), batch.meta_json ?? '{}'],
       );
       const ids = JSON.parse(row!.ids) as string[];
       const state = row!.state as JobState;
@@ -32,6 +32,7 @@ export function jobOperations(parts: EngineParts): JobOperations {
           unique === null ? null : JSON.stringify(unique.states),
           unique?.period ?? null,
           partitionLimit,
+          batch.meta_json ?? '{}',
         ],
       );
       return {

@@ -22,6 +22,7 @@ export const JOB_COLUMNS = [
   'progress::text AS progress',
   'workflow_id::text AS workflow_id',
   'step',
+  'meta::text AS meta',
   ...['inserted_at', 'scheduled_at', 'attempted_at', 'completed_at'].map((c) => `${epochMs(c)} AS ${c}`),
 ].join(', ');
 
@@ -38,7 +39,7 @@ export const STORED_COLUMNS = [
   'id', 'state', 'queue', 'worker', 'args', 'tags', 'priority', 'attempt', 'max_attempts', 'errors', 'result',
   'attempted_by', 'inserted_at', 'scheduled_at', 'attempted_at', 'completed_at', 'claim', 'unique_key',
   'unique_states', 'partition_key', 'partition_limit', 'progress', 'workflow_id', 'step', 'deps_left',
-  'dependents',
+  'dependents', 'meta',
 ] as const;
 
 /** The stored columns as an SQL list. */
@@ -59,7 +60,7 @@ export function storedRow(alias: string, replace: Partial<Record<StoredColumn, s
 /**
  * A claimed row packed into one JSON text column `packed`: [id, claim, worker, args, tags,
  * priority, attempt, max_attempts, errors, result, progress, inserted_at, scheduled_at,
- * attempted_at (ms), queue_ms, workflow ([id, name, step] or null)]. The claim is docket's hottest read: one column parsed by one
+ * attempted_at (ms), queue_ms, workflow ([id, name, step] or null), meta]. The claim is docket's hottest read: one column parsed by one
  * JSON.parse costs the client a fraction of seventeen typed columns (and args, tags, errors
  * and result parsed again each), and the server builds it in one call. The state is
  * 'executing', the queue and node are the fetch's own, completed_at is NULL: not sent.
@@ -67,7 +68,7 @@ export function storedRow(alias: string, replace: Partial<Record<StoredColumn, s
 export function packedClaim(workflows: string): string {
   return `json_build_array(id::text, claim, worker, args, tags, priority, attempt, max_attempts, errors,
   result, progress, ${epochMs('inserted_at')}, ${epochMs('scheduled_at')}, ${epochMs('attempted_at')},
-  ${epochMs('attempted_at - scheduled_at')}, ${workflowRef(workflows)})::text AS packed`;
+  ${epochMs('attempted_at - scheduled_at')}, ${workflowRef(workflows)}, meta)::text AS packed`;
 }
 
 /**

@@ -28,7 +28,7 @@ export function buildStatements(s: string) {
     /**
      * Inserts jobs of one worker that share their options: $1 queue, $2 worker, $3 JSON array of
      * args, $4 JSON array of tags, $5 priority, $6 max attempts, $7 scheduled_at or NULL, $8 delay
-     * in ms, $9 channel, $10 NOTIFY payload or NULL. The NOTIFY runs on the inserting connection,
+     * in ms, $9 channel, $10 NOTIFY payload or NULL, $11 meta (JSON object). The NOTIFY runs on the inserting connection,
      * so inside a host transaction it is delivered only on commit. Returns one row: the ids in
      * input order (identity values follow the ORDER BY) and what the jobs share.
      */
@@ -38,9 +38,9 @@ export function buildStatements(s: string) {
          SELECT coalesce($7::timestamptz, now() + $8::float8 * interval '1 millisecond') AS due,
                 ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb)) AS tags
        ), ins AS (
-         INSERT INTO ${jobs} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at)
+         INSERT INTO ${jobs} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at, meta)
          SELECT CASE WHEN shared.due > now() THEN 'scheduled' ELSE 'available' END::${state},
-                $1, $2, a.value, shared.tags, $5, $6, shared.due
+                $1, $2, a.value, shared.tags, $5, $6, shared.due, $11::text::jsonb
          FROM shared, jsonb_array_elements($3::text::jsonb) WITH ORDINALITY AS a
          ORDER BY a.ordinality
          RETURNING id

@@ -46,12 +46,12 @@ export function buildKeyedStatements(s: string) {
          RETURNING job_id
        ), ins AS (
          INSERT INTO ${jobs} (id, state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
-                              unique_key, unique_states, partition_key, partition_limit)
+                              unique_key, unique_states, partition_key, partition_limit, meta)
          OVERRIDING SYSTEM VALUE
          SELECT r.id, CASE WHEN shared.due > now() THEN 'scheduled' ELSE 'available' END::${state},
                 $1, $2, r.args, shared.tags, $5, $6, shared.due,
                 r.ukey, CASE WHEN r.ukey IS NULL THEN NULL ELSE shared.ustates END,
-                r.pkey, CASE WHEN r.pkey IS NULL THEN NULL ELSE $13::int END
+                r.pkey, CASE WHEN r.pkey IS NULL THEN NULL ELSE $13::int END, $14::text::jsonb
          FROM shared, r
          WHERE r.ukey IS NULL OR r.id IN (SELECT job_id FROM taken)
          ORDER BY r.id
