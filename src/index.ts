@@ -14,6 +14,7 @@ export type { UniqueOptions, UniqueBy, UniqueInsert } from './insert/unique.js';
 export type { JobFilter, ListJobsOptions, JobPage } from './admin/job-filter.js';
 export type { QueueStats } from './admin/queue-stats.js';
 export type { NodeInfo, RescueOptions } from './admin/node-info.js';
+export type { JobUpdate, JobUpdateKind, WatchOptions } from './definitions/job-update.js';
 export type { ThroughputMinute, ThroughputOptions } from './admin/throughput.js';
 export type { ThreadOption } from './definitions/worker.js';
 export type { ThreadPoolOptions } from './config/threads.js';

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { JobFilter, JobPage, ListJobsOptions } from './admin/job-filter.js';
 import type { QueueStats } from './admin/queue-stats.js';
 import type { NodeInfo, RescueOptions } from './admin/node-info.js';
+import type { JobUpdate, WatchOptions } from './definitions/job-update.js';
 import type { ThroughputMinute, ThroughputOptions } from './admin/throughput.js';
 import type { Schedules } from './cron/schedules.js';
 import type { SafeEmitter } from './definitions/events.js';
@@ -308,6 +309,39 @@ export interface QueueApi extends SafeEmitter {
    * ```
    */
   rescueJobs(options?: RescueOptions): Promise<Job[]>;
+
+  /**
+   * Follows one job wherever it runs: yields a snapshot of it first, then each update as the
+   * node where it happens announces it (`jobEvents: true` on that node), and ends after the
+   * update that leaves it completed, discarded, cancelled or deleted (confirmed by reading the
+   * job). Updates are hints: when none arrives for `recheckInterval` (a node without
+   * `jobEvents`, a lost NOTIFY), the job is read again, so the iteration always ends with the
+   * job. Yields nothing for a job that does not exist. Works on a Queue that was never started
+   * (an API process); holds one LISTEN connection while anyone follows.
+   *
+   * @example
+   * ```ts
+   * for await (const update of queue.watch(job.id, { signal: request.signal })) {
+   *   reply.raw.write(`event: ${update.kind}\ndata: ${JSON.stringify(update)}\n\n`);
+   * }
+   * ```
+   */
+  watch(id: string | number | bigint, options?: WatchOptions): AsyncGenerator<JobUpdate, void, undefined>;
+
+  /**
+   * Every job update announced in the cluster (`jobEvents: true` on the nodes running the
+   * jobs), optionally of one queue or worker, until `options.signal` aborts or the loop breaks:
+   * cluster-wide `job:progress` with the job's queue and worker, for dashboards and live views.
+   * Announcements can be lost; read the job when you need to be sure.
+   *
+   * @example
+   * ```ts
+   * for await (const u of queue.watchJobs({ queue: 'exports' }, { signal })) {
+   *   if (u.kind === 'progress') console.log(u.worker, u.id, u.progress?.percent);
+   * }
+   * ```
+   */
+  watchJobs(filter?: { readonly queue?: string; readonly worker?: string }, options?: WatchOptions): AsyncGenerator<JobUpdate, void, undefined>;
 
   /**
    * Jobs finished per minute (completed, discarded, cancelled) over the last `minutes` minutes,

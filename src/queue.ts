@@ -9,6 +9,9 @@ import { Admin } from './admin/admin.js';
 import type { JobFilter, JobPage, ListJobsOptions } from './admin/job-filter.js';
 import type { QueueStats } from './admin/queue-stats.js';
 import type { NodeInfo, RescueOptions } from './admin/node-info.js';
+import type { JobUpdate, WatchOptions } from './definitions/job-update.js';
+import { JobEvents } from './runtime/job-events.js';
+import { checkJobId } from './admin/job-filter.js';
 import type { ThroughputMinute, ThroughputOptions } from './admin/throughput.js';
 import { Membership } from './cluster/membership.js';
 import type { QueueOptions, ResolvedConfig } from './config/config.js';
@@ -63,6 +66,7 @@ export class Queue extends SafeEmitter implements QueueApi {
   readonly #membership: Membership;
   readonly #plugins: PluginHost;
   readonly #workflows: Workflows;
+  readonly #jobEvents: JobEvents;
   #leaderChange: Promise<void> = Promise.resolve();
   #state: Lifecycle = 'idle';
   #stopping: Promise<void> | undefined;
@@ -108,6 +112,8 @@ export class Queue extends SafeEmitter implements QueueApi {
       localLimits: () => this.#runtime.localLimits(),
     });
     this.#schedules = new Schedules(engine, config.workers);
+    this.#jobEvents = new JobEvents(engine, config.nodeId, { getJob: (id) => this.getJob(id), onError: (error, context) => this.#error(error, context) });
+    if (config.jobEvents) this.#jobEvents.attach(this);
     this.#membership = new Membership(config, engine, {
       queues: () => Object.fromEntries(this.#runtime.localLimits()),
       // Leader plugins start and stop in order, never overlapping a previous stop.
@@ -244,11 +250,11 @@ export class Queue extends SafeEmitter implements QueueApi {
   }
 
   async cancel(id: string | number | bigint, reason = 'cancelled by an operator'): Promise<Job | null> {
-    return this.#stepChanged(await this.#admin.cancel(id, reason));
+    return this.#announced('cancel', this.#stepChanged(await this.#admin.cancel(id, reason)), reason);
   }
 
   async discard(id: string | number | bigint, reason = 'discarded by an operator'): Promise<Job | null> {
-    return this.#stepChanged(await this.#admin.discard(id, reason));
+    return this.#announced('discard', this.#stepChanged(await this.#admin.discard(id, reason)), reason);
   }
 
   // A workflow step finished by an operator: its dependents' policies apply now.
@@ -257,12 +263,29 @@ export class Queue extends SafeEmitter implements QueueApi {
     return job;
   }
 
-  retry(id: string | number | bigint): Promise<Job | null> {
-    return this.#admin.retry(id);
+  // An operator's action, announced to the cluster's watchers (jobEvents).
+  #announced(kind: 'cancel' | 'discard' | 'retried' | 'deleted', job: Job | null, error: string | null = null): Job | null {
+    if (job !== null && this.#config.jobEvents) this.#jobEvents.announce(kind, job, error, kind === 'deleted' ? 'deleted' : job.state);
+    return job;
   }
 
-  delete(id: string | number | bigint): Promise<Job | null> {
-    return this.#admin.delete(id);
+  async retry(id: string | number | bigint): Promise<Job | null> {
+    return this.#announced('retried', await this.#admin.retry(id));
+  }
+
+  async delete(id: string | number | bigint): Promise<Job | null> {
+    return this.#announced('deleted', await this.#admin.delete(id));
+  }
+
+  watch(id: string | number | bigint, options?: WatchOptions): AsyncGenerator<JobUpdate, void, undefined> {
+    const text = checkJobId(id);
+    this.#assertUsable();
+    return this.#jobEvents.watch(text, options);
+  }
+
+  watchJobs(filter: { readonly queue?: string; readonly worker?: string } = {}, options?: WatchOptions): AsyncGenerator<JobUpdate, void, undefined> {
+    this.#assertUsable();
+    return this.#jobEvents.watchAll(filter, options);
   }
 
   cancelJobs(filter: JobFilter, reason = 'cancelled by an operator'): Promise<number> {
@@ -373,6 +396,8 @@ export class Queue extends SafeEmitter implements QueueApi {
     // Workflows of the last acks are settled (and their events emitted) before the pool closes.
     await this.#workflows.idle();
     await this.#hinter.idle();
+    // The last updates announced, and every watch of this queue ended.
+    await this.#jobEvents.close();
     await this.#engine.close();
     this.#state = 'stopped';
     this.emit('queue:stop', { aborted });

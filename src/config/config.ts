@@ -188,6 +188,15 @@ export interface QueueOptions {
    */
   readonly preparedStatements?: boolean;
   /**
+   * Announce what happens to jobs on this node (started, progress, finished, retried,
+   * rescued, an operator's action) to the cluster, so that `queue.watch(id)` and
+   * `queue.watchJobs()` on any node follow jobs wherever they run. Default false. Costs one
+   * NOTIFY per few milliseconds of updates (batched) on nodes that run jobs; turn it on on
+   * every node whose jobs someone follows. Following works without it, by reading the job
+   * every `recheckInterval` instead.
+   */
+  readonly jobEvents?: boolean;
+  /**
    * A connection used only for LISTEN, when `connection` goes through a pooler in transaction
    * mode (PgBouncer), where LISTEN cannot work: a connection string, pg Pool or postgres.js
    * instance that reaches PostgreSQL directly. docket opens one connection of its own from it.
@@ -221,6 +230,7 @@ export interface ResolvedConfig {
   readonly retention: 'history' | 'none';
   readonly maxArgsBytes: number;
   readonly preparedStatements: boolean;
+  readonly jobEvents: boolean;
 }
 
 function checkRetention(value: unknown): 'history' | 'none' {
@@ -326,6 +336,7 @@ export function resolveConfig(options: QueueOptions, defaultNodeId: () => string
     retention: checkRetention(options.retention),
     maxArgsBytes: checkInt(options.maxArgsBytes ?? DEFAULT_MAX_ARGS_BYTES, 1, MAX_ARGS_BYTES_LIMIT, 'Queue option "maxArgsBytes"'),
     preparedStatements: checkBoolean(options.preparedStatements, true, 'Queue option "preparedStatements"'),
+    jobEvents: checkBoolean(options.jobEvents, false, 'Queue option "jobEvents"'),
   };
 }
 

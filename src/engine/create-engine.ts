@@ -1,6 +1,7 @@
 // The one implementation of the Engine: resolves the driver for the host's connection, builds
 // the statements of one schema, and assembles the operation groups over them. Nothing else in
 // docket holds the driver.
+import { JOB_UPDATES_SUFFIX } from './notice.js';
 import type { Connection } from '../config/config.js';
 import type { Logger } from '../definitions/logger.js';
 import { resolveDriver, resolveTransaction } from '../driver/resolve.js';
@@ -78,6 +79,8 @@ export function createEngine(options: EngineOptions): Engine {
     schemaVersion: () => currentVersion(driver, parts.sql, options.schema),
     listen: (handlers) =>
       listener.listen(options.channel, { onNotify: handlers.onNotice, onConnect: handlers.onConnect, onError: handlers.onError }),
+    listenJobs: (handlers) =>
+      listener.listen(options.channel + JOB_UPDATES_SUFFIX, { onNotify: handlers.onNotice, onConnect: handlers.onConnect, onError: handlers.onError }),
     hostScope: (tx) => scopeOf(resolveTransaction(tx, driver.prepared)),
     query: ({ text, params, scope }) => parts.on(scope).query({ name: '', text, prepare: false }, params),
     ownsConnection: driver.owned,

@@ -104,6 +104,8 @@ export interface ClusterOperations {
   releaseLease(p: { readonly name: string; readonly owner: string }): Promise<void>;
   /** Every node that has heartbeated and not yet been forgotten, oldest first. */
   listNodes(): Promise<NodeRow[]>;
+  /** Sends job update payloads (engine/notice.ts) on the job updates' channel, in one round trip. */
+  announceJobs(p: { readonly payloads: readonly string[] }): Promise<void>;
 }
 
 /** Leader maintenance: rescue and pruning. */
@@ -167,6 +169,8 @@ export interface SchemaOperations {
   schemaVersion(): Promise<number>;
   /** LISTEN on the schema's channel on a connection of its own that reconnects by itself. */
   listen(handlers: NoticeHandlers): NoticeSubscription;
+  /** LISTEN on the job updates' channel (`jobEvents`), on a connection of its own, like `listen`. */
+  listenJobs(handlers: NoticeHandlers): NoticeSubscription;
   /** The scope of a host transaction (a pg client inside BEGIN, or a postgres.js `tx`); throws a ConfigError for anything else. */
   hostScope(tx: unknown): Scope;
   /** One statement of the caller's own text, planned per call. */

@@ -6,6 +6,7 @@ import type { ClusterOperations, MaintenanceOperations, ScheduleOperations } fro
 import type { NodeRow, ScheduleRow } from '../types.js';
 import type { EngineParts } from './parts.js';
 import { count } from './parts.js';
+import { JOB_UPDATES_SUFFIX } from '../notice.js';
 
 /** Membership, maintenance and schedule operations over `parts`. */
 export function clusterOperations(parts: EngineParts): ClusterOperations & MaintenanceOperations & ScheduleOperations {
@@ -26,6 +27,9 @@ export function clusterOperations(parts: EngineParts): ClusterOperations & Maint
       await driver.query(sql.releaseLease, [name, owner, channel]);
     },
     listNodes: () => driver.query<NodeRow>(sql.nodes, []),
+    async announceJobs({ payloads }) {
+      if (payloads.length > 0) await driver.query(sql.announceJobs, [channel + JOB_UPDATES_SUFFIX, JSON.stringify(payloads)]);
+    },
 
     async rescueJobs({ staleAfterMs, rescueAfterMs, limit }) {
       const rows = await driver.query<JobRow>(sql.rescue, [staleAfterMs, rescueAfterMs, limit, channel]);

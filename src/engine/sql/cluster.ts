@@ -53,6 +53,8 @@ export function buildClusterStatements(s: string) {
        ON CONFLICT (id) DO UPDATE SET beat_at = now(), queues = EXCLUDED.queues
        RETURNING (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS db_now`,
     ),
+    /** $1 channel, $2 JSON array of payloads: one NOTIFY each (job updates, sent in one round trip). */
+    announceJobs: statement('announce_jobs', `SELECT count(pg_notify($1, p))::int AS n FROM jsonb_array_elements_text($2::text::jsonb) AS p`),
     /** $1 id. A node that stops cleanly leaves no row behind. */
     removeNode: statement('remove_node', `DELETE FROM ${s}.nodes WHERE id = $1`),
     /** Nodes, how long ago each beat (ms), and whether it holds an unexpired leader lease. */
