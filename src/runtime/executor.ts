@@ -104,9 +104,12 @@ export class Executor {
       };
       let timer: NodeJS.Timeout | undefined;
       let settled = false;
+      // Perform middleware waiting in next(): told when the attempt settles without perform (timeout, stop, taken away).
+      let onSettled: ((outcome: Outcome) => void) | undefined;
       const settle = (outcome: Outcome): void => {
         if (settled) return;
         settled = true;
+        onSettled?.(outcome);
         if (timer !== undefined) clearTimeout(timer);
         this.#running.delete(key);
         resolve(outcome);
@@ -130,7 +133,7 @@ export class Executor {
         }, ms);
       }
       if (this.#middleware.length > 0) {
-        this.#runWithMiddleware(worker, this.#runningJob(job, claim), context, settle);
+        this.#runWithMiddleware(worker, this.#runningJob(job, claim), context, settle, (fn) => (onSettled = fn));
         return;
       }
       // perform may throw synchronously, return a value, or return a promise.
@@ -145,14 +148,23 @@ export class Executor {
 
   // The attempt inside the perform middleware: each sees how it ended (never a rejection); the
   // outcome stored is perform's, and a middleware that throws fails the attempt.
-  #runWithMiddleware(worker: Worker, job: RunningJob, context: { readonly signal: AbortSignal }, settle: (outcome: Outcome) => void): void {
+  #runWithMiddleware(
+    worker: Worker,
+    job: RunningJob,
+    context: { readonly signal: AbortSignal },
+    settle: (outcome: Outcome) => void,
+    whenSettled: (fn: (outcome: Outcome) => void) => void,
+  ): void {
     const chain = this.#middleware;
     let inner: Outcome | undefined;
+    // next() resolves when perform does, or when the attempt ends without it (a timeout, a stop).
+    const ended = new Promise<Outcome>((resolve) => whenSettled(resolve));
     const run = (i: number): Promise<AttemptOutcome> => {
       if (i === chain.length) {
-        return Promise.resolve()
+        const performed = Promise.resolve()
           .then(() => this.#perform(worker, job, context))
-          .then(readOutcome, (error: unknown): Outcome => ({ kind: 'error', error }))
+          .then(readOutcome, (error: unknown): Outcome => ({ kind: 'error', error }));
+        return Promise.race([performed, ended])
           .then((outcome) => {
             inner = outcome;
             return attemptOutcome(outcome);

@@ -174,6 +174,34 @@ describe('middleware', () => {
     expect(error.message).toBe('middleware broke');
   });
 
+  it('next() resolves when an attempt times out, though the worker has not returned', async () => {
+    let finish: (() => void) | undefined;
+    const slow = new Worker({
+      name: 'mw_slow',
+      queue: 'mw_slow',
+      args: z.object({}),
+      timeout: 100,
+      maxAttempts: 1,
+      perform: () => new Promise<string>((resolve) => (finish = () => resolve('late'))),
+    });
+    const seen: AttemptOutcome[] = [];
+    const queue = await db.queue({
+      workers: [slow],
+      queues: { mw_slow: 1 },
+      pollInterval: 50,
+      middleware: [{ perform: async (_job, next) => { const o = await next(); seen.push(o); return o; } }],
+    });
+    await queue.start();
+    const discarded = nextEvent(queue, 'job:discard');
+    await queue.insert(slow, {});
+    await discarded;
+    await waitFor(() => seen.length === 1, 'the middleware to see the timeout');
+    expect(seen[0]!.kind).toBe('error');
+    expect((seen[0] as { error: Error }).error.name).toBe('JobTimeoutError');
+    expect(finish).toBeDefined(); // the worker is still running: it never returned
+    finish!();
+  });
+
   it("a plugin's middleware is collected by the Queue and runs on insert and perform", async () => {
     const w = makeWorker('mw_plugin');
     const calls: string[] = [];

@@ -88,6 +88,8 @@ export function createDocket(config: AppConfig, connection: string | pg.Pool, st
     workers: Object.values(workers),
     logger,
     plugins: [new Lifeline({ rescueAfter: config.lifelineRescueAfterMs }), new Pruner({ maxAge: config.prunerMaxAgeMs }), new Cron({ jobs: [] }), new Workflow()],
+    // Every instance announces its jobs' updates, so /jobs/:id/events works on any of them.
+    jobEvents: true,
     ...(options.testing === undefined ? {} : { testing: options.testing }),
     ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
   });

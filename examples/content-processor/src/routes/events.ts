@@ -1,23 +1,28 @@
-// GET /jobs/:id/events: Server-Sent Events for one job. The stream sends the job at once
-// (`event: state`), then polls it every 250 ms (so it works whichever node runs the job) and
-// sends `state` when its state or attempt changes and `progress` when it reports progress; it
-// ends with `event: end` once the job is final (or deleted). A comment line every 15 s keeps
-// proxies from closing an idle stream.
+// GET /jobs/:id/events: Server-Sent Events for one job, on every instance whichever node runs
+// the job. The stream sends the job at once (`event: state`), then follows it with docket's
+// queue.watch(): every instance runs with `jobEvents` on, so the node running the job announces
+// its start, progress reports and end through PostgreSQL, and this instance hears them on one
+// LISTEN connection shared by all its streams (no polling; a watch reads the job itself only
+// when nothing was heard for a while, or to confirm an end). `state` is sent when the job's
+// state or attempt changes (read once per change), `progress` for each progress report, and
+// the stream ends with `event: end` once the job is final (or deleted). A comment line every
+// 15 s keeps proxies from closing an idle stream.
 //
-// Every stream owns exactly two timers (the next poll and the keep-alive) and clears both when
-// it closes, whichever way: the job ended, the client went away (fastify destroys the stream),
-// or the app is closing (preClose ends every open stream so close() is not held up).
+// Every stream owns one keep-alive timer and one watch, and ends both when it closes, whichever
+// way: the job ended, the client went away (fastify destroys the stream), or the app is closing
+// (preClose ends every open stream so close() is not held up).
 import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Job } from 'docket';
+import type { Job, JobProgress } from 'docket';
 import type { RouteOptions } from './common.js';
 import { HttpError, errors, isFinal, jobIdParams, notFound, toJobView } from './common.js';
 
-export const POLL_MS = 250;
 export const KEEPALIVE_MS = 15_000;
-/** Open streams per app instance; each polls the database 4 times a second. */
+/** Open streams per app instance (they share one LISTEN connection). */
 export const MAX_STREAMS = 100;
+/** How long a watch waits for an announcement before it reads the job itself. */
+export const RECHECK_MS = 5_000;
 
 export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { queue, metrics }) => {
   const open = new Set<(reason?: string) => void>();
@@ -32,7 +37,7 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
         tags: ['jobs'],
         summary: "Follow a job's state and progress live (text/event-stream)",
         description:
-          'Events: `state` (the job, on every state or attempt change), `progress` ({ percent, data, at }), `end` ({ state }) when the job is final; then the stream closes.',
+          'Events: `state` (the job, on every state or attempt change), `progress` ({ percent, data, at }), `end` ({ state }) when the job is final; then the stream closes. Works on every instance, whichever node runs the job.',
         params: jobIdParams,
         response: { 200: z.unknown().describe('text/event-stream'), ...errors(400, 404, 503) },
       },
@@ -44,9 +49,9 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
       if (open.size >= MAX_STREAMS) throw new HttpError(503, `Too many open event streams (${MAX_STREAMS}); retry later`);
 
       const stream = new PassThrough();
+      const watching = new AbortController();
       let seq = 0;
       let closed = false;
-      let poll: NodeJS.Timeout | undefined;
       let keepAlive: NodeJS.Timeout | undefined;
       let last: { state: string; attempt: number; progressAt: string | null } | undefined;
 
@@ -57,7 +62,7 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
         if (closed) return;
         if (reason !== undefined) write('end', { reason });
         closed = true;
-        clearTimeout(poll);
+        watching.abort();
         clearInterval(keepAlive);
         open.delete(close);
         metrics.sseClosed();
@@ -67,44 +72,54 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
       open.add(close);
       metrics.sseOpened();
 
+      const showProgress = (progress: JobProgress | null) => {
+        if (progress === null || progress.at === last?.progressAt) return;
+        write('progress', progress);
+        if (last !== undefined) last = { ...last, progressAt: progress.at };
+      };
       const show = (job: Job) => {
-        const progressAt = job.lastProgress?.at ?? null;
         if (last === undefined || last.state !== job.state || last.attempt !== job.attempt) write('state', toJobView(job));
-        if (job.lastProgress !== null && progressAt !== last?.progressAt) write('progress', job.lastProgress);
+        const progressAt = last?.progressAt ?? null;
         last = { state: job.state, attempt: job.attempt, progressAt };
-        if (isFinal(job.state)) {
-          write('end', { state: job.state });
-          close();
-        }
+        showProgress(job.lastProgress);
       };
-      const next = () => {
-        if (!closed) poll = setTimeout(tick, POLL_MS);
+      const end = (state: string) => {
+        write('end', { state });
+        close();
       };
-      const tick = async () => {
-        poll = undefined;
-        let job: Job | null;
-        try {
-          job = await queue.getJob(id);
-        } catch (error) {
-          request.log.warn({ err: error, jobId: id }, 'event stream: reading the job failed; retrying');
-          return next();
+
+      // Follows the job until it is final; each change of state is read once for the full view.
+      const follow = async () => {
+        for await (const update of queue.watch(id, { signal: watching.signal, recheckInterval: RECHECK_MS })) {
+          if (closed) return;
+          if (update.kind === 'progress') {
+            showProgress(update.progress);
+            continue;
+          }
+          if (update.state === 'deleted') return end('deleted');
+          if (last !== undefined && last.state === update.state && last.attempt === update.attempt) continue;
+          const job = await queue.getJob(id);
+          if (closed) return;
+          if (job === null) return end('deleted');
+          show(job);
+          if (isFinal(job.state)) return end(job.state);
         }
-        if (closed) return;
-        if (job === null) {
-          write('end', { state: 'deleted' });
-          return close();
-        }
-        show(job);
-        next();
       };
 
       stream.write(`retry: 2000\n\n`);
       show(first);
+      if (isFinal(first.state)) end(first.state);
       if (!closed) {
-        next();
         keepAlive = setInterval(() => {
           if (!closed) stream.write(': keep-alive\n\n');
         }, KEEPALIVE_MS);
+        follow().then(
+          () => close(),
+          (error: unknown) => {
+            request.log.warn({ err: error, jobId: id }, 'event stream: following the job failed');
+            close('error');
+          },
+        );
       }
       return reply
         .header('content-type', 'text/event-stream; charset=utf-8')

@@ -1,0 +1,71 @@
+// /jobs/:id/events on an instance that does not run the job: two API processes on one database,
+// the first with no document workers (QUEUE_DOCUMENTS_LIMIT=0). A document job enqueued and
+// followed on the first runs on the second, and the first streams its progress reports as the
+// second announces them (docket's jobEvents + queue.watch), then its end. Without announcements
+// the stream could only show the job's last progress, read once at the end.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseUrl } from './support/db.js';
+import { parseSse } from './support/app.js';
+import { freshDatabase, startServer, type RunningServer } from './support/server.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+let front: RunningServer;
+let back: RunningServer;
+beforeAll(async () => {
+  const db = await freshDatabase(databaseUrl(), 'cp_sse');
+  cleanups.push(db.drop);
+  const dir = await mkdtemp(path.join(tmpdir(), 'cp-sse-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const env = { DATABASE_URL: db.url, DATA_DIR: dir, WEBHOOK_SECRET: 'sse-webhook-secret-0123456789abcdef', ADMIN_API_KEY: 'sse-admin-key-0123456789' };
+  // The front instance migrates first; the back one starts on the migrated schema.
+  front = await startServer({ ...env, QUEUE_DOCUMENTS_LIMIT: '0' });
+  cleanups.push(front.stop);
+  back = await startServer(env);
+  cleanups.push(back.stop);
+}, 120_000);
+
+describe('job events across API instances', () => {
+  it('streams the progress and end of a job that another instance runs', async () => {
+    const paragraphs = Array.from({ length: 400 }, (_, i) => `Paragraph ${i + 1}: ${'words '.repeat(40)}`);
+    // Documents wait (paused on every instance) until the stream is open.
+    const admin = { 'x-api-key': 'sse-admin-key-0123456789' };
+    expect((await fetch(`${front.base}/admin/queues/documents/pause`, { method: 'POST', headers: admin })).status).toBe(200);
+    const created = await fetch(`${front.base}/jobs/documents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ documentId: 'doc-sse', title: 'Followed elsewhere', paragraphs, tenantId: 'tenant-sse' }),
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const job = (await created.json()) as { id: string };
+    const res = await fetch(`${front.base}/jobs/${job.id}/events`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('event: state')) text += new TextDecoder().decode((await reader.read()).value);
+    expect((await fetch(`${front.base}/admin/queues/documents/resume`, { method: 'POST', headers: admin })).status).toBe(200);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);
+    const events = parseSse(text); // the stream ends after `end`
+    const progress = events.filter((e) => e.event === 'progress').map((e) => (e.data as { percent: number }).percent);
+    const states = events.filter((e) => e.event === 'state').map((e) => (e.data as { state: string }).state);
+    expect(events.at(-1), JSON.stringify(events)).toEqual({ event: 'end', data: { state: 'completed' } });
+    expect(states[0]).toBe('available');
+    expect(states).toContain('executing');
+    expect(states.at(-1)).toBe('completed');
+    // Reports announced while it ran, in order, ending at 100.
+    expect(progress.length, JSON.stringify(events)).toBeGreaterThanOrEqual(2);
+    expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+    expect(progress.at(-1)).toBe(100);
+    const done = (await (await fetch(`${back.base}/jobs/${job.id}`)).json()) as { state: string; attemptedBy: string };
+    expect(done.state).toBe('completed');
+    const last = events.filter((e) => e.event === 'state').at(-1)!.data as { attemptedBy: string };
+    expect(last.attemptedBy).toBe(done.attemptedBy);
+  });
+});
