@@ -9,6 +9,10 @@
 //   workflow/     DAGs of jobs: built on insert's checks, wired to the runtime by the Queue
 //   plugins/ cron/                      periodic work on top of those parts
 //   queue.ts queue-api.ts index.ts testing/   the facade and the public surface
+//   prometheus/   docket/prometheus, an entry of its own on top of the public surface
+//   dashboard/    docket/dashboard, an entry of its own on top of the public surface
+//   cli/          the `docket` command (dist/cli.js): a consumer of the public surface only
+//   opentelemetry/ docket/opentelemetry, an entry of its own on top of the public surface
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -109,12 +113,84 @@ module.exports = {
       from: { path: '^src/(runtime|insert|admin|cluster)/' },
       to: { path: '^src/workflow/' },
     },
+    {
+      name: 'prometheus-uses-only-the-public-api',
+      severity: 'error',
+      comment:
+        "prometheus/ is what an app could write with prom-client and docket's public API (src/index.ts): kept to it, it can neither lean on internals nor break when they change.",
+      from: { path: '^src/prometheus/' },
+      to: { path: '^src/', pathNot: ['^src/prometheus/', '^src/index\\.ts$'] },
+    },
+    {
+      name: 'prometheus-imports-only-types-of-docket',
+      severity: 'error',
+      comment:
+        'docket/prometheus is bundled apart from the main entry: a runtime import of src/index.ts would put a second copy of docket (its classes, its errors) in dist/prometheus.js; it gets the running Queue from the app instead.',
+      from: { path: '^src/prometheus/' },
+      to: { path: '^src/index\\.ts$', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'only-prometheus-loads-prom-client',
+      severity: 'error',
+      comment:
+        'prom-client is an optional peer dependency: the main entry (and everything it imports) must load without it, so only prometheus/ may import it, and nothing else may import prometheus/.',
+      from: { path: '^src/', pathNot: '^src/prometheus/' },
+      to: { path: ['(^|/)node_modules/prom-client/', '^src/prometheus/'] },
+    },
+    {
+      name: 'dashboard-uses-only-the-public-api',
+      severity: 'error',
+      comment:
+        "dashboard/ is an operator's tool over docket's public API (src/index.ts), as an app could write it: kept to it, it cannot lean on internals or break when they change. Its runtime imports of src/index.ts (ConfigError, JOB_STATES) are bundled as imports of the `docket` package (tsup.config.ts), so dist/dashboard.js holds no second copy of docket and `instanceof ConfigError` holds across entries.",
+      from: { path: '^src/dashboard/' },
+      to: { path: '^src/', pathNot: ['^src/dashboard/', '^src/index\\.ts$'] },
+    },
+    {
+      name: 'nothing-imports-the-dashboard',
+      severity: 'error',
+      comment: 'docket/dashboard is an entry of its own (HTML, an HTTP handler): the library must never load it.',
+      from: { path: '^src/', pathNot: '^src/dashboard/' },
+      to: { path: '^src/dashboard/' },
+    },
+    {
+      name: 'cli-uses-only-the-public-api',
+      severity: 'error',
+      comment:
+        "cli/ is an operator's tool built on docket's public API (src/index.ts), as any app could write it: kept to it, every command works through what the API promises, and the build leaves its import of the index as an import of the package (dist/cli.js holds no second copy of docket).",
+      from: { path: '^src/cli/' },
+      to: { path: '^src/', pathNot: ['^src/cli/', '^src/index\\.ts$'] },
+    },
+    {
+      name: 'nothing-imports-the-cli',
+      severity: 'error',
+      comment: 'cli/ writes to stdout, reads the environment and loads pg: the library (and its other entries) must never depend on it.',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'opentelemetry-uses-only-the-public-api',
+      severity: 'error',
+      comment:
+        "opentelemetry/ is what an app could write with @opentelemetry/api and docket's public API (src/index.ts: the Plugin class, the middleware contract): kept to it, it cannot lean on internals or break when they change. Its runtime import of src/index.ts (Plugin, ConfigError, JOB_STATES) is bundled as an import of the `docket` package (tsup.config.ts), so dist/opentelemetry.js holds no second copy of docket and its plugin extends the app's own Plugin class.",
+      from: { path: '^src/opentelemetry/' },
+      to: { path: '^src/', pathNot: ['^src/opentelemetry/', '^src/index\\.ts$'] },
+    },
+    {
+      name: 'only-opentelemetry-loads-the-otel-api',
+      severity: 'error',
+      comment:
+        '@opentelemetry/api is an optional peer dependency: the main entry (and everything it imports) must load without it, so only opentelemetry/ may import it, and nothing else may import opentelemetry/.',
+      from: { path: '^src/', pathNot: '^src/opentelemetry/' },
+      to: { path: ['(^|/)node_modules/@opentelemetry/', '^src/opentelemetry/'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { extensions: ['.ts', '.js'] },
-    exclude: { path: '^(dist|node_modules)/' },
+    // node_modules is not followed but stays in the graph: the rules that keep optional peers
+    // (prom-client, @opentelemetry/api) out of the main entry match the imports that reach it.
+    exclude: { path: '^dist/' },
   },
 };

@@ -14,7 +14,7 @@ const quiet = process.argv.includes('--quiet');
 // What the build reads (src/engine/migrate/bundled.ts is generated from migrations/ and so is
 // newer than them after any build) and what it writes.
 const INPUTS = ['src', 'migrations', 'package.json', 'tsup.config.ts', 'tsconfig.json', 'scripts/gen-migrations.mjs'];
-const OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'testing.js', 'testing.cjs', 'testing.d.ts', 'thread-entry.js', 'thread-entry.cjs'];
+const OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'testing.js', 'testing.cjs', 'testing.d.ts', 'prometheus.js', 'prometheus.cjs', 'prometheus.d.ts', 'prometheus.d.cts', 'thread-entry.js', 'thread-entry.cjs', 'cli.js', 'dashboard.js', 'dashboard.cjs', 'dashboard.d.ts', 'dashboard.d.cts', 'opentelemetry.js', 'opentelemetry.cjs', 'opentelemetry.d.ts', 'opentelemetry.d.cts'];
 
 function newest(path) {
   const stat = statSync(path, { throwIfNoEntry: false });

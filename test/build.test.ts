@@ -14,7 +14,7 @@
 // and doing that in the working tree would rewrite a source file while other test files are
 // loading it.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as source from '../src/index.js';
+import * as prometheusSource from '../src/prometheus/index.js';
+import * as opentelemetrySource from '../src/opentelemetry/index.js';
+import * as dashboardSource from '../src/dashboard/index.js';
 import { databaseUrl, dropSchema, uniqueSchemaName } from './support/db.js';
 
 const run = promisify(execFile);
@@ -119,6 +122,110 @@ const queue = new Queue({ connection: url, schema, workers: [greet], testing: 'm
   await queue.stop();
   console.log(JSON.stringify({ enqueued: enqueued.args, completed: drained.completed, result: drained.jobs[0].job.result }));
 })();
+`;
+
+// docket/prometheus from the build, in ESM and CJS: its own entry (prom-client stays external),
+// registering its metrics in the app's registry for a Queue of the main entry.
+const PROMETHEUS_SCRIPT = (cjs: boolean): string => `
+${cjs ? `const { Queue } = require('docket');\nconst prometheus = require('docket/prometheus');\nconst { Registry } = require('prom-client');` : `import { Queue } from 'docket';\nimport * as prometheus from 'docket/prometheus';\nimport { Registry } from 'prom-client';`}
+const shape = ${SHAPE_JS};
+const [url, schema] = process.argv.slice(2);
+async function main() {
+  const queue = new Queue({ connection: url, schema });
+  await queue.migrate();
+  const registry = new Registry();
+  const metrics = prometheus.createPrometheusMetrics({ queue, registry, prefix: 'built_' });
+  const text = await registry.metrics();
+  metrics.close();
+  await queue.stop();
+  console.log(JSON.stringify({
+    resolved: ${cjs ? "require.resolve('docket/prometheus')" : "import.meta.resolve('docket/prometheus')"},
+    exports: shape(prometheus),
+    scraped: [...text.matchAll(/^# TYPE (\\S+) /gm)].map((m) => m[1]),
+    left: registry.getMetricsAsArray().length,
+  }));
+}
+main();
+`;
+
+// docket/opentelemetry from the build, in ESM and CJS: its own entry (@opentelemetry/api stays
+// external), whose plugin extends the main entry's own Plugin class (the build leaves its import
+// of docket as an import of the package) and is taken by a Queue of the main entry. No SDK is
+// registered: the API is a no-op and the job's meta stays empty.
+const OPENTELEMETRY_SCRIPT = (cjs: boolean): string => `
+${cjs ? `const { Queue, Plugin, Worker } = require('docket');\nconst opentelemetry = require('docket/opentelemetry');\nconst { z } = require('zod');` : `import { Queue, Plugin, Worker } from 'docket';\nimport * as opentelemetry from 'docket/opentelemetry';\nimport { z } from 'zod';`}
+const shape = ${SHAPE_JS};
+const [url, schema] = process.argv.slice(2);
+async function main() {
+  const plugin = new opentelemetry.OpenTelemetry();
+  const worker = new Worker({ name: 'otel-built', args: z.object({}), perform: async () => 1 });
+  const queue = new Queue({ connection: url, schema, workers: [worker], plugins: [plugin] });
+  await queue.migrate();
+  const job = await queue.insert(worker, {});
+  await queue.stop();
+  console.log(JSON.stringify({
+    resolved: ${cjs ? "require.resolve('docket/opentelemetry')" : "import.meta.resolve('docket/opentelemetry')"},
+    exports: shape(opentelemetry),
+    isPlugin: plugin instanceof Plugin,
+    meta: job.meta,
+  }));
+}
+main();
+`;
+
+// docket/dashboard from the build, in ESM and CJS: its own entry, importing the main one as the
+// package (so its ConfigError is the app's), serving its page and API over node:http on
+// 127.0.0.1 for a Queue of the main entry.
+const DASHBOARD_SCRIPT = (cjs: boolean): string => `
+${cjs ? `const { Queue, ConfigError } = require('docket');\nconst dashboard = require('docket/dashboard');\nconst { createServer } = require('node:http');` : `import { Queue, ConfigError } from 'docket';\nimport * as dashboard from 'docket/dashboard';\nimport { createServer } from 'node:http';`}
+const shape = ${SHAPE_JS};
+const [url, schema] = process.argv.slice(2);
+async function main() {
+  const queue = new Queue({ connection: url, schema });
+  await queue.migrate();
+  let refused = null;
+  try {
+    dashboard.createDashboard({ queue });
+  } catch (error) {
+    refused = { isConfigError: error instanceof ConfigError, code: error.code };
+  }
+  const handler = dashboard.createDashboard({ queue, auth: (req) => req.headers['x-key'] === 'k' });
+  const server = createServer((req, res) => handler(req, res));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = 'http://127.0.0.1:' + server.address().port;
+  const denied = (await fetch(base + '/api/queues')).status;
+  const page = await fetch(base + '/', { headers: { 'x-key': 'k' } });
+  const html = await page.text();
+  const queues = await (await fetch(base + '/api/queues', { headers: { 'x-key': 'k' } })).json();
+  server.close();
+  await queue.stop();
+  console.log(JSON.stringify({
+    resolved: ${cjs ? "require.resolve('docket/dashboard')" : "import.meta.resolve('docket/dashboard')"},
+    exports: shape(dashboard),
+    refused,
+    denied,
+    page: { status: page.status, csp: page.headers.get('content-security-policy').split(';')[0], script: html.includes('<script nonce=') },
+    queues: Array.isArray(queues.queues),
+  }));
+}
+main();
+`;
+
+// In a project without @opentelemetry/api: docket loads, and only docket/opentelemetry fails,
+// naming the missing package.
+const OPENTELEMETRY_ABSENT_SCRIPT = (cjs: boolean): string => `
+${cjs ? "const docket = require('docket');" : "import * as docket from 'docket';"}
+const installed = (name) => { try { ${cjs ? 'require.resolve(name)' : 'import.meta.resolve(name)'}; return true; } catch { return false; } };
+async function main() {
+  let otel = 'loaded';
+  try {
+    ${cjs ? "require('docket/opentelemetry');" : "await import('docket/opentelemetry');"}
+  } catch (error) {
+    otel = { code: error.code, namesTheApi: error.message.includes('@opentelemetry/api') };
+  }
+  console.log(JSON.stringify({ queue: typeof docket.Queue, api: installed('@opentelemetry/api'), otel }));
+}
+main();
 `;
 
 // Thread workers from the build, as ESM and as CJS: the pool must find dist/thread-entry.js (or
@@ -222,6 +329,8 @@ async function bareProject(driver: 'none' | 'pg' | 'postgres'): Promise<string> 
   await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: `only-${driver}`, private: true }));
   await writeFile(path.join(dir, 'driver.mjs'), DRIVER_SCRIPT(false));
   await writeFile(path.join(dir, 'driver.cjs'), DRIVER_SCRIPT(true));
+  await writeFile(path.join(dir, 'otel-absent.mjs'), OPENTELEMETRY_ABSENT_SCRIPT(false));
+  await writeFile(path.join(dir, 'otel-absent.cjs'), OPENTELEMETRY_ABSENT_SCRIPT(true));
   return dir;
 }
 
@@ -240,6 +349,7 @@ beforeAll(async () => {
   await mkdir(path.join(project, 'node_modules'), { recursive: true });
   await symlink(pkg, path.join(project, 'node_modules', 'docket'), 'dir');
   await symlink(path.join(repoRoot, 'node_modules', 'zod'), path.join(project, 'node_modules', 'zod'), 'dir');
+  await symlink(path.join(repoRoot, 'node_modules', 'prom-client'), path.join(project, 'node_modules', 'prom-client'), 'dir');
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: { docket: '*' } }));
   await writeFile(path.join(project, 'esm.mjs'), ESM_SCRIPT);
   await writeFile(path.join(project, 'cjs.cjs'), CJS_SCRIPT);
@@ -249,6 +359,12 @@ beforeAll(async () => {
   await writeFile(path.join(project, 'threads.cjs'), THREADS_SCRIPT(true));
   await writeFile(path.join(project, 'testing.mjs'), TESTING_SCRIPT(false));
   await writeFile(path.join(project, 'testing.cjs'), TESTING_SCRIPT(true));
+  await writeFile(path.join(project, 'prometheus.mjs'), PROMETHEUS_SCRIPT(false));
+  await writeFile(path.join(project, 'prometheus.cjs'), PROMETHEUS_SCRIPT(true));
+  await writeFile(path.join(project, 'opentelemetry.mjs'), OPENTELEMETRY_SCRIPT(false));
+  await writeFile(path.join(project, 'opentelemetry.cjs'), OPENTELEMETRY_SCRIPT(true));
+  await writeFile(path.join(project, 'dashboard.mjs'), DASHBOARD_SCRIPT(false));
+  await writeFile(path.join(project, 'dashboard.cjs'), DASHBOARD_SCRIPT(true));
   for (const driver of ['none', 'pg', 'postgres'] as const) bare[driver] = await bareProject(driver);
 }, 120_000);
 
@@ -270,7 +386,7 @@ async function nodeIn(cwd: string, script: string, ...args: string[]): Promise<R
 describe('the built package', () => {
   it('has every file package.json points to', () => {
     const files = ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/thread-entry.js', 'dist/thread-entry.cjs'];
-    for (const file of [...files, 'dist/testing.js', 'dist/testing.cjs', 'dist/testing.d.ts', 'dist/testing.d.cts']) {
+    for (const file of [...files, 'dist/testing.js', 'dist/testing.cjs', 'dist/testing.d.ts', 'dist/testing.d.cts', 'dist/prometheus.js', 'dist/prometheus.cjs', 'dist/prometheus.d.ts', 'dist/prometheus.d.cts', 'dist/opentelemetry.js', 'dist/opentelemetry.cjs', 'dist/opentelemetry.d.ts', 'dist/opentelemetry.d.cts', 'dist/dashboard.js', 'dist/dashboard.cjs', 'dist/dashboard.d.ts', 'dist/dashboard.d.cts']) {
       expect(existsSync(path.join(pkg, file)), file).toBe(true);
     }
   });
@@ -308,6 +424,37 @@ describe('the built package', () => {
     expect(out).toEqual({ enqueued: { to: 'ada' }, completed: 1, result: 'hi ada' });
   });
 
+  it.each(['prometheus.mjs', 'prometheus.cjs'])('serves docket/prometheus (%s): metrics of a Queue of the main entry in the app\'s registry', async (script) => {
+    const out = await node(script, url, schema);
+    const file = path.join(pkg, script.endsWith('.cjs') ? 'dist/prometheus.cjs' : 'dist/prometheus.js');
+    expect(out.resolved).toBe(script.endsWith('.cjs') ? file : pathToFileURL(file).href);
+    expect(out.exports).toEqual(shape(prometheusSource as unknown as Record<string, unknown>));
+    expect(out.scraped).toEqual(prometheusSource.METRIC_NAMES.map((name) => `built_${name}`));
+    expect(out.left).toBe(0);
+  });
+
+  it.each(['opentelemetry.mjs', 'opentelemetry.cjs'])('serves docket/opentelemetry (%s): a Plugin of the main entry, taken by its Queue', async (script) => {
+    const out = await node(script, url, schema);
+    const file = path.join(pkg, script.endsWith('.cjs') ? 'dist/opentelemetry.cjs' : 'dist/opentelemetry.js');
+    expect(out.resolved).toBe(script.endsWith('.cjs') ? file : pathToFileURL(file).href);
+    expect(out.exports).toEqual(shape(opentelemetrySource as unknown as Record<string, unknown>));
+    expect(out.isPlugin).toBe(true);
+    expect(out.meta).toEqual({});
+  });
+
+  it.each(['dashboard.mjs', 'dashboard.cjs'])('serves docket/dashboard (%s): its page and API for a Queue of the main entry, with no copy of it', async (script) => {
+    const out = await node(script, url, schema);
+    const file = path.join(pkg, script.endsWith('.cjs') ? 'dist/dashboard.cjs' : 'dist/dashboard.js');
+    expect(out.resolved).toBe(script.endsWith('.cjs') ? file : pathToFileURL(file).href);
+    expect(out.exports).toEqual(shape(dashboardSource as unknown as Record<string, unknown>));
+    expect(out.refused).toEqual({ isConfigError: true, code: 'DOCKET_CONFIG' });
+    expect(out.denied).toBe(401);
+    expect(out.page).toEqual({ status: 200, csp: "default-src 'none'", script: true });
+    expect(out.queues).toBe(true);
+    // The main entry's runtime is imported as the package, never bundled in a second time.
+    expect(await readFile(file, 'utf8')).not.toMatch(/class (ConfigError|DocketError|Queue)\b/);
+  });
+
   it.each(['threads.mjs', 'threads.cjs'])('runs thread workers from the build (%s), and the process ends after stop()', async (script) => {
     const out = await node(script, url, schema);
     expect(out).toEqual({
@@ -320,9 +467,12 @@ describe('the built package', () => {
 
 /**
  * The unpacked size the package must stay under: 2.08 MB with workflows (1.73 MB before them:
- * +51 KB of code per format, the rest its source maps), two thirds of it source maps.
+ * +51 KB of code per format, the rest its source maps), two thirds of it source maps. The
+ * operations entries then took it to 3.29 MB: docket/dashboard +254 KB (40 KB of code per
+ * format, its page's script and style included; the rest source maps and 7 KB of declarations),
+ * the CLI, docket/prometheus and docket/opentelemetry the rest.
  */
-const UNPACKED_LIMIT = 2_400_000;
+const UNPACKED_LIMIT = 3_500_000;
 
 // What `npm pack` would publish: only these files (dist/ holds the bundles, their source maps
 // and declarations, flat).
@@ -358,6 +508,10 @@ describe('the published package', () => {
       const text = await readFile(path.join(pkg, 'dist', file), 'utf8');
       // A static import or require of a peer: loading docket would need it installed.
       expect(text, `dist/${file} imports a peer package at load time`).not.toMatch(/(?:\bfrom\s*|\brequire\(\s*|\bimport\(\s*)["'](?:pg|postgres|zod)(?:\/[^"']*)?["']/);
+      // prom-client (an optional peer) is docket/prometheus's alone: the main entry loads without it.
+      if (!file.startsWith('prometheus.')) expect(text, `dist/${file} imports prom-client`).not.toMatch(/["']prom-client["']/);
+      // So is @opentelemetry/api, docket/opentelemetry's alone.
+      if (!file.startsWith('opentelemetry.')) expect(text, `dist/${file} imports @opentelemetry`).not.toMatch(/["']@opentelemetry\//);
     }
     for (const file of dist.filter((f) => f.endsWith('.map'))) {
       // The inputs of each bundle: docket's sources only (and tsup's CJS shim), no package's code.
@@ -371,6 +525,13 @@ describe('the published package', () => {
     expect(out.installed, 'the project without drivers can resolve one: check NODE_PATH and node_modules above the temp dir').toEqual({ pg: false, postgres: false });
     expect(out.connectionString).toEqual({ configError: true, message: 'docket needs the "pg" package to connect with a connection string: npm install pg' });
     expect(out.postgresShaped).toEqual({ configError: true, message: 'docket needs the "postgres" package to LISTEN with a postgres.js connection: npm install postgres' });
+  });
+
+  it.each(['otel-absent.mjs', 'otel-absent.cjs'])('loads without @opentelemetry/api installed; only docket/opentelemetry needs it (%s)', async (script) => {
+    const out = await nodeIn(bare.none!, script);
+    expect(out.api, 'the bare project can resolve @opentelemetry/api: check NODE_PATH and node_modules above the temp dir').toBe(false);
+    expect(out.queue).toBe('function');
+    expect(out.otel).toEqual({ code: script.endsWith('.cjs') ? 'MODULE_NOT_FOUND' : 'ERR_MODULE_NOT_FOUND', namesTheApi: true });
   });
 
   it.each(['driver.mjs', 'driver.cjs'])('runs a job with only pg installed (%s)', async (script) => {
@@ -387,5 +548,51 @@ describe('the published package', () => {
     expect(out.connectionString).toMatchObject({ configError: true, message: expect.stringContaining('npm install pg') });
     expect(out.postgresShaped).toBe('ok');
     expect(out.result).toBe(2);
+  });
+});
+
+// The `docket` bin (package.json "bin" → dist/cli.js) as installed: an executable script that
+// imports the package by its own name (no second copy of docket inside), prints its help without
+// pg, names pg when a command needs the database, and works end to end with pg alone.
+describe('the docket bin', () => {
+  async function bin(dir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const cli = path.join(dir, 'node_modules', 'docket', 'dist', 'cli.js');
+    try {
+      const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: dir, env, timeout: 30_000 });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  it('is declared, executable, has a shebang and imports the package rather than bundling it', async () => {
+    const manifest = JSON.parse(await readFile(path.join(pkg, 'package.json'), 'utf8')) as { bin?: unknown };
+    expect(manifest.bin).toEqual({ docket: './dist/cli.js' });
+    const file = path.join(pkg, 'dist', 'cli.js');
+    expect(statSync(file).mode & 0o111, 'dist/cli.js is not executable').not.toBe(0);
+    const text = await readFile(file, 'utf8');
+    expect(text.startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(text).toMatch(/from ["']docket["']/);
+    expect(text).not.toContain('class Queue');
+  });
+
+  it('prints its help without pg installed, and names pg when a command needs the database', async () => {
+    const help = await bin(bare.none!, '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Exit codes:');
+    const status = await bin(bare.none!, 'status', '--database-url', url, '--schema', schema);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toContain('docket needs the "pg" package to connect to the database');
+    expect(status.stderr).toContain('npm install pg');
+  });
+
+  it('migrates and reports status with only pg installed', async () => {
+    const migrate = await bin(bare.pg!, 'migrate', '--database-url', url, '--schema', schema, '--json');
+    expect(migrate.code, migrate.stderr).toBe(0);
+    expect(JSON.parse(migrate.stdout)).toMatchObject({ schema, applied: [] });
+    const status = await bin(bare.pg!, 'status', '--database-url', url, '--schema', schema, '--json');
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ schema, leader: null, nodes: [] });
   });
 });

@@ -156,10 +156,13 @@ export class Schedules {
   /**
    * Adds or changes a schedule. Changing its expression or zone restarts it from the next tick
    * after now. Throws ConfigError / UnknownWorkerError / ArgsValidationError and stores nothing
-   * when the definition is bad.
+   * when the definition is bad. A Queue with no workers (an admin script, the CLI) cannot know
+   * the worker: it stores the schedule unchecked by worker and args, and the leader's Cron
+   * plugin checks them at each tick (a bad one is reported as `plugin:error`, the other
+   * schedules still run).
    */
   async set(def: ScheduleDefinition, defaultZone = 'UTC'): Promise<Schedule> {
-    const s = checkSchedule(def, this.workers, defaultZone);
+    const s = checkSchedule(def, this.workers.size > 0 ? this.workers : undefined, defaultZone);
     return rowToSchedule(await this.engine.upsertSchedule(s));
   }
 

@@ -85,6 +85,15 @@ describe('queue.schedules', () => {
     expect(await other.schedules.remove('nightly')).toBe(false);
     expect(await other.schedules.remove('plain')).toBe(true);
     expect(await admin.schedules.list()).toEqual([]);
+
+    // A Queue with no workers (an admin script, the CLI) cannot know the worker: it stores the
+    // schedule unchecked by worker and args (the Cron plugin checks them at each tick); one with
+    // workers still refuses a worker it does not know.
+    const bare = await db.queue({ queues: {} });
+    expect(await bare.schedules.set({ name: 'from-cli', expression: '0 3 * * *', worker: 'report', args: { label: 'cli' } })).toMatchObject({ worker: 'report' });
+    await expect(bare.schedules.set({ name: 'bad', expression: 'whenever', worker: 'report' })).rejects.toBeInstanceOf(ConfigError);
+    await expect(admin.schedules.set({ name: 'typo', expression: '0 3 * * *', worker: 'reprot' })).rejects.toThrow(/reprot/);
+    expect(await bare.schedules.remove('from-cli')).toBe(true);
   });
 
   it('bad definitions are typed errors and store nothing', async () => {
