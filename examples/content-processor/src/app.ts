@@ -7,7 +7,7 @@
 //
 // Admin routes (/admin/*, /dashboard, DELETE /jobs) need the admin API key. Without a key
 // configured they are not registered at all, unless INSECURE_DEV is on, in which case they are
-// open and a warning is logged.
+// open and a warning is logged. /dashboard is docket's own (docket/dashboard, routes/dashboard.ts).
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import cors from '@fastify/cors';
@@ -32,6 +32,7 @@ import { adminRoutes } from './routes/admin.js';
 import type { AppDeps, ErrorBody } from './routes/common.js';
 import { HttpError, errors } from './routes/common.js';
 import { dashboardRoutes } from './routes/dashboard.js';
+import { pinoLogger } from './docket.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { scheduleRoutes } from './routes/schedules.js';
@@ -66,7 +67,7 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-/** `?key=` (the dashboard's) never reaches the logs. */
+/** A `?key=` in a URL (someone pasting the admin key into one) never reaches the logs. */
 export function redactUrl(url: string): string {
   return url.replace(/([?&]key=)[^&#]*/gi, '$1[redacted]');
 }
@@ -179,7 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(adminRoutes, { ...routeOptions, access });
     await app.register(scheduleRoutes, { ...routeOptions, access });
     await app.register(workflowAdminRoutes, { ...routeOptions, access });
-    await app.register(dashboardRoutes, { ...routeOptions, access });
+    await app.register(dashboardRoutes, { ...routeOptions, access, logger: pinoLogger(app.log) });
   }
   app.withTypeProvider<ZodTypeProvider>().get(
     '/metrics',

@@ -1,9 +1,10 @@
 // The admin API key check. A client sends the key in `x-api-key` (or `Authorization: Bearer
-// <key>`; the dashboard page alone may also take it as `?key=`, since a browser cannot set a
-// header on a page it navigates to). The key is hashed with sha256 and compared to
-// config.adminApiKeyHash with crypto.timingSafeEqual, so neither the key nor how much of it
-// matched leaks through timing. No key: 401. A wrong key: 403.
+// <key>`; the dashboard also takes it as the password of `Authorization: Basic`, which a browser
+// asks for and then sends with every request of the page). The key is hashed with sha256 and
+// compared to config.adminApiKeyHash with crypto.timingSafeEqual, so neither the key nor how much
+// of it matched leaks through timing. No key: 401. A wrong key: 403 (the dashboard: 401).
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from './config.js';
 
@@ -26,19 +27,23 @@ export function adminAccess(config: Pick<AppConfig, 'adminApiKeyHash' | 'insecur
   return config.insecureDev ? { mode: 'open' } : { mode: 'disabled' };
 }
 
-/** The key a request presents, or undefined. `allowQuery` lets `?key=` count (the dashboard page). */
-export function presentedKey(request: FastifyRequest, allowQuery = false): string | undefined {
-  const header = request.headers['x-api-key'];
+/**
+ * The key request headers present, or undefined. `basic` lets the password of `Authorization:
+ * Basic` count (the dashboard, whose browser sends what its login prompt took).
+ */
+export function presentedKey(headers: IncomingHttpHeaders, options: { basic?: boolean } = {}): string | undefined {
+  const header = headers['x-api-key'];
   if (typeof header === 'string' && header.length > 0) return header;
-  const auth = request.headers.authorization;
+  const auth = headers.authorization;
   if (typeof auth === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(auth);
     if (match) return match[1];
-  }
-  if (allowQuery) {
-    const query = request.query as Record<string, unknown> | undefined;
-    const key = query?.key;
-    if (typeof key === 'string' && key.length > 0) return key;
+    const basic = options.basic ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth) : null;
+    if (basic) {
+      const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+      const password = decoded.slice(decoded.indexOf(':') + 1);
+      if (decoded.includes(':') && password.length > 0) return password;
+    }
   }
   return undefined;
 }
@@ -63,10 +68,10 @@ export class AuthError extends Error {
  * An onRequest hook enforcing the key (a no-op when access is open). Runs before the body is
  * read, so an unauthenticated client cannot make the server parse anything.
  */
-export function requireApiKey(access: AdminAccess, options: { allowQuery?: boolean } = {}) {
+export function requireApiKey(access: AdminAccess) {
   return async function checkApiKey(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (access.mode !== 'key') return;
-    const key = presentedKey(request, options.allowQuery ?? false);
+    const key = presentedKey(request.headers);
     if (key === undefined) {
       reply.header('www-authenticate', 'Bearer realm="admin"');
       throw new AuthError(401, 'An admin API key is required: send it in the x-api-key header (or Authorization: Bearer <key>)');

@@ -1,8 +1,9 @@
 // Admin route tests (fastify.inject, real docket Queue, real database, a schema of this file's
 // own): the key (401/403, x-api-key or Bearer), admin routes absent without a key and open under
 // INSECURE_DEV, queues (status, pause, resume, scale), recent jobs, retry/cancel, prune, rescue,
-// cron schedules, and the dashboard (HTML, CSP, and a real render in headless Chromium when
-// /usr/bin/chromium or CHROMIUM_PATH is there).
+// cron schedules, and docket's dashboard mounted at /dashboard (the admin key as its auth hook,
+// also as HTTP Basic for browsers; its CSP; CSRF-checked actions through Fastify; a real render
+// in headless Chromium when /usr/bin/chromium or CHROMIUM_PATH is there).
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type pg from 'pg';
@@ -50,7 +51,7 @@ async function enqueueEmail(tenantId = 't1'): Promise<string> {
 }
 
 describe('the admin key', () => {
-  it.each(['/admin/queues', '/admin/queues/emails', '/admin/jobs/recent', '/admin/schedules', '/dashboard'])('GET %s: 401 without, 403 wrong, 200 right', async (url) => {
+  it.each(['/admin/queues', '/admin/queues/emails', '/admin/jobs/recent', '/admin/schedules'])('GET %s: 401 without, 403 wrong, 200 right', async (url) => {
     const none = await t.app.inject(url);
     expect(none.statusCode).toBe(401);
     expect(none.json().message).toContain('x-api-key');
@@ -65,8 +66,20 @@ describe('the admin key', () => {
     expect(res.statusCode).toBe(401);
   });
 
-  it('only the dashboard page takes the key from ?key=', async () => {
-    expect((await t.app.inject(`/dashboard?key=${ADMIN_KEY}`)).statusCode).toBe(200);
+  it.each(['/dashboard', '/dashboard/api/queues', '/dashboard/api/nodes'])('GET %s: the key in x-api-key, Bearer or Basic; 401 otherwise, with a Basic challenge', async (url) => {
+    const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+    for (const headers of [{}, { 'x-api-key': 'wrong-key-00000000000' }, { authorization: 'Bearer wrong-key-0000000' }, basic('admin', 'wrong-key'), basic('admin', '')]) {
+      const res = await t.app.inject({ url, headers });
+      expect(res.statusCode, JSON.stringify(headers)).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Basic realm="content-processor admin", charset="UTF-8"');
+    }
+    for (const headers of [admin, { authorization: `Bearer ${ADMIN_KEY}` }, basic('anyone', ADMIN_KEY)]) {
+      expect((await t.app.inject({ url, headers })).statusCode, JSON.stringify(headers)).toBe(200);
+    }
+  });
+
+  it('takes the key from no query string', async () => {
+    expect((await t.app.inject(`/dashboard?key=${ADMIN_KEY}`)).statusCode).toBe(401);
     expect((await t.app.inject(`/admin/queues?key=${ADMIN_KEY}`)).statusCode).toBe(401);
   });
 
@@ -155,19 +168,24 @@ describe('jobs', () => {
     expect(bad.json().issues[0].path).toMatch(/^body\.states/);
   });
 
-  it('rescues jobs stuck on a node that stopped heartbeating, not those of a live node', async () => {
+  it('rescues jobs stuck on a node that stopped heartbeating (or that left none, after rescueAfterSeconds), not those of a live node', async () => {
     const dead = await enqueueEmail('rescue');
     const live = await enqueueEmail('rescue');
+    const orphan = await enqueueEmail('rescue');
     const q = `"${schema}"`;
     await pool.query(`INSERT INTO ${q}.nodes (id, host, pid, beat_at) VALUES ('live-node', 'test', 1, now()), ('dead-node', 'test', 2, now() - interval '1 hour')`);
     const claim = `UPDATE ${q}.jobs_live SET state = 'executing', attempt = 1, attempted_by = $2, attempted_at = now() - interval '2 hours' WHERE id = $1`;
     await pool.query(claim, [dead, 'dead-node']);
     await pool.query(claim, [live, 'live-node']);
-    const tooSoon = await t.app.inject({ method: 'POST', url: '/admin/jobs/rescue?rescueAfterSeconds=86400', headers: admin });
-    expect(tooSoon.json().rescued).toEqual([]);
+    await pool.query(claim, [orphan, 'vanished-node']);
+    // The orphan's attempt (2 h, no heartbeat row) is younger than a day: only the dead node's job goes back.
+    const first = await t.app.inject({ method: 'POST', url: '/admin/jobs/rescue?rescueAfterSeconds=86400', headers: admin });
+    expect(first.json().rescued).toEqual([dead]);
     const res = await t.app.inject({ method: 'POST', url: '/admin/jobs/rescue?rescueAfterSeconds=60', headers: admin });
-    expect(res.json().rescued).toEqual([dead]);
-    expect((await t.queue.getJob(dead))?.state).toBe('available');
+    expect(res.json().rescued).toEqual([orphan]);
+    for (const id of [dead, orphan]) expect(['retryable', 'available', 'executing', 'completed']).toContain((await t.queue.getJob(id))?.state);
+    const rescued = (await t.queue.getJob(dead))!;
+    expect(rescued.errors.at(-1)?.message).toBe('node dead-node stopped heartbeating while running the job');
     expect((await t.queue.getJob(live))?.state).toBe('executing');
     expect((await t.app.inject({ method: 'POST', url: '/admin/jobs/rescue?rescueAfterSeconds=-5', headers: admin })).statusCode).toBe(400);
     await t.queue.cancel(live);
@@ -208,19 +226,41 @@ describe('schedules', () => {
 });
 
 describe('dashboard', () => {
-  it('serves a self-contained page under a nonce CSP', async () => {
+  it("serves docket's page under a nonce CSP, self-contained", async () => {
     const res = await t.app.inject({ url: '/dashboard', headers: admin });
+    expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/html');
     const csp = String(res.headers['content-security-policy']);
     const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1];
     expect(nonce).toBeDefined();
     expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.body).toContain(`<script nonce="${nonce}">`);
     // Nothing loaded from elsewhere: no script src, no stylesheet or icon but inline data.
-    expect(res.body).not.toMatch(/<script[^>]+src=|<link[^>]+href="(?!data:)|https?:\/\//);
+    expect(res.body).not.toMatch(/<script[^>]+src=|<link[^>]+href="(?!data:)/);
+    // Not in the app's OpenAPI document: its API is the page's.
+    const docs = (await t.app.inject('/documentation/json')).json<{ paths: Record<string, unknown> }>();
+    expect(Object.keys(docs.paths).filter((p) => p.startsWith('/dashboard'))).toEqual([]);
   });
 
-  it.skipIf(!browserCheck)('renders queues and jobs in headless Chromium without errors', async () => {
+  it("takes an action through Fastify only with the page's CSRF token from the same origin", async () => {
+    const page = await t.app.inject({ url: '/dashboard', headers: { ...admin, host: 'cp.test' } });
+    const token = /<meta name="docket-csrf" content="([^"]+)">/.exec(page.body)?.[1] ?? '';
+    const pause = (headers: Record<string, string>) =>
+      t.app.inject({ method: 'POST', url: '/dashboard/api/queues/exports/pause', payload: {}, headers: { ...admin, host: 'cp.test', 'content-type': 'application/json', ...headers } });
+    expect((await pause({ origin: 'http://cp.test', 'sec-fetch-site': 'same-origin' })).statusCode).toBe(403);
+    expect((await pause({ origin: 'http://evil.test', 'x-docket-csrf': token })).statusCode).toBe(403);
+    expect((await t.queue.queueStats()).find((q) => q.name === 'exports')?.paused).toBe(false);
+    const res = await pause({ origin: 'http://cp.test', 'sec-fetch-site': 'same-origin', 'x-docket-csrf': token });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ queue: { name: 'exports', paused: true } });
+    expect((await t.queue.queueStats()).find((q) => q.name === 'exports')?.paused).toBe(true);
+    await t.queue.resumeQueue('exports');
+  });
+
+  it.skipIf(!browserCheck)('renders queues and jobs in headless Chromium without errors, the key given as Basic auth', async () => {
     await enqueueEmail('dash');
     await drain(t.queue, { queues: ['emails'] });
     const puppeteer = (await import('puppeteer-core')).default;
@@ -234,7 +274,9 @@ describe('dashboard', () => {
         if (message.type() === 'error') problems.push(`console: ${message.text()} (${message.location().url ?? ''})`);
       });
       page.on('requestfailed', (request) => problems.push(`requestfailed: ${request.url()}`));
-      await page.goto(`${address}/dashboard?key=${ADMIN_KEY}`, { waitUntil: 'load' });
+      // What a person does at the browser's login prompt: any user name, the admin key.
+      await page.authenticate({ username: 'admin', password: ADMIN_KEY });
+      await page.goto(`${address}/dashboard`, { waitUntil: 'load' });
       await page.waitForSelector('body[data-loaded="true"]', { timeout: 10_000 });
       const queues = await page.$$eval('#queues tr td:first-child', (cells) => cells.map((c) => c.textContent));
       expect(queues).toEqual(expect.arrayContaining(['images', 'documents', 'emails', 'webhooks', 'exports', 'default']));
@@ -242,13 +284,10 @@ describe('dashboard', () => {
       expect(states).toContain('completed');
       // Live: a job enqueued now shows up without a reload.
       const id = await enqueueEmail('dash-live');
-      await page.waitForFunction(`[...document.querySelectorAll('#jobs tr td:first-child')].some((c) => c.textContent === ${JSON.stringify(id)})`, { timeout: 10_000 });
-      // Pause from the page, then resume.
-      await page.$$eval('#queues tr', (rows) => {
-        const row = rows.find((r) => r.firstElementChild?.textContent === 'exports');
-        (row?.querySelector('button') as { click(): void } | null)?.click();
-      });
-      await page.waitForFunction(`[...document.querySelectorAll('#queues tr')].some((r) => r.firstElementChild.textContent === 'exports' && r.textContent.includes('paused'))`, { timeout: 10_000 });
+      await page.waitForFunction(`[...document.querySelectorAll('#jobs tr')].some((r) => r.getAttribute('data-id') === ${JSON.stringify(id)})`, { timeout: 15_000 });
+      // Pause from the page (through Fastify, CSRF-checked), then resume.
+      await page.click('#queues tr[data-queue="exports"] button[data-action="pause"]');
+      await page.waitForSelector('#queues tr[data-queue="exports"] button[data-action="resume"]', { timeout: 10_000 });
       expect((await t.queue.queueStats()).find((q) => q.name === 'exports')?.paused).toBe(true);
       await t.queue.resumeQueue('exports');
       expect(problems).toEqual([]);

@@ -148,7 +148,9 @@ describe('the dashboard', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ to: 'ada@test.local', subject: 'hi', text: 'hello', tenantId: 'tenant-e2e' }),
     });
-    await page.goto(`${strict.base}/dashboard?key=${ADMIN_KEY}`, { waitUntil: 'domcontentloaded' });
+    // The browser's login prompt (the dashboard answers 401 with a Basic challenge): the admin key.
+    await page.authenticate({ username: 'admin', password: ADMIN_KEY });
+    await page.goto(`${strict.base}/dashboard`, { waitUntil: 'domcontentloaded' });
     await page.waitForFunction(`(document.querySelector('#queues')?.textContent ?? '').includes('emails')`, { timeout: 15_000 });
     const text = await page.$eval('#queues', (el) => el.textContent ?? '');
     for (const name of ['images', 'documents', 'emails', 'webhooks', 'exports']) expect(text).toContain(name);

@@ -4,8 +4,8 @@
 // → notify → a signed webhook back to the receiver; an uploaded image ends in an email in the
 // mail sink (.eml, no SMTP configured). The test polls GET /workflows/:id until the workflow is
 // finished and checks every step and every file: real PNG/JPEG dimensions, a real PDF. Bad
-// bodies get a 400 naming the field; unknown ids a 404. With Chromium present, the dashboard
-// shows the workflow.
+// bodies get a 400 naming the field; unknown ids a 404. With Chromium present, docket's
+// dashboard (at /dashboard) shows the workflow's steps.
 import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -191,14 +191,20 @@ describe('POST /workflows/media on the running server', () => {
 });
 
 describe('the dashboard', () => {
-  it('lists the workflows with the state of each step, in headless Chromium', async (ctx) => {
+  it("shows a workflow with the state of each step (docket's dashboard, in headless Chromium)", async (ctx) => {
     const opened = await browserPage(ctx, 'workflow dashboard', cleanups);
     if (opened === undefined) return;
     const { page, pageErrors } = opened;
-    await page.goto(`${server.base}/dashboard?key=${ADMIN_KEY}`, { waitUntil: 'domcontentloaded' });
-    await page.waitForFunction(`(document.querySelector('#workflows')?.textContent ?? '').includes('deliver: completed')`, { timeout: 15_000 });
-    const text = await page.$eval('#workflows', (el) => el.textContent ?? '');
-    for (const step of ['source: completed', 'resize: completed', 'contact-sheet: completed', 'notify: completed']) expect(text).toContain(step);
+    const recent = (await (await fetch(`${server.base}/admin/workflows/recent?limit=10`, { headers: { 'x-api-key': ADMIN_KEY } })).json()) as {
+      workflows: { id: string; state: string; steps: { name: string }[] }[];
+    };
+    const delivered = recent.workflows.find((w) => w.state === 'completed' && w.steps.some((s) => s.name === 'deliver'));
+    expect(delivered, JSON.stringify(recent)).toBeDefined();
+    await page.authenticate({ username: 'admin', password: ADMIN_KEY });
+    await page.goto(`${server.base}/dashboard#/workflows/${delivered!.id}`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#workflow-steps tr', { timeout: 15_000 });
+    const steps = await page.$$eval('#workflow-steps tr', (rows) => rows.map((r) => [...r.children].slice(0, 2).map((c) => c.textContent).join(': ')));
+    for (const step of ['source: completed', 'resize: completed', 'contact-sheet: completed', 'notify: completed', 'deliver: completed']) expect(steps).toContain(step);
     expect(pageErrors).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 // The media workflow through fastify.inject on a real docket Queue (testing: 'manual', steps run
 // when the test drains): a URL source with a webhook, an upload with an email (.eml sink), a
 // failed source reported as media.failed; bad bodies answered 400 naming the field with nothing
-// written; unknown ids 404; the dashboard's list of recent workflows behind the admin key.
+// written; unknown ids 404; the list of recent workflows behind the admin key, and a workflow's
+// steps in docket's dashboard (mounted at /dashboard).
 import fs from 'node:fs/promises';
 import type pg from 'pg';
 import sharp from 'sharp';
@@ -175,10 +176,15 @@ describe('GET /admin/workflows/recent', () => {
     expect(workflows[0]!.steps.map((s) => s.name)).toContain('deliver');
   });
 
-  it('the dashboard has a workflows table, and /metrics counts finished workflows', async () => {
-    const page = await t.app.inject({ url: '/dashboard', headers: { 'x-api-key': ADMIN_KEY } });
-    expect(page.body).toContain('<tbody id="workflows"></tbody>');
-    expect(page.body).toContain('/admin/workflows/recent');
+  it('the dashboard shows a workflow and its steps, and /metrics counts finished workflows', async () => {
+    const recent = (await t.app.inject({ url: '/admin/workflows/recent?limit=1', headers: { 'x-api-key': ADMIN_KEY } })).json<{ workflows: { id: string }[] }>();
+    const id = recent.workflows[0]!.id;
+    expect((await t.app.inject(`/dashboard/api/workflows/${id}`)).statusCode).toBe(401);
+    const res = await t.app.inject({ url: `/dashboard/api/workflows/${id}`, headers: { 'x-api-key': ADMIN_KEY } });
+    expect(res.statusCode, res.body).toBe(200);
+    const { workflow } = res.json<{ workflow: { name: string; state: string; steps: { name: string }[] } }>();
+    expect(workflow).toMatchObject({ name: 'media', state: 'failed' });
+    expect(workflow.steps.map((s) => s.name)).toContain('deliver');
     const metrics = (await t.app.inject('/metrics')).body;
     expect(metrics).toContain('workflows_finished_total{name="media",state="completed"} 2');
     expect(metrics).toContain('workflows_finished_total{name="media",state="failed"} 1');

@@ -184,14 +184,15 @@ export const adminRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAc
       schema: {
         ...secured,
         summary: 'Run again the jobs stuck executing on nodes that stopped heartbeating',
-        description: `Jobs executing for longer than rescueAfterSeconds whose node has not sent a heartbeat for ${STALE_NODE_MS / 1000} s (or left none) are cancelled and made available again. Jobs of live nodes are never touched.`,
-        querystring: z.strictObject({ rescueAfterSeconds: z.coerce.number().int().min(0).max(30 * 86_400).optional().describe('Default: LIFELINE_RESCUE_AFTER') }),
-        response: { 200: z.object({ rescued: z.array(z.string()), checked: z.number().int() }), ...errors(400, 401, 403) },
+        description: `What the Lifeline plugin does on its ticks, now (docket's queue.rescueJobs()): jobs executing on a node that has not sent a heartbeat for ${STALE_NODE_MS / 1000} s, or attempted longer than rescueAfterSeconds ago by a node that left no heartbeat at all, are made retryable (discarded when out of attempts); a late result of the lost attempt is refused. Jobs of live nodes are never touched.`,
+        querystring: z.strictObject({ rescueAfterSeconds: z.coerce.number().int().min(1).max(30 * 86_400).optional().describe('Default: LIFELINE_RESCUE_AFTER') }),
+        response: { 200: z.object({ rescued: z.array(z.string()) }), ...errors(400, 401, 403) },
       },
     },
     async (request) => {
-      const after = request.query.rescueAfterSeconds ?? Math.round(config.lifelineRescueAfterMs / 1000);
-      const result = await rescue(options, after * 1000);
+      const after = request.query.rescueAfterSeconds ?? Math.max(1, Math.round(config.lifelineRescueAfterMs / 1000));
+      const jobs = await queue.rescueJobs({ staleAfter: STALE_NODE_MS, rescueAfter: after * 1000 });
+      const result = { rescued: jobs.map((j) => j.id) };
       if (result.rescued.length > 0) request.log.warn(result, 'stuck jobs rescued by an operator');
       return result;
     },
@@ -236,42 +237,4 @@ export async function prune(
     if (past || page.next === null) return { deleted, scanned, more: false };
     after = page.next;
   }
-}
-
-/**
- * Rescues jobs stuck `executing` on dead nodes: attempted more than `afterMs` ago by a node whose
- * heartbeat (docket's `<schema>.nodes`) is older than STALE_NODE_MS, or that left no row. Each is
- * cancelled (fencing off its old attempt) and then retried. Without a pool the heartbeats cannot
- * be read, and only this node is known to be alive: jobs of other nodes count as stuck by age.
- */
-export async function rescue(deps: Pick<AppDeps, 'queue' | 'pool'>, afterMs: number): Promise<{ rescued: string[]; checked: number }> {
-  const { queue, pool } = deps;
-  const now = await dbNow(pool);
-  let alive: (node: string | null) => boolean = (node) => node === queue.nodeId;
-  if (pool !== undefined) {
-    const table = `"${queue.schema.replace(/"/g, '""')}".nodes`;
-    const { rows } = await pool.query<{ id: string; age: number }>(`SELECT id, (extract(epoch FROM now() - beat_at) * 1000)::float8 AS age FROM ${table}`);
-    const fresh = new Set(rows.filter((r) => Number(r.age) < STALE_NODE_MS).map((r) => r.id));
-    alive = (node) => node !== null && fresh.has(node);
-  }
-  const stuck: Job[] = [];
-  let checked = 0;
-  let after: string | undefined;
-  do {
-    const page = await queue.listJobs({ state: 'executing', order: 'asc', limit: PAGE, ...(after ? { after } : {}) });
-    checked += page.jobs.length;
-    for (const job of page.jobs) {
-      if (job.attemptedAt !== null && now - job.attemptedAt.getTime() > afterMs && !alive(job.attemptedBy)) stuck.push(job);
-    }
-    after = page.next ?? undefined;
-  } while (after !== undefined && checked < 100 * PAGE);
-  const rescued: string[] = [];
-  for (const job of stuck) {
-    const reason = `rescued by an operator: node ${job.attemptedBy ?? '?'} stopped heartbeating (${job.id}.${job.attempt})`;
-    const cancelled = await queue.cancel(job.id, reason);
-    // Only a job this call cancelled is brought back (not one that finished or was cancelled meanwhile).
-    if (cancelled?.state !== 'cancelled' || cancelled.errors.at(-1)?.message !== reason) continue;
-    if ((await queue.retry(job.id))?.state === 'available') rescued.push(job.id);
-  }
-  return { rescued, checked };
 }
