@@ -202,6 +202,8 @@ export function renderMarkdown(results, { resultsFile, svgName = 'benchmarks.svg
   const r = results;
   const out = [];
   const has = (id) => Boolean(r.aggregated?.[id]);
+  // Frontmatter for the docs site (typedoc.json lists this file): its title and sidebar group.
+  out.push('---', 'title: Benchmarks', 'group: Operations', '---', '');
   out.push('# Benchmarks');
   out.push('');
   out.push(

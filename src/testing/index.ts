@@ -1,3 +1,9 @@
+/**
+ * `docket/testing`: run and inspect jobs inside the host's own test suite (`drain`,
+ * `assertEnqueued`, `refuteEnqueued`, `allEnqueued`).
+ *
+ * @module docket/testing
+ */
 // docket/testing: helpers for the host's own test suites, against their real database. A Queue
 // created with `testing: 'manual'` runs jobs only when the test calls drain(); with 'inline',
 // each insert runs its jobs before it returns. The matchers read what is enqueued.
