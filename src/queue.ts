@@ -378,27 +378,35 @@ export class Queue extends SafeEmitter implements QueueApi {
     const wasStarted = this.#state === 'started';
     this.#state = 'stopping';
     let aborted = 0;
+    // Each step is logged (debug), so that a stop that hangs says where.
+    const step = (what: string): void => this.#config.logger.debug(`docket: stop: ${what}`);
     if (wasStarted) {
       // Plugins stop (and the lease is released) while the runtime winds down: a new leader
       // never overlaps this one's last tick, and the queue can still write meanwhile.
       const [stopped] = await Promise.all([
-        this.#runtime.stop(timeout),
+        this.#runtime.stop(timeout).finally(() => step('attempts ended and acked')),
         (async () => {
           await this.#plugins.stopAll();
+          step('plugins stopped');
           await this.#membership.stopLeadership();
           await this.#leaderChange;
+          step('leadership given up');
         })(),
       ]);
       aborted = stopped.aborted;
       await this.#membership.stopHeartbeat(stopped.allWritten);
+      step('heartbeat stopped');
     }
     await this.#runtime.close();
+    step('runtime closed');
     // Workflows of the last acks are settled (and their events emitted) before the pool closes.
     await this.#workflows.idle();
     await this.#hinter.idle();
     // The last updates announced, and every watch of this queue ended.
     await this.#jobEvents.close();
+    step('hints and job updates sent');
     await this.#engine.close();
+    step('connections closed');
     this.#state = 'stopped';
     this.emit('queue:stop', { aborted });
   }

@@ -183,7 +183,8 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
       const exit = await Promise.race([node.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000))]);
       const last = node.events.filter((e) => ['stopping', 'stopped', 'pool-ended', 'stop-failed'].includes(String(e.event)));
       if (exit === 'still running') {
-        console.warn(`[pgbouncer] KNOWN BUG: ${String(node.events[0]?.node)} did not stop within 30 s of SIGTERM (${JSON.stringify(last)})`);
+        const steps = logs(node, /^docket: stop:/).map((e) => String(e.message));
+        console.warn(`[pgbouncer] KNOWN BUG: ${String(node.events[0]?.node)} did not stop within 30 s of SIGTERM (${JSON.stringify(last)}; steps done: ${JSON.stringify(steps)})`);
         node.child.kill('SIGKILL');
         await node.exited;
         continue;
