@@ -5,8 +5,8 @@
 import type { Job, RunningJob } from './job.js';
 
 /**
- * One insert call as insert middleware sees it (`insert`, `insertMany`, a cron tick, a
- * workflow's steps): validated, not yet written.
+ * One insert call as insert middleware sees it (`insert`, `insertMany`, a cron tick; not yet
+ * a workflow's steps, which are written with no meta): validated, not yet written.
  *
  * @example
  * ```ts

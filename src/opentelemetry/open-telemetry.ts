@@ -19,8 +19,8 @@ import { Telemetry } from './telemetry.js';
  * by the app; give one instance to one Queue.
  *
  * Spans:
- * - `send <queue>` (PRODUCER) around each insert call (`insert`, `insertMany`, a cron tick, a
- *   workflow's steps), a child of the current span; its context is stored in the jobs' meta
+ * - `send <queue>` (PRODUCER) around each insert call (`insert`, `insertMany`, a cron tick; not
+ *   yet a workflow's steps), a child of the current span; its context is stored in the jobs' meta
  *   (`traceparent`, `tracestate`). Attributes: `messaging.system`, `messaging.operation.name`
  *   and `messaging.operation.type` (`send`), `messaging.destination.name` (queue),
  *   `messaging.message.id` (job id, for one job), `messaging.batch.message_count` (for
