@@ -2,7 +2,7 @@
 // command first checks its command line (`prepare`, which throws UsageError before anything
 // connects), then runs against a Queue. Command groups (jobs.ts, queues.ts...) export lists of
 // these; run.ts dispatches to them.
-import type { Queue, Worker } from '../index.js';
+import type { Queue } from '../index.js';
 import type { OptionSpecs, Values } from './args.js';
 import type { ExitCode } from './exit.js';
 import type { Output } from './output.js';
@@ -20,12 +20,6 @@ export interface RunContext {
 /** A checked command line, ready to run; resolves with the exit code (default 0). */
 export type Action = (ctx: RunContext) => Promise<ExitCode | void>;
 
-/** An action that needs the Queue to know some workers by name (see schedules.ts). */
-export interface PreparedAction {
-  readonly run: Action;
-  readonly workers: readonly Worker[];
-}
-
 /** One command, e.g. `jobs list`. */
 export interface Command {
   /** The words that name it: `['jobs', 'list']`. */
@@ -41,5 +35,5 @@ export interface Command {
   /** More help: examples, what the output is. */
   readonly details?: string;
   /** Checks the command line; throws UsageError naming the problem. */
-  prepare(values: Values, args: readonly string[]): Action | PreparedAction;
+  prepare(values: Values, args: readonly string[]): Action;
 }

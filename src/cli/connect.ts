@@ -6,7 +6,6 @@
 import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { Queue } from '../index.js';
-import type { Worker } from '../index.js';
 import { CliError, EXIT, UsageError, describeError } from './exit.js';
 
 const requireHere = createRequire(import.meta.url);
@@ -15,8 +14,6 @@ const requireHere = createRequire(import.meta.url);
 export interface Target {
   readonly url: string | undefined;
   readonly schema: string | undefined;
-  /** Workers the Queue must know by name (a schedule's stand-in worker), or none. */
-  readonly workers: readonly Worker[];
 }
 
 function loadPg(): typeof pg {
@@ -59,7 +56,7 @@ export async function withQueue<T>(target: Target, fn: (queue: Queue) => Promise
   pool.on('error', () => {});
   try {
     // Before connecting: a bad --schema is a usage error (ConfigError), not a database one.
-    const queue = new Queue({ connection: pool, ...(target.schema === undefined ? {} : { schema: target.schema }), workers: target.workers, queues: {} });
+    const queue = new Queue({ connection: pool, ...(target.schema === undefined ? {} : { schema: target.schema }), queues: {} });
     try {
       try {
         (await pool.connect()).release();

@@ -70,9 +70,8 @@ async function dispatch(argv: readonly string[], terminal: Terminal, out: Output
     const extra = positionals.length > max ? `unexpected argument "${positionals[max]}"` : 'missing argument';
     throw new UsageError(`${extra}: docket ${name}${found.args === undefined ? '' : ` ${found.args}`} (see: docket ${name} --help)`);
   }
-  const prepared = found.prepare(values, positionals);
-  const { run, workers } = typeof prepared === 'function' ? { run: prepared, workers: [] } : prepared;
-  const target = { url: stringValue(values, 'database-url') ?? terminal.env.DATABASE_URL, schema: stringValue(values, 'schema'), workers };
+  const run = found.prepare(values, positionals);
+  const target = { url: stringValue(values, 'database-url') ?? terminal.env.DATABASE_URL, schema: stringValue(values, 'schema') };
   const json = values.json === true;
   return (await withQueue(target, (queue) => run({ queue, out, json, now: Date.now() }))) ?? EXIT.ok;
 }

@@ -83,14 +83,11 @@ const set: Command = {
   ].join('\n'),
   prepare(values, args) {
     const def = definition(values, args);
-    return {
-      // A Queue with no workers stores the schedule unchecked by worker and args (see Schedules.set).
-      workers: [],
-      run: async (ctx) => {
-        const stored = await ctx.queue.schedules.set(def);
-        if (ctx.json) ctx.out.json(stored);
-        else printSet(ctx, stored);
-      },
+    // The CLI's Queue has no workers: it stores the schedule unchecked by worker and args (see Schedules.set).
+    return async (ctx) => {
+      const stored = await ctx.queue.schedules.set(def);
+      if (ctx.json) ctx.out.json(stored);
+      else printSet(ctx, stored);
     };
   },
 };
