@@ -8,12 +8,10 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { z } from 'zod';
-import { Lifeline, Worker } from '../../src/index.js';
 import type { Job, Queue } from '../../src/index.js';
 import { createDashboard } from '../../src/dashboard/index.js';
-import { serve } from '../support/dashboard.js';
-import { nextEvent, useSchema, waitFor } from '../support/queue.js';
+import { broken, echo, idle, serve, withFinishedJobs } from '../support/dashboard.js';
+import { useSchema, waitFor } from '../support/queue.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const browserCheck = existsSync(CHROMIUM) || process.env.CI === 'true';
@@ -21,9 +19,6 @@ const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-results');
 
 const db = useSchema('dashboard_ui');
 const authorization = 'Bearer ui-token';
-const echo = new Worker({ name: 'echo', args: z.object({ n: z.number() }), perform: async (job) => ({ echoed: job.args.n }) });
-const broken = new Worker({ name: 'broken', queue: 'mail', maxAttempts: 1, args: z.object({}), perform: async () => { throw new Error('SMTP said no'); } });
-const idle = new Worker({ name: 'idle-work', queue: 'idle', args: z.object({}).passthrough(), perform: async () => undefined });
 const workers = [echo, broken, idle];
 const XSS_ARGS = { html: '<img src=x onerror="window.__xss=1">', script: '</script><script>window.__xss=2</script>' };
 
@@ -39,16 +34,7 @@ const state = async (id: string): Promise<string> =>
 const paused = async (name: string): Promise<boolean> => (await admin.queueStats()).find((q) => q.name === name)?.paused ?? false;
 
 beforeAll(async () => {
-  admin = await db.queue({ workers });
-  runner = await db.queue({ workers, queues: { default: 2, mail: 1 }, plugins: [new Lifeline({ interval: 500 })] });
-  const elected = nextEvent(runner, 'leader:elected');
-  await runner.start();
-  await elected;
-  const done = [1, 2, 3].map((n) => nextEvent(runner, 'job:complete', ({ job }) => (job.args as { n: number }).n === n));
-  const failed = nextEvent(runner, 'job:discard');
-  await admin.insertMany(echo, [{ n: 1 }, { n: 2 }, { n: 3 }]);
-  await admin.insert(broken, {});
-  await Promise.all([...done, failed]);
+  ({ admin, runner } = await withFinishedJobs((options) => db.queue(options), workers));
   await admin.insertMany(idle, [{ i: 1 }, { i: 2 }, { i: 3 }]);
   xss = await admin.insert(idle, XSS_ARGS);
   await admin.cancel(xss.id, 'cancelled <b>by</b> the test');

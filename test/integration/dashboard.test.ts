@@ -7,19 +7,15 @@
 // The headless-Chromium and Fastify checks are in dashboard-browser.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, Lifeline, Worker } from '../../src/index.js';
+import { ConfigError, Worker } from '../../src/index.js';
 import type { Job, Queue } from '../../src/index.js';
 import { createDashboard } from '../../src/dashboard/index.js';
-import { call, csrfTokenOf, serve } from '../support/dashboard.js';
-import { nextEvent, useSchema } from '../support/queue.js';
+import { broken, call, csrfTokenOf, echo, idle, serve, withFinishedJobs } from '../support/dashboard.js';
+import { useSchema } from '../support/queue.js';
 
 const db = useSchema('dashboard');
 const TOKEN = 'dashboard-test-token';
 const authorization = `Bearer ${TOKEN}`;
-const echo = new Worker({ name: 'echo', args: z.object({ n: z.number() }), perform: async (job) => ({ echoed: job.args.n }) });
-const broken = new Worker({ name: 'broken', queue: 'mail', maxAttempts: 1, args: z.object({}), perform: async () => { throw new Error('SMTP said no'); } });
-// The idle queue: no node runs it, so its jobs stay as the tests leave them.
-const idle = new Worker({ name: 'idle-work', queue: 'idle', args: z.object({}).passthrough(), perform: async () => undefined });
 const idleOther = new Worker({ name: 'idle-other', queue: 'idle', args: z.object({}), perform: async () => undefined });
 const workers = [echo, broken, idle, idleOther];
 
@@ -48,16 +44,7 @@ async function post(path: string, body: unknown = {}, headers: Record<string, st
 }
 
 beforeAll(async () => {
-  admin = await db.queue({ workers });
-  runner = await db.queue({ workers, queues: { default: 2, mail: 1 }, plugins: [new Lifeline({ interval: 500 })] });
-  const elected = nextEvent(runner, 'leader:elected');
-  await runner.start();
-  await elected;
-  const done = [1, 2, 3].map((n) => nextEvent(runner, 'job:complete', ({ job }) => (job.args as { n: number }).n === n));
-  const failed = nextEvent(runner, 'job:discard');
-  await admin.insertMany(echo, [{ n: 1 }, { n: 2 }, { n: 3 }]);
-  await admin.insert(broken, {});
-  await Promise.all([...done, failed]);
+  ({ admin, runner } = await withFinishedJobs((options) => db.queue(options), workers));
   idleJobs = await admin.insertMany(idle, [{ i: 1 }, { i: 2 }, { i: 3 }, { i: 4 }, { i: 5 }]);
   await admin.insertMany(idleOther, [{}, {}]);
   xss = await admin.insert(idle, XSS_ARGS);
