@@ -316,8 +316,11 @@ export interface QueueApi extends SafeEmitter {
    * update that leaves it completed, discarded, cancelled or deleted (confirmed by reading the
    * job). Updates are hints: when none arrives for `recheckInterval` (a node without
    * `jobEvents`, a lost NOTIFY), the job is read again, so the iteration always ends with the
-   * job. Yields nothing for a job that does not exist. Works on a Queue that was never started
-   * (an API process); holds one LISTEN connection while anyone follows.
+   * job. Updates announced at nearly the same moment by different paths (an operator's
+   * `retry()` and the `start` of the claim it made possible) can arrive in either order; the
+   * final one is always confirmed by reading the job. Yields nothing for a job that does not
+   * exist. Works on a Queue that was never started (an API process); holds one LISTEN
+   * connection while anyone follows.
    *
    * @example
    * ```ts
