@@ -6,6 +6,7 @@
 import { ConfigError, UniqueConflictError } from '../definitions/errors.js';
 import type { Job, JobRow } from '../definitions/job.js';
 import { rowToJob } from '../definitions/job.js';
+import { checkReason } from '../definitions/storable-text.js';
 import { checkInt, checkQueueName } from '../definitions/worker.js';
 import type { Engine } from '../engine/engine.js';
 import type { ChangedJobRow, QueueControlRow } from '../engine/types.js';
@@ -53,11 +54,13 @@ export class Admin {
   }
 
   async cancel(id: Id, reason: string): Promise<Job | null> {
-    return this.#one(id, () => this.engine.finishJob({ target: 'cancelled', id: checkJobId(id), reason: String(reason) }), true);
+    const text = checkReason(reason, 'cancel');
+    return this.#one(id, () => this.engine.finishJob({ target: 'cancelled', id: checkJobId(id), reason: text }), true);
   }
 
   async discard(id: Id, reason: string): Promise<Job | null> {
-    return this.#one(id, () => this.engine.finishJob({ target: 'discarded', id: checkJobId(id), reason: String(reason) }), true);
+    const text = checkReason(reason, 'discard');
+    return this.#one(id, () => this.engine.finishJob({ target: 'discarded', id: checkJobId(id), reason: text }), true);
   }
 
   async retry(id: Id): Promise<Job | null> {
@@ -75,12 +78,14 @@ export class Admin {
 
   async cancelJobs(filter: JobFilter, reason: string): Promise<number> {
     const params = filterParams(filter, false);
-    return this.#many(() => this.engine.finishJobs({ target: 'cancelled', filter: params, reason: String(reason) }), true);
+    const text = checkReason(reason, 'cancelJobs');
+    return this.#many(() => this.engine.finishJobs({ target: 'cancelled', filter: params, reason: text }), true);
   }
 
   async discardJobs(filter: JobFilter, reason: string): Promise<number> {
     const params = filterParams(filter, false);
-    return this.#many(() => this.engine.finishJobs({ target: 'discarded', filter: params, reason: String(reason) }), true);
+    const text = checkReason(reason, 'discardJobs');
+    return this.#many(() => this.engine.finishJobs({ target: 'discarded', filter: params, reason: text }), true);
   }
 
   async retryJobs(filter: JobFilter): Promise<number> {

@@ -3,6 +3,7 @@
 import { ConfigError } from '../definitions/errors.js';
 import type { Job, JobState } from '../definitions/job.js';
 import { JOB_STATES } from '../definitions/job.js';
+import { storableText } from '../definitions/storable-text.js';
 
 /**
  * Selects jobs by id, queue, state, worker and tags. Every field set must match (tags: the job
@@ -69,6 +70,8 @@ function list(value: string | readonly string[] | undefined, what: string, check
   if (!Array.isArray(values) || values.some((v) => typeof v !== 'string' || (check !== undefined && !check(v)))) {
     throw new ConfigError(`Job filter: ${what} must be a string or an array of strings${check ? ' (valid values only)' : ''}`);
   }
+  // The values travel as one JSON parameter, which jsonb would refuse with a raw error.
+  if (values.some((v) => !storableText(v))) throw new ConfigError(`Job filter: ${what} holds a NUL character or a lone surrogate, which PostgreSQL cannot store`);
   return JSON.stringify(values);
 }
 

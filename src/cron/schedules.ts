@@ -117,8 +117,8 @@ export function checkSchedule(def: ScheduleDefinition, workers: ReadonlyMap<stri
   if (typeof opts !== 'object' || opts === null) throw new ConfigError(`${where}: opts must be an object`);
   if (opts.priority !== undefined) checkInt(opts.priority, -32768, 32767, `${where}: opts.priority`);
   if (opts.maxAttempts !== undefined) checkInt(opts.maxAttempts, 1, 32767, `${where}: opts.maxAttempts`);
-  if (opts.tags !== undefined && (!Array.isArray(opts.tags) || opts.tags.some((t) => typeof t !== 'string' || t.length === 0))) {
-    throw new ConfigError(`${where}: opts.tags must be an array of non-empty strings`);
+  if (opts.tags !== undefined && (!Array.isArray(opts.tags) || opts.tags.some((t) => typeof t !== 'string' || t.length === 0 || !storableText(t)))) {
+    throw new ConfigError(`${where}: opts.tags must be an array of non-empty strings (no NUL or lone surrogates)`);
   }
   const missed = def.missed ?? 'skip';
   if (missed !== 'skip' && missed !== 'last') throw new ConfigError(`${where}: missed must be 'skip' or 'last'`);
@@ -149,6 +149,8 @@ export class Schedules {
 
   /** One schedule, or `null`. */
   async get(name: string): Promise<Schedule | null> {
+    // A name PostgreSQL cannot store cannot name a stored schedule (set refuses it).
+    if (typeof name !== 'string' || !storableText(name)) return null;
     const row = await this.engine.getSchedule({ name });
     return row === undefined ? null : rowToSchedule(row);
   }
@@ -168,6 +170,7 @@ export class Schedules {
 
   /** Removes a schedule; whether there was one. Jobs it already enqueued stay. */
   async remove(name: string): Promise<boolean> {
+    if (typeof name !== 'string' || !storableText(name)) return false;
     return this.engine.removeSchedule({ name });
   }
 }

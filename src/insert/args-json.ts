@@ -5,6 +5,7 @@
 // refusal is an ArgsValidationError naming the worker, the item of an insertMany and, for a bad
 // string, its path; nothing reaches the database.
 import { ArgsValidationError } from '../definitions/errors.js';
+import { storableText, unstorable } from '../definitions/storable-text.js';
 
 // An escape JSON.stringify writes for NUL or a lone surrogate (a paired one is written as is),
 // preceded by an even number of backslashes, so that an escaped backslash followed by "u0000"
@@ -91,20 +92,16 @@ function findUnstorable(value: unknown, path: (string | number)[]): { path: (str
   return undefined;
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** Whether JSON text (as JSON.stringify writes it) holds an escape jsonb refuses: NUL or a lone surrogate. */
 export function storableJson(json: string): boolean {
   return !(json.includes('\\u') && UNSTORABLE_ESCAPE.test(json));
 }
 
-/** Whether PostgreSQL can store `text` (in text or jsonb): no NUL, no lone surrogate. */
-export function storableText(text: string): boolean {
-  return bad(text) === undefined;
-}
+/** Whether PostgreSQL can store `text` (definitions/storable-text.ts; here for the insert checks). */
+export { storableText };
 
 /** true: holds NUL; false: holds a lone surrogate; undefined: storable. */
 function bad(text: string): boolean | undefined {
-  if (text.includes('\u0000')) return true;
-  return LONE_SURROGATE.test(text) ? false : undefined;
+  const what = unstorable(text);
+  return what === undefined ? undefined : what === 'nul';
 }

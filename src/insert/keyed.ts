@@ -12,6 +12,7 @@ import { rowToJob } from '../definitions/job.js';
 import type { ResolvedUnique } from './unique.js';
 import { uniqueKey } from './unique.js';
 import type { PartitionOptions } from '../definitions/worker.js';
+import { storableText } from '../definitions/storable-text.js';
 
 /** One inserted or found job per input, in input order. */
 export interface KeyedOutcome {
@@ -46,8 +47,8 @@ export function partitionKey(partition: PartitionOptions, args: unknown, what: s
   } catch (error) {
     throw new ConfigError(`Partition key of ${what} could not be computed: ${(error as Error).message}`);
   }
-  if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-    throw new ConfigError(`Partition key of ${what} must be a string of 1–255 characters, got ${JSON.stringify(key)}`);
+  if (typeof key !== 'string' || key.length === 0 || key.length > 255 || !storableText(key)) {
+    throw new ConfigError(`Partition key of ${what} must be a string of 1–255 characters (no NUL or lone surrogates), got ${JSON.stringify(key)}`);
   }
   return key;
 }

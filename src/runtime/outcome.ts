@@ -6,6 +6,7 @@ import type { Worker } from '../definitions/worker.js';
 import { defaultBackoff, isWorkerResult } from '../definitions/worker.js';
 import { MAX_DELAY_MS, MAX_ERROR_TEXT, MAX_RESULT_BYTES } from '../definitions/limits.js';
 import { readThrown } from '../definitions/thrown.js';
+import { toStorableText } from '../definitions/storable-text.js';
 
 /** What happened to one attempt. */
 export type Outcome =
@@ -68,9 +69,10 @@ export function outcomeOf(value: unknown): AckableOutcome {
   }
 }
 
-// jsonb cannot hold U+0000, which real error messages do contain (JSON.parse of binary input).
+// jsonb cannot hold U+0000 or a lone surrogate, which real error messages do contain (JSON.parse
+// of binary input, a string cut in the middle of an emoji).
 function clean(text: string): string {
-  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+  return toStorableText(text);
 }
 
 
@@ -90,7 +92,7 @@ export function errorRecord(error: unknown, attempt: number): { attempt: number;
 }
 
 // Cut to MAX_ERROR_TEXT characters (an error message can be a whole response body), and without
-// NUL, which jsonb cannot hold.
+// NUL or lone surrogates, which jsonb cannot hold.
 function storable(text: string): string {
   const cut = text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}… (${text.length - MAX_ERROR_TEXT} more characters cut)` : text;
   return clean(cut);

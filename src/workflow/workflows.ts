@@ -17,6 +17,7 @@ import { hintPayload } from '../engine/notice.js';
 import type { WorkflowRow } from '../engine/types.js';
 import type { PlannedStep } from '../definitions/planned-step.js';
 import { checkStepName } from '../definitions/planned-step.js';
+import { checkReason } from '../definitions/storable-text.js';
 import { insertedJob } from '../engine/rows.js';
 import { checkPolicy, checkWorkflowTags, planAddition, planWorkflow } from './plan.js';
 
@@ -141,8 +142,9 @@ export class Workflows {
   /** Cancels every unfinished step (running ones are aborted wherever they run); the workflow after. */
   async cancel(id: unknown, reason: string): Promise<WorkflowDetails | null> {
     const wid = checkId(id, 'cancelWorkflow');
+    const text = checkReason(reason, 'cancelWorkflow');
     this.hooks.assertUsable();
-    const done = await this.engine.cancelWorkflow({ id: wid, reason });
+    const done = await this.engine.cancelWorkflow({ id: wid, reason: text });
     if (done === null) return null;
     if (done.cancelled > 0) this.hooks.jobsTakenAway();
     if (done.row !== undefined) this.#emitEnd(done.row);

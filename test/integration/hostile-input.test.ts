@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ArgsValidationError, ConfigError, Queue, Worker } from '../../src/index.js';
+import { ArgsValidationError, ConfigError, Queue, Worker, WorkerResults, WorkflowError } from '../../src/index.js';
 import type { Job } from '../../src/index.js';
 import { databaseUrl } from '../support/db.js';
 import { useSchema, waitFor } from '../support/queue.js';
@@ -117,6 +117,74 @@ describe('names, tags and schedules', () => {
       for (const payload of payloads) expect(payload).not.toContain(marker);
     } finally {
       await listener.end();
+    }
+  });
+});
+
+describe('filters, reasons, names and keys PostgreSQL cannot store', () => {
+  // Each of these once reached PostgreSQL and came back as a raw error (22021, 22P05, 22P02), or
+  // was silently turned into U+FFFD; now each is a typed error before any round trip.
+  const BAD = { nul: 'a\u0000b', high: 'a\uD800b', low: 'a\uDC00b' };
+
+  it('refuses them with a ConfigError or a WorkflowError, writing nothing and changing nothing', async () => {
+    const keyed = new Worker({ name: 'keyed', args: z.object({ text: z.string() }), partition: { by: (a) => a.text.slice(0, 1), limit: 1 }, perform: async () => null });
+    const { queue, roundTrips } = await countingQueue();
+    const setup = await db.queue({ workers: [anything, text, keyed] });
+    const job = await setup.insert(text, { text: 'x' });
+    const before = await db.count();
+    const trips = roundTrips();
+    for (const [kind, bad] of Object.entries(BAD)) {
+      const calls: [string, () => Promise<unknown>, new (...args: never[]) => Error][] = [
+        ['listJobs queue', () => queue.listJobs({ queue: bad }), ConfigError],
+        ['listJobs worker', () => queue.listJobs({ worker: [bad] }), ConfigError],
+        ['listJobs tags', () => queue.listJobs({ tags: ['ok', bad] }), ConfigError],
+        ['cancelJobs tags', () => queue.cancelJobs({ tags: [bad] }), ConfigError],
+        ['discardJobs worker', () => queue.discardJobs({ worker: bad }), ConfigError],
+        ['retryJobs queue', () => queue.retryJobs({ queue: bad }), ConfigError],
+        ['deleteJobs tags', () => queue.deleteJobs({ tags: [bad] }), ConfigError],
+        ['cancel reason', () => queue.cancel(job.id, bad), ConfigError],
+        ['discard reason', () => queue.discard(job.id, bad), ConfigError],
+        ['cancelJobs reason', () => queue.cancelJobs({ ids: [job.id] }, bad), ConfigError],
+        ['discardJobs reason', () => queue.discardJobs({ ids: [job.id] }, bad), ConfigError],
+        ['cancelWorkflow reason', () => queue.cancelWorkflow('1', bad), ConfigError],
+        ['schedule opts.tags', () => queue.schedules.set({ name: `tags-${kind}`, expression: '* * * * *', worker: text, args: { text: 'x' }, opts: { tags: [bad] } }), ConfigError],
+        ['workflow name', async () => queue.workflow(bad).add('s', text, { text: 'x' }).insert(), WorkflowError],
+        ['step name', async () => queue.workflow('w').add(bad, text, { text: 'x' }).insert(), WorkflowError],
+      ];
+      for (const [what, call, type] of calls) await expect(call(), `${what} (${kind})`).rejects.toThrow(type);
+      // A name no schedule can have names none: no query, no error.
+      expect(await queue.schedules.get(bad)).toBeNull();
+      expect(await queue.schedules.remove(bad)).toBe(false);
+    }
+    // A partition key cut in the middle of an emoji (args themselves are fine).
+    await expect(setup.insert(keyed, { text: '😀' })).rejects.toThrow(/Partition key .*no NUL or lone surrogates/);
+    expect(roundTrips()).toBe(trips);
+    expect(await db.count()).toBe(before);
+    expect((await queue.getJob(job.id))!.state).toBe('available');
+  });
+
+  it('stores error messages and reasons perform gives with NUL or lone surrogates, replaced by U+FFFD', async () => {
+    const workers = [
+      new Worker({ name: 'throws-lone', args: z.object({}), maxAttempts: 1, perform: async () => { throw new Error(`cut ${'😀'.slice(0, 1)} here \uDC00 and \u0000`); } }),
+      new Worker({ name: 'discards-lone', args: z.object({}), maxAttempts: 1, perform: async () => WorkerResults.discard('why \uD800') }),
+    ];
+    const queue = await db.queue({ workers, queues: { default: 10 } });
+    const ended = new Map<string, Job>();
+    const both = new Promise<void>((resolve) => {
+      queue.on('job:discard', ({ job }) => {
+        ended.set(job.worker, job);
+        if (ended.size === workers.length) resolve();
+      });
+    });
+    try {
+      await queue.start();
+      for (const worker of workers) await queue.insert(worker, {});
+      await both;
+      const stored = async (worker: string) => (await queue.getJob(ended.get(worker)!.id))!;
+      expect((await stored('throws-lone')).errors.at(-1)!.message).toBe('cut \uFFFD here \uFFFD and \uFFFD');
+      expect((await stored('discards-lone')).errors.at(-1)!.message).toBe('why \uFFFD');
+    } finally {
+      await queue.stop();
     }
   });
 });
