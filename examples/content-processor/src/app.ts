@@ -5,6 +5,9 @@
 //
 // Workflows: POST /workflows/media and GET /workflows/:id (routes/workflows.ts).
 //
+// Tenant routes (/jobs*, /workflows*) need a tenant API key (tenancy/tenant-auth.ts), except in
+// development mode (INSECURE_DEV); each tenant sees only its own jobs, files and events.
+//
 // Admin routes (/admin/*, /dashboard, DELETE /jobs) need the admin API key. Without a key
 // configured they are not registered at all, unless INSECURE_DEV is on, in which case they are
 // open and a warning is logged. /dashboard is docket's own (docket/dashboard, routes/dashboard.ts).
@@ -25,7 +28,7 @@ import {
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
-import { ArgsValidationError, ConfigError, DocketError, QueueStateError, UniqueConflictError, UnknownWorkerError } from 'docket';
+import { ArgsValidationError, ConfigError, DocketError, QueueStateError, UniqueConflictError, UnknownWorkerError, WorkflowError } from 'docket';
 import { adminAccess } from './auth.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
@@ -34,10 +37,15 @@ import { HttpError, errors } from './routes/common.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { pinoLogger } from './docket.js';
 import { healthRoutes } from './routes/health.js';
+import { bulkCancelRoutes } from './routes/bulk-cancel.js';
 import { jobRoutes } from './routes/jobs.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { tenantKeyRoutes } from './routes/tenant-keys.js';
+import { tenantAuth } from './tenancy/tenant-auth.js';
 import { workflowAdminRoutes } from './routes/workflow-admin.js';
 import { workflowRoutes } from './routes/workflows.js';
+import { refuseUnstorableText } from './security/text-guard.js';
+import { setupStorage } from './storage/app-storage.js';
 
 export type { AppDeps } from './routes/common.js';
 
@@ -135,13 +143,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new HttpError(415, `${request.method} ${request.routeOptions.url ?? request.url} does not accept multipart/form-data; send application/json`);
     }
   });
+  // Text PostgreSQL cannot store (NUL, lone surrogates) anywhere in a request: a 400 naming the field.
+  app.addHook('preValidation', refuseUnstorableText);
+  // Retention of files (app.storageSweeper) and the per-tenant storage quota on job-creating routes.
+  setupStorage(app, deps);
 
   await app.register(swagger, {
     openapi: {
       info: { title: 'Content Processor API', description: 'Background content processing on docket (PostgreSQL job queue).', version: '1.0.0' },
       components: {
         securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The admin API key (admin routes only)' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The admin API key (admin routes), or a tenant API key (job and workflow routes)' },
         },
       },
     },
@@ -169,8 +181,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const access = adminAccess(config);
   const routeOptions = { ...deps, metrics };
   await app.register(healthRoutes, routeOptions);
-  await app.register(jobRoutes, { ...routeOptions, access });
-  await app.register(workflowRoutes, routeOptions);
+  // Tenant routes: every request is a tenant's (its API key), an operator's (the admin key) or,
+  // in development mode only, anyone's.
+  await app.register(async (tenantScope) => {
+    tenantScope.addHook('onRequest', tenantAuth({ tenants: deps.tenants, access, devMode: config.insecureDev }));
+    await tenantScope.register(jobRoutes, routeOptions);
+    await tenantScope.register(workflowRoutes, routeOptions);
+  });
   if (access.mode === 'disabled') {
     app.log.info('admin routes are disabled: set ADMIN_API_KEY (or ADMIN_API_KEY_HASH) to enable /admin, /dashboard and DELETE /jobs');
   } else {
@@ -178,6 +195,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       app.log.warn('INSECURE_DEV: the admin routes (/admin, /dashboard, DELETE /jobs) are OPEN to anyone who can reach this server. Never run like this in production.');
     }
     await app.register(adminRoutes, { ...routeOptions, access });
+    await app.register(bulkCancelRoutes, { ...routeOptions, access });
+    await app.register(tenantKeyRoutes, { ...routeOptions, access, tenants: deps.tenants });
     await app.register(scheduleRoutes, { ...routeOptions, access });
     await app.register(workflowAdminRoutes, { ...routeOptions, access });
     await app.register(dashboardRoutes, { ...routeOptions, access, logger: pinoLogger(app.log) });
@@ -217,7 +236,9 @@ function sendError(error: FastifyError | HttpError | Error, request: FastifyRequ
     const issues = error.issues.map((i) => ({ path: ['body', ...i.path].join('.'), message: i.message }));
     return reply.code(400).send(body(400, issues.map((i) => `${i.path}: ${i.message}`).join('; '), { code: error.code, issues }));
   }
-  if (error instanceof UnknownWorkerError || error instanceof ConfigError) return reply.code(400).send(body(400, error.message, { code: error.code }));
+  if (error instanceof UnknownWorkerError || error instanceof ConfigError || error instanceof WorkflowError) {
+    return reply.code(400).send(body(400, error.message, { code: error.code }));
+  }
   if (error instanceof UniqueConflictError) return reply.code(409).send(body(409, error.message, { code: error.code }));
   if (error instanceof QueueStateError) return reply.code(503).send(body(503, 'The job queue is not available', { code: error.code }));
   if (error instanceof HttpError) {

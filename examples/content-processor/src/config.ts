@@ -44,6 +44,12 @@ export interface AppConfig {
   /** `*`, or a comma-separated list of origins (e.g. `https://a.example,https://b.example`). */
   corsOrigin: string;
   tenantConcurrency: number;
+  /** Bytes one tenant may keep in storage, its jobs' files and uploads (TENANT_STORAGE_QUOTA; 0: no quota). */
+  tenantStorageQuota: number;
+  /** How often each instance sweeps storage for files of deleted jobs and unused uploads (STORAGE_SWEEP_INTERVAL; 0: never by timer). */
+  storageSweepIntervalMs: number;
+  /** Open /jobs/:id/events streams one tenant may hold on one instance (EVENT_STREAMS_PER_TENANT). */
+  eventStreamsPerTenant: number;
   /** Things an operator should know about (e.g. the dev webhook secret); also emitted at load. */
   warnings: string[];
 }
@@ -140,6 +146,9 @@ const VARIABLES = {
   LOG_LEVEL: [z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }), 'info'],
   CORS_ORIGIN: [originList, '*'],
   TENANT_CONCURRENCY: [int(1, 10_000), '2'],
+  TENANT_STORAGE_QUOTA: [int(0, 2 ** 50), String(GIB)],
+  STORAGE_SWEEP_INTERVAL: [int(0, 86_400), '60'],
+  EVENT_STREAMS_PER_TENANT: [int(1, 100), '10'],
 } as const satisfies Record<string, readonly [z.ZodType, string | undefined]>;
 
 type Variables = typeof VARIABLES;
@@ -191,8 +200,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     webhookSecret = DEV_WEBHOOK_SECRET;
     warnings.push('WEBHOOK_SECRET is not set: INSECURE_DEV is on, so webhooks are signed with a fixed, publicly known dev secret. Never run like this in production.');
   }
-  if (insecureDev && v.ADMIN_API_KEY === undefined && v.ADMIN_API_KEY_HASH === undefined) {
-    warnings.push('INSECURE_DEV is on and no ADMIN_API_KEY(_HASH) is set: the admin routes are open to anyone who can reach the server.');
+  if (insecureDev) {
+    const adminOpen = v.ADMIN_API_KEY === undefined && v.ADMIN_API_KEY_HASH === undefined;
+    warnings.push(
+      `INSECURE_DEV is on: requests without an API key may act for any tenant (the tenantId of their body)${adminOpen ? ', and with no ADMIN_API_KEY(_HASH) set the admin routes are open to anyone who can reach the server' : ''}. Never run like this in production.`,
+    );
   }
   if (v.ALLOW_PRIVATE_TARGETS) warnings.push('ALLOW_PRIVATE_TARGETS is on: jobs may fetch from and post to private and loopback addresses.');
   const warn = options.warn ?? ((message: string) => process.emitWarning(message, 'ConfigWarning'));
@@ -233,6 +245,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     logLevel: v.LOG_LEVEL,
     corsOrigin: v.CORS_ORIGIN,
     tenantConcurrency: v.TENANT_CONCURRENCY,
+    tenantStorageQuota: v.TENANT_STORAGE_QUOTA,
+    storageSweepIntervalMs: v.STORAGE_SWEEP_INTERVAL * 1000,
+    eventStreamsPerTenant: v.EVENT_STREAMS_PER_TENANT,
     warnings,
   };
   if (v.DATABASE_URL !== undefined) config.databaseUrl = v.DATABASE_URL;

@@ -6,6 +6,7 @@ import { ConfigurationError, loadConfig } from './config.js';
 import { openDatabase } from './database.js';
 import { createDocket } from './docket.js';
 import { Storage } from './storage.js';
+import { TenantKeys } from './tenancy/tenant-keys.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
   try {
     const { queue } = createDocket(config, pool, new Storage(config.storageDir));
     const { applied, version } = await queue.migrate();
+    await new TenantKeys(pool).migrate();
     console.log(`[content-processor] schema at version ${version}${applied.length > 0 ? ` (applied ${applied.join(', ')})` : ' (nothing to apply)'}`);
   } finally {
     await pool.end();

@@ -10,6 +10,7 @@ import { ConfigurationError, loadConfig } from './config.js';
 import { openDatabase, type Database } from './database.js';
 import { createDocket, type PinoLike } from './docket.js';
 import { Storage } from './storage.js';
+import { TenantKeys } from './tenancy/tenant-keys.js';
 
 const SHUTDOWN_TIMEOUT = 25_000; // below fly.toml's kill_timeout (30 s)
 
@@ -91,7 +92,15 @@ async function main(): Promise<void> {
     fail('cannot start the job queue', error);
   }
 
-  const app = await buildApp({ config, queue, workers, storage, pool });
+  const tenants = new TenantKeys(pool);
+  try {
+    await tenants.migrate();
+  } catch (error) {
+    await queue.stop().catch(() => undefined);
+    await closeDatabase();
+    fail('cannot create the tenant API key table', error);
+  }
+  const app = await buildApp({ config, queue, workers, storage, pool, tenants });
   log = app.log;
   try {
     await app.listen({ port: config.port, host: config.host });
@@ -103,6 +112,8 @@ async function main(): Promise<void> {
     if (code === 'EACCES') fail(`not allowed to listen on ${config.host}:${config.port} (set PORT above 1024)`);
     fail('cannot listen', error);
   }
+  // Files of deleted jobs and unused uploads are swept every STORAGE_SWEEP_INTERVAL s (app.close() stops it).
+  app.storageSweeper.start();
   const dashboard = config.adminApiKeyHash !== undefined || config.insecureDev;
   app.log.info(
     { database: database.embedded ? 'embedded' : redact(database.url), storage: config.storageDir, queues: config.queues },

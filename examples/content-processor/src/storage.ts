@@ -1,41 +1,35 @@
-// Result files on local disk, under config.storageDir:
-//   <root>/jobs/<jobId>/<file>     what a job produced (images, PDFs, .eml, exports)
-//   <root>/uploads/<uuid>          uploaded sources, referenced by jobs as `uploads/<uuid>`
-// Every name is checked against a strict pattern before it touches a path, so nothing a client
-// sends (a job id, a file name, an uploadPath) can point outside these folders. Writes go to a
-// temporary file first and are renamed into place, so a reader never sees half a file.
+// Result files and uploads on local disk, under config.storageDir, one folder per tenant:
+//   <root>/tenants/<tenant>/jobs/<jobId>/<file>   what a job produced (images, PDFs, .eml, exports)
+//   <root>/tenants/<tenant>/uploads/<uuid>        uploaded sources, referenced by jobs as `uploads/<uuid>`
+//   <root>/incoming/<uuid>                        an upload being received, before its tenant is known
+// `storage.forTenant(tenantId)` gives the files of one tenant; a job's files live in its
+// tenant's folder (the tenant in its args and tag), so one tenant's names never reach another's.
+//
+// Every name (tenant, job id, file, uploadPath) is checked against a strict pattern before it
+// touches a path, and nothing under the root is followed through a symlink (see
+// storage/files.ts): a link planted in a job's folder, or a job or tenant folder that is a link,
+// reads as missing. Writes go to a temporary file first and are renamed into place, so a reader
+// never sees half a file. Retention (storage/sweeper.ts) and the quota (storage/quota.ts) are
+// built on the listings and the usage figure here.
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { WriteData } from './storage/files.js';
+import { entries, folderBytes, isPlainDir, notFoundError, openRegular, saveCapped, writeAtomic } from './storage/files.js';
+import { UnsafeNameError, UnsafePathError, UploadTooLargeError } from './storage/errors.js';
+import { TenantUsage } from './storage/usage.js';
 
-/** A job id as docket gives it (a positive bigint as a string), or a test's own id. */
-const JOB_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+export type { WriteData } from './storage/files.js';
+export { UnsafeNameError, UnsafePathError, UploadTooLargeError } from './storage/errors.js';
+
+/** A job id as docket gives it (a positive bigint as a string), or a test's own id. Tenant ids follow the same rule. */
+const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** File names: start with a letter or digit; letters, digits, dot, dash, underscore; no "..". */
 const FILE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const UPLOAD_RE = /^uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
-
-/** A job id, file name or upload path that is not allowed. */
-export class UnsafeNameError extends Error {
-  readonly code = 'EUNSAFENAME';
-  constructor(what: string, value: string) {
-    super(`unsafe ${what}: ${JSON.stringify(value.slice(0, 200))}`);
-    this.name = 'UnsafeNameError';
-  }
-}
-
-/** An upload bigger than the limit (the partial file is removed). */
-export class UploadTooLargeError extends Error {
-  readonly code = 'EUPLOADTOOLARGE';
-  readonly maxBytes: number;
-  constructor(maxBytes: number) {
-    super(`upload exceeds the limit of ${maxBytes} bytes`);
-    this.name = 'UploadTooLargeError';
-    this.maxBytes = maxBytes;
-  }
-}
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const UPLOAD_RE = new RegExp(`^uploads/(${UUID})$`);
+const UUID_RE = new RegExp(`^${UUID}$`);
 
 export interface StoredFile {
   name: string;
@@ -43,167 +37,247 @@ export interface StoredFile {
   modifiedAt: Date;
 }
 
-export type WriteData = Buffer | Uint8Array | string | Readable | AsyncIterable<Buffer | Uint8Array | string>;
+/** An upload received but not yet given to a tenant (in `incoming/`). */
+export interface StagedUpload {
+  readonly id: string;
+  readonly path: string;
+  readonly bytes: number;
+}
+
+/** An upload in a tenant's folder; `uploadPath` is what image jobs carry in their args. */
+export interface SavedUploadFile {
+  readonly uploadPath: string;
+  readonly path: string;
+  readonly bytes: number;
+}
+
+/** An entry of a folder Storage lists for the sweeper. */
+export interface FolderEntry {
+  readonly name: string;
+  readonly bytes: number;
+  readonly modifiedAt: Date;
+}
 
 export class Storage {
   readonly root: string;
+  readonly usage: TenantUsage;
+  #realRoot: string | undefined;
 
   constructor(root: string) {
     this.root = path.resolve(root);
+    this.usage = new TenantUsage(
+      (tenant) => path.join(this.root, 'tenants', tenant),
+      async (tenant) => isPlainDir(path.join(this.root, 'tenants', tenant), path.join(await this.realRoot(), 'tenants', tenant)),
+    );
   }
 
   /** Creates the folders; call once at startup (writes also create what they need). */
   async init(): Promise<void> {
-    await fs.mkdir(path.join(this.root, 'jobs'), { recursive: true });
-    await fs.mkdir(path.join(this.root, 'uploads'), { recursive: true });
+    await fs.mkdir(path.join(this.root, 'tenants'), { recursive: true });
+    await fs.mkdir(path.join(this.root, 'incoming'), { recursive: true });
+    this.#realRoot = await fs.realpath(this.root);
   }
 
-  /** Absolute path of a job's file. @throws UnsafeNameError */
-  path(jobId: string, file: string): string {
-    return path.join(this.jobDir(jobId), checkFile(file));
+  /** The files of one tenant. @throws UnsafeNameError */
+  forTenant(tenant: string): TenantStorage {
+    if (typeof tenant !== 'string' || !ID_RE.test(tenant)) throw new UnsafeNameError('tenant id', String(tenant));
+    return new TenantStorage(this, tenant);
   }
 
-  /** Writes a job's file (atomically) and returns its size. Aborting `signal` removes the partial file. */
-  async write(jobId: string, file: string, data: WriteData, options: { signal?: AbortSignal } = {}): Promise<{ name: string; bytes: number }> {
-    const target = this.path(jobId, file);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const temp = `${target}.${randomUUID()}.tmp`;
-    try {
-      let bytes = 0;
-      const source = typeof data === 'string' || data instanceof Uint8Array ? Readable.from([Buffer.from(data)]) : data;
-      const counter = new Transform({
-        transform(chunk: Buffer | string, _enc, done) {
-          bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-          done(null, chunk);
-        },
-      });
-      await pipeline(source, counter, createWriteStream(temp, { flags: 'wx' }), options.signal ? { signal: options.signal } : {});
-      await fs.rename(temp, target);
-      return { name: path.basename(target), bytes };
-    } catch (error) {
-      await fs.rm(temp, { force: true });
-      throw error;
-    }
+  /** The files of `tenant` when it is a valid tenant id (a job's tag, say), else null. */
+  ofTenant(tenant: string | null | undefined): TenantStorage | null {
+    return typeof tenant === 'string' && ID_RE.test(tenant) ? new TenantStorage(this, tenant) : null;
   }
 
-  /** A job's files, by name; empty when it has none. @throws UnsafeNameError */
-  async list(jobId: string): Promise<StoredFile[]> {
-    const dir = this.jobDir(jobId);
-    const entries = await fs.readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [];
-      throw error;
-    });
-    const files: StoredFile[] = [];
-    for (const entry of entries) {
-      if (!entry.isFile() || !FILE_RE.test(entry.name) || entry.name.endsWith('.tmp')) continue;
-      const stat = await fs.stat(path.join(dir, entry.name)).catch(() => undefined);
-      if (stat) files.push({ name: entry.name, bytes: stat.size, modifiedAt: stat.mtime });
-    }
-    return files.sort((a, b) => a.name.localeCompare(b.name));
-  }
-
-  /** Opens a job's file for reading; `null` when there is no such file. @throws UnsafeNameError */
-  async open(jobId: string, file: string): Promise<{ name: string; bytes: number; stream: Readable } | null> {
-    const target = this.path(jobId, file);
-    const handle = await fs.open(target, 'r').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'EISDIR') return null;
-      throw error;
-    });
-    if (handle === null) return null;
-    const stat = await handle.stat();
-    if (!stat.isFile()) {
-      await handle.close();
-      return null;
-    }
-    return { name: path.basename(target), bytes: stat.size, stream: handle.createReadStream() };
-  }
-
-  /** Reads a whole job file (small files: PDFs to parse, results in tests). @throws UnsafeNameError */
-  readFile(jobId: string, file: string): Promise<Buffer> {
-    return fs.readFile(this.path(jobId, file));
-  }
-
-  /** Removes a job's folder and files. */
-  async remove(jobId: string): Promise<void> {
-    await fs.rm(this.jobDir(jobId), { recursive: true, force: true });
+  /** The tenants with a (plain) folder. */
+  async tenants(): Promise<string[]> {
+    const dir = path.join(this.root, 'tenants');
+    if (!(await isPlainDir(dir, path.join(await this.realRoot(), 'tenants')))) return [];
+    const found = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+    return found.filter((e) => e.isDirectory() && ID_RE.test(e.name)).map((e) => e.name);
   }
 
   /**
-   * Stores an upload, stopping (and removing what was written) as soon as it passes `maxBytes`.
-   * Returns `uploadPath` ("uploads/<uuid>"), the value image jobs carry in their args.
+   * Receives an upload into `incoming/`, stopping (and removing what was written) as soon as it
+   * passes `maxBytes`. Give it to a tenant with `forTenant(t).adoptUpload`, or `discardStaged`.
    * @throws UploadTooLargeError
    */
-  async saveUpload(stream: Readable | AsyncIterable<Buffer | Uint8Array>, maxBytes: number): Promise<{ uploadPath: string; path: string; bytes: number }> {
-    const uploadPath = `uploads/${randomUUID()}`;
-    const target = this.uploadFile(uploadPath);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const source = stream instanceof Readable ? stream : Readable.from(stream);
-    let bytes = 0;
+  async stageUpload(stream: Readable | AsyncIterable<Buffer | Uint8Array>, maxBytes: number): Promise<StagedUpload> {
+    const id = randomUUID();
+    const dir = await this.plainDir('incoming');
+    const target = path.join(dir, id);
+    const bytes = await saveCapped(target, stream, maxBytes, () => new UploadTooLargeError(maxBytes));
+    return { id, path: target, bytes };
+  }
+
+  /** Removes a staged upload (missing is fine). */
+  async discardStaged(staged: Pick<StagedUpload, 'id'>): Promise<void> {
+    if (UUID_RE.test(staged.id)) await fs.rm(path.join(this.root, 'incoming', staged.id), { force: true });
+  }
+
+  /** Staged uploads (for the sweeper: those of requests that never finished). */
+  async stagedEntries(): Promise<FolderEntry[]> {
+    return (await entries(path.join(this.root, 'incoming'))).filter((e) => UUID_RE.test(e.name));
+  }
+
+  /** The real path of the root (the root itself may be a symlink; nothing under it may). */
+  async realRoot(): Promise<string> {
+    this.#realRoot ??= await fs.realpath(this.root).catch(() => this.root);
+    return this.#realRoot;
+  }
+
+  /** `relative` under the root, created if needed, once checked to be a plain folder. @throws UnsafePathError */
+  async plainDir(relative: string): Promise<string> {
+    const dir = path.join(this.root, relative);
+    await fs.mkdir(dir, { recursive: true });
+    if (!(await isPlainDir(dir, path.join(await this.realRoot(), relative)))) throw new UnsafePathError(relative);
+    return dir;
+  }
+
+  /** Whether `relative` under the root is an existing plain folder. */
+  async isPlain(relative: string): Promise<boolean> {
+    return isPlainDir(path.join(this.root, relative), path.join(await this.realRoot(), relative));
+  }
+}
+
+/** One tenant's files: its jobs' result files and its uploads. */
+export class TenantStorage {
+  constructor(
+    readonly storage: Storage,
+    readonly tenant: string,
+  ) {}
+
+  /** Absolute path of a job's file. @throws UnsafeNameError */
+  path(jobId: string, file: string): string {
+    return path.join(this.storage.root, this.jobFolder(jobId), checkFile(file));
+  }
+
+  /** Writes a job's file (atomically) and returns its size. Aborting `signal` removes the partial file. @throws UnsafeNameError, UnsafePathError */
+  async write(jobId: string, file: string, data: WriteData, options: { signal?: AbortSignal } = {}): Promise<{ name: string; bytes: number }> {
+    const name = checkFile(file);
+    const dir = await this.storage.plainDir(this.jobFolder(jobId));
+    const bytes = await writeAtomic(path.join(dir, name), data, options.signal);
+    this.storage.usage.added(this.tenant, bytes);
+    return { name, bytes };
+  }
+
+  /** A job's files (regular files only, never links), by name; empty when it has none. @throws UnsafeNameError */
+  async list(jobId: string): Promise<StoredFile[]> {
+    const folder = this.jobFolder(jobId);
+    if (!(await this.storage.isPlain(folder))) return [];
+    const found = await entries(path.join(this.storage.root, folder));
+    return found
+      .filter((e) => e.file && FILE_RE.test(e.name) && !e.name.endsWith('.tmp'))
+      .map((e) => ({ name: e.name, bytes: e.bytes, modifiedAt: e.modifiedAt }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Opens a job's file for reading; `null` when there is no such regular file (a link is none). @throws UnsafeNameError */
+  async open(jobId: string, file: string): Promise<{ name: string; bytes: number; stream: Readable } | null> {
+    const name = checkFile(file);
+    const folder = this.jobFolder(jobId);
+    if (!(await this.storage.isPlain(folder))) return null;
+    const opened = await openRegular(path.join(this.storage.root, folder, name));
+    if (opened === null) return null;
+    return { name, bytes: opened.bytes, stream: opened.handle.createReadStream() };
+  }
+
+  /** Reads a whole job file (small files: PDFs to parse, results in tests). @throws UnsafeNameError, ENOENT */
+  async readFile(jobId: string, file: string): Promise<Buffer> {
+    const name = checkFile(file);
+    const folder = this.jobFolder(jobId);
+    const opened = (await this.storage.isPlain(folder)) ? await openRegular(path.join(this.storage.root, folder, name)) : null;
+    if (opened === null) throw notFoundError(`${folder}/${name}`);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const out = createWriteStream(target, { flags: 'wx' });
-        let failed = false;
-        const fail = (error: unknown) => {
-          if (failed) return;
-          failed = true;
-          out.destroy();
-          // Keep reading (and dropping) the rest, so an HTTP client can still be answered 413.
-          source.resume();
-          reject(error);
-        };
-        source.on('data', (chunk: Buffer) => {
-          if (failed) return;
-          bytes += chunk.length;
-          if (bytes > maxBytes) return fail(new UploadTooLargeError(maxBytes));
-          if (!out.write(chunk)) {
-            source.pause();
-            out.once('drain', () => source.resume());
-          }
-        });
-        source.once('end', () => {
-          if (!failed) out.end();
-        });
-        source.on('error', fail);
-        out.on('error', fail);
-        out.once('finish', () => {
-          if (!failed) resolve();
-        });
-      });
+      return await opened.handle.readFile();
+    } finally {
+      await opened.handle.close();
+    }
+  }
+
+  /** Removes a job's folder and files; returns the bytes they held (missing is fine). @throws UnsafeNameError */
+  async remove(jobId: string): Promise<number> {
+    const dir = path.join(this.storage.root, this.jobFolder(jobId));
+    // A folder that is a link is only unlinked (rm never follows it) and counts nothing.
+    const bytes = (await this.storage.isPlain(this.jobFolder(jobId))) ? await folderBytes(dir) : 0;
+    await fs.rm(dir, { recursive: true, force: true });
+    this.storage.usage.changed(this.tenant);
+    return bytes;
+  }
+
+  /** The names in the tenant's jobs folder (job ids, whatever they are: links included, for removal). */
+  async jobFolders(): Promise<string[]> {
+    if (!(await this.storage.isPlain(path.join('tenants', this.tenant, 'jobs')))) return [];
+    return (await entries(path.join(this.storage.root, 'tenants', this.tenant, 'jobs'))).map((e) => e.name).filter((n) => ID_RE.test(n));
+  }
+
+  /** Stores an upload for this tenant (staged, then adopted). @throws UploadTooLargeError */
+  async saveUpload(stream: Readable | AsyncIterable<Buffer | Uint8Array>, maxBytes: number): Promise<SavedUploadFile> {
+    return this.adoptUpload(await this.storage.stageUpload(stream, maxBytes));
+  }
+
+  /** Moves a staged upload into this tenant's uploads. @throws UnsafePathError (the staged file is then removed) */
+  async adoptUpload(staged: StagedUpload): Promise<SavedUploadFile> {
+    const uploadPath = `uploads/${staged.id}`;
+    try {
+      const dir = await this.storage.plainDir(path.join('tenants', this.tenant, 'uploads'));
+      const target = path.join(dir, staged.id);
+      await fs.rename(staged.path, target);
+      this.storage.usage.added(this.tenant, staged.bytes);
+      return { uploadPath, path: target, bytes: staged.bytes };
     } catch (error) {
-      await fs.rm(target, { force: true });
+      await this.storage.discardStaged(staged);
       throw error;
     }
-    return { uploadPath, path: target, bytes };
   }
 
   /** Absolute path of an upload given its `uploads/<uuid>` reference. @throws UnsafeNameError */
   uploadFile(uploadPath: string): string {
-    const match = UPLOAD_RE.exec(uploadPath);
-    if (!match) throw new UnsafeNameError('upload path', uploadPath);
-    return path.join(this.root, 'uploads', match[1]!);
+    const match = typeof uploadPath === 'string' ? UPLOAD_RE.exec(uploadPath) : null;
+    if (!match) throw new UnsafeNameError('upload path', String(uploadPath));
+    return path.join(this.storage.root, 'tenants', this.tenant, 'uploads', match[1]!);
   }
 
   /** Reads an upload, refusing one larger than `maxBytes`. @throws UnsafeNameError, UploadTooLargeError, ENOENT */
   async readUpload(uploadPath: string, maxBytes = Number.MAX_SAFE_INTEGER): Promise<Buffer> {
-    const file = this.uploadFile(uploadPath);
-    const stat = await fs.stat(file);
-    if (stat.size > maxBytes) throw new UploadTooLargeError(maxBytes);
-    return fs.readFile(file);
+    const opened = await this.openUpload(uploadPath);
+    try {
+      if (opened.bytes > maxBytes) throw new UploadTooLargeError(maxBytes);
+      return await opened.handle.readFile();
+    } finally {
+      await opened.handle.close();
+    }
   }
 
-  /** A read stream of an upload. @throws UnsafeNameError */
-  uploadStream(uploadPath: string): Readable {
-    return createReadStream(this.uploadFile(uploadPath));
+  /** A read stream of an upload. @throws UnsafeNameError, ENOENT */
+  async uploadStream(uploadPath: string): Promise<Readable> {
+    return (await this.openUpload(uploadPath)).handle.createReadStream();
   }
 
-  /** Deletes an upload (missing is fine). */
+  /** Deletes an upload (missing is fine). @throws UnsafeNameError */
   async removeUpload(uploadPath: string): Promise<void> {
     await fs.rm(this.uploadFile(uploadPath), { force: true });
+    this.storage.usage.changed(this.tenant);
   }
 
-  private jobDir(jobId: string): string {
-    if (typeof jobId !== 'string' || !JOB_ID_RE.test(jobId)) throw new UnsafeNameError('job id', String(jobId));
-    return path.join(this.root, 'jobs', jobId);
+  /** The tenant's uploads, with `uploadPath` as name (for the sweeper). */
+  async uploads(): Promise<FolderEntry[]> {
+    if (!(await this.storage.isPlain(path.join('tenants', this.tenant, 'uploads')))) return [];
+    const found = await entries(path.join(this.storage.root, 'tenants', this.tenant, 'uploads'));
+    return found.filter((e) => UUID_RE.test(e.name)).map((e) => ({ ...e, name: `uploads/${e.name}` }));
+  }
+
+  private async openUpload(uploadPath: string) {
+    const file = this.uploadFile(uploadPath);
+    const opened = (await this.storage.isPlain(path.join('tenants', this.tenant, 'uploads'))) ? await openRegular(file) : null;
+    if (opened === null) throw notFoundError(uploadPath);
+    return opened;
+  }
+
+  /** `tenants/<tenant>/jobs/<jobId>`, relative to the root. */
+  private jobFolder(jobId: string): string {
+    if (typeof jobId !== 'string' || !ID_RE.test(jobId)) throw new UnsafeNameError('job id', String(jobId));
+    return path.join('tenants', this.tenant, 'jobs', jobId);
   }
 }
 

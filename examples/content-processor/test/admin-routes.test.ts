@@ -84,7 +84,7 @@ describe('the admin key', () => {
   });
 
   it('without a key configured the admin routes do not exist', async () => {
-    const closed = await another({ ADMIN_API_KEY: '' });
+    const closed = await another({ ADMIN_API_KEY: '', INSECURE_DEV: 'false' });
     for (const [method, url] of [['GET', '/admin/queues'], ['POST', '/admin/queues/emails/pause'], ['GET', '/admin/schedules'], ['GET', '/dashboard'], ['DELETE', '/jobs']] as const) {
       expect((await closed.app.inject({ method, url, payload: method === 'GET' ? undefined : {} })).statusCode, `${method} ${url}`).toBe(404);
     }

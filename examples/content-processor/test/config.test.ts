@@ -44,6 +44,9 @@ describe('loadConfig', () => {
       logLevel: 'info',
       corsOrigin: '*',
       tenantConcurrency: 2,
+      eventStreamsPerTenant: 10,
+      tenantStorageQuota: 1024 ** 3,
+      storageSweepIntervalMs: 60_000,
       warnings: [],
     });
     expect(config.databaseUrl).toBeUndefined();
@@ -89,6 +92,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'debug',
       CORS_ORIGIN: 'https://a.example, https://b.example',
       TENANT_CONCURRENCY: '7',
+      EVENT_STREAMS_PER_TENANT: '3',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -112,6 +116,7 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       corsOrigin: 'https://a.example, https://b.example',
       tenantConcurrency: 7,
+      eventStreamsPerTenant: 3,
     });
     expect(config.warnings).toEqual([expect.stringContaining('ALLOW_PRIVATE_TARGETS')]);
   });
@@ -121,6 +126,13 @@ describe('loadConfig', () => {
     expect(config.port).toBe(3000);
     expect(config.storageDir).toBe('/tmp/cp-data/storage');
     expect(config.smtp).toBeUndefined();
+  });
+
+  it('reads the storage quota and sweep interval (0 turns either off), refusing what is not a whole number', () => {
+    expect(load({ WEBHOOK_SECRET: SECRET, TENANT_STORAGE_QUOTA: '5000', STORAGE_SWEEP_INTERVAL: '0' })).toMatchObject({ tenantStorageQuota: 5000, storageSweepIntervalMs: 0 });
+    const error = configError({ WEBHOOK_SECRET: SECRET, TENANT_STORAGE_QUOTA: '1GB', STORAGE_SWEEP_INTERVAL: '-5' });
+    expect(error.issues.map((i) => i.variable).sort()).toEqual(['STORAGE_SWEEP_INTERVAL', 'TENANT_STORAGE_QUOTA']);
+    expect(error.message).toMatch(/TENANT_STORAGE_QUOTA: must be a whole number \(got "1GB"\)/);
   });
 
   it('lists every bad variable, with why, in one error', () => {
@@ -164,8 +176,10 @@ describe('loadConfig', () => {
     const config = loadConfig({ INSECURE_DEV: 'true' }, { warn: (m) => warnings.push(m) });
     expect(config.insecureDev).toBe(true);
     expect(config.webhookSecret).toBe(DEV_WEBHOOK_SECRET);
-    expect(warnings).toHaveLength(2); // the dev secret, and open admin routes
+    expect(warnings).toHaveLength(2); // the dev secret, and keyless tenant requests with open admin routes
     expect(warnings[0]).toMatch(/WEBHOOK_SECRET is not set/);
+    expect(warnings[1]).toMatch(/act for any tenant.*admin routes are open/);
+    expect(load({ INSECURE_DEV: 'true', ADMIN_API_KEY: 'a-key-of-16-chars-or-more' }).warnings.at(-1)).not.toMatch(/admin routes are open/);
     expect(config.warnings).toEqual(warnings);
 
     // A real secret wins even in dev mode; a short one is refused and never echoed.

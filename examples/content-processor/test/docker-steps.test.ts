@@ -17,11 +17,12 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl } from './support/db.js';
 import { buildStages, hostPath, openToOthers, runAs, runEnv, type Stage } from './support/dockerfile.js';
-import { freePort, freshDatabase } from './support/server.js';
+import { freePort, freshDatabase, tenantKey } from './support/server.js';
 
 const exec = promisify(execFile);
 const EXAMPLE = fileURLToPath(new URL('..', import.meta.url));
 const ROOT = path.resolve(EXAMPLE, '../..');
+const ADMIN = 'docker-steps-admin-key-0123456789';
 
 let workspace: string;
 let stages: Stage[];
@@ -63,7 +64,7 @@ describe('the Dockerfile, step by step', () => {
     const db = await freshDatabase(databaseUrl(), 'cp_docker');
     cleanups.push(db.drop);
     const port = await freePort();
-    const env = { ...runEnv(image, stages), DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', WEBHOOK_SECRET: 'docker-steps-secret-0123456789abcdef' };
+    const env = { ...runEnv(image, stages), DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', WEBHOOK_SECRET: 'docker-steps-secret-0123456789abcdef', ADMIN_API_KEY: ADMIN };
     const user = runAs(image);
     const cwd = hostPath(image, image.workdir);
 
@@ -97,17 +98,18 @@ describe('the Dockerfile, step by step', () => {
     const form = new FormData();
     form.append('file', new Blob([png], { type: 'image/png' }), 'photo.png');
     form.append('imageId', 'img-docker');
-    form.append('tenantId', 'tenant-docker');
     form.append('operations', JSON.stringify({ resize: { width: 200 }, format: 'webp' }));
-    const created = await fetch(`${base}/jobs/images`, { method: 'POST', body: form });
+    // Production mode: a tenant's requests carry its API key, created through the admin API.
+    const key = { 'x-api-key': await tenantKey({ base }, ADMIN, 'tenant-docker') };
+    const created = await fetch(`${base}/jobs/images`, { method: 'POST', body: form, headers: key });
     expect(created.status, await created.clone().text()).toBe(201);
     const { id } = (await created.json()) as { id: string };
-    const done = await waitForJob(base, id);
+    const done = await waitForJob(base, id, key);
     expect(done.state, JSON.stringify(done)).toBe('completed');
-    const { files } = (await (await fetch(`${base}/jobs/${id}/files`)).json()) as { files: { name: string; url: string }[] };
+    const { files } = (await (await fetch(`${base}/jobs/${id}/files`, { headers: key })).json()) as { files: { name: string; url: string }[] };
     const webp = files.find((f) => f.name.endsWith('.webp'));
     expect(webp, JSON.stringify(files)).toBeDefined();
-    const bytes = Buffer.from(await (await fetch(new URL(webp!.url, base))).arrayBuffer());
+    const bytes = Buffer.from(await (await fetch(new URL(webp!.url, base), { headers: key })).arrayBuffer());
     expect((await sharp(bytes).metadata()).width).toBe(200);
     if (user) expect((await stat(hostPath(image, `/data/storage`))).uid).toBe(user.uid);
 
@@ -127,10 +129,10 @@ async function waitForHealth(server: ChildProcess, base: string, log: () => stri
   }
 }
 
-async function waitForJob(base: string, id: string): Promise<{ state: string }> {
+async function waitForJob(base: string, id: string, key: Record<string, string>): Promise<{ state: string }> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const job = (await (await fetch(`${base}/jobs/${id}`)).json()) as { state: string };
+    const job = (await (await fetch(`${base}/jobs/${id}`, { headers: key })).json()) as { state: string };
     if (job.state === 'completed' || job.state === 'discarded') return job;
     if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl } from './support/db.js';
 import { browserPage } from './support/browser.js';
-import { freePort, freshDatabase, startServer, type RunningServer } from './support/server.js';
+import { freePort, freshDatabase, startServer, tenantKey, type RunningServer } from './support/server.js';
 
 const SECRET = 'e2e-webhook-secret-0123456789abcdef';
 const ADMIN_KEY = 'e2e-admin-key-0123456789';
@@ -30,12 +30,13 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-async function server(extra: Record<string, string>): Promise<RunningServer> {
+/** A server in production mode, and a tenant key for it: its job routes need one. */
+async function server(extra: Record<string, string>): Promise<RunningServer & { key: { 'x-api-key': string } }> {
   const db = await freshDatabase(databaseUrl(), 'cp_e2e');
   const dir = await tempDir();
   const running = await startServer({ DATABASE_URL: db.url, DATA_DIR: dir, WEBHOOK_SECRET: SECRET, ADMIN_API_KEY: ADMIN_KEY, ...extra });
   cleanups.push(db.drop, running.stop);
-  return running;
+  return Object.assign(running, { key: { 'x-api-key': await tenantKey(running, ADMIN_KEY, 'tenant-e2e') } });
 }
 
 async function json(res: Response): Promise<Record<string, unknown>> {
@@ -43,18 +44,18 @@ async function json(res: Response): Promise<Record<string, unknown>> {
   return body;
 }
 
-async function waitForJob(base: string, id: string, states: readonly string[]): Promise<Record<string, unknown>> {
+async function waitForJob(on: typeof strict, id: string, states: readonly string[]): Promise<Record<string, unknown>> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const job = await json(await fetch(`${base}/jobs/${id}`));
+    const job = await json(await fetch(`${on.base}/jobs/${id}`, { headers: on.key }));
     if (states.includes(job.state as string)) return job;
     if (Date.now() > deadline) throw new Error(`job ${id} still ${String(job.state)}: ${JSON.stringify(job)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-let strict: RunningServer;
-let open: RunningServer;
+let strict: Awaited<ReturnType<typeof server>>;
+let open: Awaited<ReturnType<typeof server>>;
 beforeAll(async () => {
   [strict, open] = await Promise.all([server({}), server({ ALLOW_PRIVATE_TARGETS: 'true' })]);
 }, 120_000);
@@ -65,22 +66,21 @@ describe('the running API', () => {
     const form = new FormData();
     form.append('file', new Blob([png], { type: 'image/png' }), 'photo.png');
     form.append('imageId', 'img-e2e');
-    form.append('tenantId', 'tenant-e2e');
     form.append('operations', JSON.stringify({ resize: { width: 320 }, format: 'webp', thumbnails: [64] }));
-    const created = await fetch(`${strict.base}/jobs/images`, { method: 'POST', body: form });
+    const created = await fetch(`${strict.base}/jobs/images`, { method: 'POST', body: form, headers: strict.key });
     expect(created.status, await created.clone().text()).toBe(201);
     const job = await json(created);
 
-    const done = await waitForJob(strict.base, job.id as string, ['completed', 'discarded']);
+    const done = await waitForJob(strict, job.id as string, ['completed', 'discarded']);
     expect(done.state, JSON.stringify(done.errors)).toBe('completed');
-    const listing = await json(await fetch(`${strict.base}/jobs/${job.id as string}/files`));
+    const listing = await json(await fetch(`${strict.base}/jobs/${job.id as string}/files`, { headers: strict.key }));
     const files = listing.files as { name: string; url: string }[];
     expect(files.length).toBeGreaterThanOrEqual(2);
     const sizes = await Promise.all(
       files
         .filter((f) => /\.(webp|png|jpe?g|avif)$/.test(f.name))
         .map(async (f) => {
-          const res = await fetch(`${strict.base}${f.url}`);
+          const res = await fetch(`${strict.base}${f.url}`, { headers: strict.key });
           expect(res.status).toBe(200);
           const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
           return `${meta.width}x${meta.height}:${meta.format}`;
@@ -107,12 +107,12 @@ describe('the running API', () => {
 
     const created = await fetch(`${open.base}/jobs/webhooks`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `http://127.0.0.1:${port}/hook`, event: 'order.paid', payload: { order: 42 }, tenantId: 'tenant-e2e' }),
+      headers: { 'content-type': 'application/json', ...open.key },
+      body: JSON.stringify({ url: `http://127.0.0.1:${port}/hook`, event: 'order.paid', payload: { order: 42 } }),
     });
     expect(created.status, await created.clone().text()).toBe(201);
     const job = await json(created);
-    const done = await waitForJob(open.base, job.id as string, ['completed', 'discarded']);
+    const done = await waitForJob(open, job.id as string, ['completed', 'discarded']);
     expect(done.state, JSON.stringify(done.errors)).toBe('completed');
 
     expect(received).toHaveLength(1);
@@ -127,8 +127,8 @@ describe('the running API', () => {
   it('refuses a webhook to 127.0.0.1 by default, and enqueues nothing', async () => {
     const res = await fetch(`${strict.base}/jobs/webhooks`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ url: 'http://127.0.0.1:9/hook', event: 'x', payload: {}, tenantId: 'tenant-e2e' }),
+      headers: { 'content-type': 'application/json', ...strict.key },
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/hook', event: 'x', payload: {} }),
     });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(/url/i);
@@ -145,8 +145,8 @@ describe('the dashboard', () => {
     const { page, pageErrors } = opened;
     await fetch(`${strict.base}/jobs/emails`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ to: 'ada@test.local', subject: 'hi', text: 'hello', tenantId: 'tenant-e2e' }),
+      headers: { 'content-type': 'application/json', ...strict.key },
+      body: JSON.stringify({ to: 'ada@test.local', subject: 'hi', text: 'hello' }),
     });
     // The browser's login prompt (the dashboard answers 401 with a Basic challenge): the admin key.
     await page.authenticate({ username: 'admin', password: ADMIN_KEY });

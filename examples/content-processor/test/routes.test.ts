@@ -119,7 +119,7 @@ describe('POST /jobs/*', () => {
     expect(job.args).toMatchObject({ imageId: 'upload-1', tenantId: 't2', operations: { format: 'png', thumbnails: [16] } });
     expect(job.args.uploadPath).toMatch(/^uploads\/[0-9a-f-]{36}$/);
     expect(job.args.sourceUrl).toBeUndefined();
-    const stored = await t.storage.readUpload(job.args.uploadPath);
+    const stored = await t.storage.forTenant('t2').readUpload(job.args.uploadPath);
     expect(stored.subarray(1, 4).toString()).toBe('PNG');
   });
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl } from './support/db.js';
 import { parseSse } from './support/app.js';
-import { freshDatabase, startServer, type RunningServer } from './support/server.js';
+import { freshDatabase, startServer, tenantKey, type RunningServer } from './support/server.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -18,6 +18,7 @@ afterAll(async () => {
 
 let front: RunningServer;
 let back: RunningServer;
+let key: { 'x-api-key': string };
 beforeAll(async () => {
   const db = await freshDatabase(databaseUrl(), 'cp_sse');
   cleanups.push(db.drop);
@@ -29,6 +30,8 @@ beforeAll(async () => {
   cleanups.push(front.stop);
   back = await startServer(env);
   cleanups.push(back.stop);
+  // One key works on every instance: they share the database.
+  key = { 'x-api-key': await tenantKey(front, 'sse-admin-key-0123456789', 'tenant-sse') };
 }, 120_000);
 
 describe('job events across API instances', () => {
@@ -39,12 +42,12 @@ describe('job events across API instances', () => {
     expect((await fetch(`${front.base}/admin/queues/documents/pause`, { method: 'POST', headers: admin })).status).toBe(200);
     const created = await fetch(`${front.base}/jobs/documents`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ documentId: 'doc-sse', title: 'Followed elsewhere', paragraphs, tenantId: 'tenant-sse' }),
+      headers: { 'content-type': 'application/json', ...key },
+      body: JSON.stringify({ documentId: 'doc-sse', title: 'Followed elsewhere', paragraphs }),
     });
     expect(created.status, await created.clone().text()).toBe(201);
     const job = (await created.json()) as { id: string };
-    const res = await fetch(`${front.base}/jobs/${job.id}/events`);
+    const res = await fetch(`${front.base}/jobs/${job.id}/events`, { headers: key });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const reader = res.body!.getReader();
@@ -63,7 +66,7 @@ describe('job events across API instances', () => {
     expect(progress.length, JSON.stringify(events)).toBeGreaterThanOrEqual(2);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
     expect(progress.at(-1)).toBe(100);
-    const done = (await (await fetch(`${back.base}/jobs/${job.id}`)).json()) as { state: string; attemptedBy: string };
+    const done = (await (await fetch(`${back.base}/jobs/${job.id}`, { headers: key })).json()) as { state: string; attemptedBy: string };
     expect(done.state).toBe('completed');
     const last = events.filter((e) => e.event === 'state').at(-1)!.data as { attemptedBy: string };
     expect(last.attemptedBy).toBe(done.attemptedBy);

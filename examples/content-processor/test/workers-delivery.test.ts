@@ -1,11 +1,9 @@
-// deliver-webhook and export-data end to end through a real docket Queue (drain), and the whole
+// deliver-webhook end to end through a real docket Queue (drain) (export-data: export.test.ts), and the whole
 // app docket started for real (LISTEN/NOTIFY, plugins, per-tenant partitions) on its own schema.
 // Receivers are local HTTP servers on 127.0.0.1.
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from 'docket';
 import { uniqueSchemaName } from './support/db.js';
-import { csvLine, type ExportResult, type ExportRow } from '../src/workers/export.js';
 import { verifyWebhook, type WebhookBody } from '../src/workers/webhook.js';
 import { SECRET, createHarness, until, type Harness, type TestDocket } from './support/harness.js';
 import { makePng, startReceiver, type Receiver } from './support/receivers.js';
@@ -106,76 +104,6 @@ describe('deliver-webhook', () => {
       expect(done.errors.at(-1)?.message).toMatch(/^blocked target/);
     }
     expect(receiver.requests.length).toBe(n);
-  });
-});
-
-/** A minimal RFC 4180 parser (quoted cells, doubled quotes, CRLF rows). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
-      else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(cell), (cell = '');
-    else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
-    else cell += c;
-  }
-  return rows;
-}
-
-describe('export-data', () => {
-  let jobsA: Job[];
-  beforeAll(async () => {
-    // 1,100 scheduled emails for tenant exp-a (three pages of listJobs), 20 for exp-b.
-    const email = (i: number, tenantId: string) => ({ to: `user${i}@example.org`, subject: i === 7 ? '=HYPERLINK("http://evil")' : `Hello, "user" ${i}`, text: 'hi', tenantId });
-    jobsA = await d.queue.insertMany(d.workers.email, Array.from({ length: 1100 }, (_, i) => email(i, 'exp-a')), { delay: 3_600_000 });
-    await d.queue.insertMany(d.workers.email, Array.from({ length: 20 }, (_, i) => email(i, 'exp-b')), { delay: 3_600_000 });
-  });
-  afterAll(async () => {
-    await d.queue.cancelJobs({ queue: 'emails', state: 'scheduled' });
-  });
-
-  it('streams a tenant’s matching jobs to CSV', async () => {
-    const job = await d.queue.insert(d.workers.exporter, { format: 'csv', filter: { queue: 'emails', state: 'scheduled' }, tenantId: 'exp-a' });
-    const done = await h.run(d, job);
-    expect(done.state).toBe('completed');
-    const result = done.result as ExportResult;
-    expect(result).toMatchObject({ file: 'export.csv', rows: 1100, format: 'csv', scanned: 1120 });
-    const file = await h.storage.readFile(job.id, 'export.csv');
-    expect(file.length).toBe(result.bytes);
-    const [header, ...rows] = parseCsv(file.toString('utf8'));
-    expect(header).toEqual(['id', 'worker', 'queue', 'state', 'tenantId', 'attempt', 'maxAttempts', 'priority', 'tags', 'insertedAt', 'scheduledAt', 'attemptedAt', 'completedAt', 'errorCount', 'lastError', 'args', 'result']);
-    expect(rows).toHaveLength(1100);
-    expect(rows.map((r) => r[0])).toEqual(jobsA.map((j) => j.id)); // oldest first, each once
-    expect(new Set(rows.map((r) => `${r[1]}|${r[2]}|${r[3]}|${r[4]}`))).toEqual(new Set(['send-email|emails|scheduled|exp-a']));
-    const args = JSON.parse(rows[3]![15]!) as { to: string; subject: string };
-    expect(args).toEqual({ to: 'user3@example.org', subject: 'Hello, "user" 3', text: 'hi', tenantId: 'exp-a' });
-    expect(done.lastProgress?.data).toEqual({ rows: 1100, scanned: 1120 });
-  });
-
-  it('streams to JSON; an export with nothing to show is an empty array', async () => {
-    const job = await d.queue.insert(d.workers.exporter, { format: 'json', filter: { queue: 'emails' }, tenantId: 'exp-b' });
-    const done = await h.run(d, job);
-    const result = done.result as ExportResult;
-    const rows = JSON.parse((await h.storage.readFile(job.id, 'export.json')).toString('utf8')) as ExportRow[];
-    expect(rows).toHaveLength(20);
-    expect(result).toMatchObject({ file: 'export.json', rows: 20 });
-    expect(rows[0]).toMatchObject({ worker: 'send-email', queue: 'emails', state: 'scheduled', tenantId: 'exp-b', attempt: 0, tags: [], errorCount: 0, lastError: null, result: null });
-    expect(Object.keys(rows[0]!)).toHaveLength(17);
-
-    const none = await h.run(d, await d.queue.insert(d.workers.exporter, { format: 'json', filter: { queue: 'emails', state: 'completed' }, tenantId: 'nobody' }));
-    expect(none.result).toMatchObject({ rows: 0 });
-    expect(JSON.parse((await h.storage.readFile(none.id, 'export.json')).toString())).toEqual([]);
-  });
-
-  it('quotes CSV per RFC 4180 and defuses spreadsheet formulas', () => {
-    expect(csvLine(['=SUM(A1)', 'a,b', 'say "hi"', -1, null, ['x', 'y'], '@cmd', 'plain'])).toBe(`'=SUM(A1),"a,b","say ""hi""",-1,,x;y,'@cmd,plain\r\n`);
   });
 });
 

@@ -52,18 +52,18 @@ describe('process-image', () => {
       ['thumb-128.webp', 128, 96, 'webp'],
     ]);
     for (const file of result.files) {
-      const data = await h.storage.readFile(job.id, file.name);
+      const data = await h.storage.forTenant('tenant-a').readFile(job.id, file.name);
       expect(data.length).toBe(file.bytes);
       const meta = await sharp(data).metadata();
       expect([meta.format, meta.width, meta.height]).toEqual(['webp', file.width, file.height]);
     }
-    expect((await h.storage.list(job.id)).map((f) => f.name)).toEqual(['image.webp', 'thumb-128.webp', 'thumb-64.webp']);
+    expect((await h.storage.forTenant('tenant-a').list(job.id)).map((f) => f.name)).toEqual(['image.webp', 'thumb-128.webp', 'thumb-64.webp']);
     expect(done.lastProgress?.percent).toBe(100);
   });
 
   it('reads an upload from storage and writes every output format', async () => {
     const source = await makePng(400, 200);
-    const { uploadPath } = await h.storage.saveUpload(Readable.from([source]), 1024 * 1024);
+    const { uploadPath } = await h.storage.forTenant('tenant-a').saveUpload(Readable.from([source]), 1024 * 1024);
     const expected = { jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'heif' } as const; // sharp reports AVIF as HEIF/av1
     for (const format of ['jpeg', 'png', 'webp', 'avif'] as const) {
       const job = await d.queue.insert(d.workers.image, {
@@ -76,13 +76,13 @@ describe('process-image', () => {
       expect(done.state).toBe('completed');
       const [main] = (done.result as ImageResult).files;
       expect(main).toMatchObject({ width: 100, height: 50, format }); // fits inside 100x100, aspect kept
-      const meta = await sharp(await h.storage.readFile(job.id, main!.name)).metadata();
+      const meta = await sharp(await h.storage.forTenant('tenant-a').readFile(job.id, main!.name)).metadata();
       expect([meta.format, meta.width, meta.height]).toEqual([expected[format], 100, 50]);
     }
   });
 
   it('never enlarges, and optimizing makes a smaller file', async () => {
-    const { uploadPath } = await h.storage.saveUpload(Readable.from([await makePng(300, 300)]), 1024 * 1024);
+    const { uploadPath } = await h.storage.forTenant('tenant-a').saveUpload(Readable.from([await makePng(300, 300)]), 1024 * 1024);
     const sizes: number[] = [];
     for (const optimize of [true, false]) {
       const job = await d.queue.insert(d.workers.image, { imageId: 'big', uploadPath, operations: { resize: { width: 2000 }, format: 'jpeg', optimize }, tenantId: 'tenant-a' });
@@ -104,10 +104,10 @@ describe('process-image', () => {
     expect(await outcome({ sourceUrl: 'http://169.254.169.254/latest/meta-data/' })).toMatchObject({ state: 'discarded', error: expect.stringContaining('cloud metadata endpoint') });
     expect(await outcome({ uploadPath: '../../../../etc/passwd' })).toMatchObject({ state: 'discarded', error: expect.stringContaining('unsafe upload path') });
     expect(await outcome({ uploadPath: 'uploads/00000000-0000-4000-8000-000000000000' })).toMatchObject({ state: 'discarded', error: expect.stringContaining('ENOENT') });
-    const svg = await h.storage.saveUpload(Readable.from([Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><image href="http://169.254.169.254/x"/></svg>')]), 4096);
+    const svg = await h.storage.forTenant('tenant-b').saveUpload(Readable.from([Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><image href="http://169.254.169.254/x"/></svg>')]), 4096);
     expect(await outcome({ uploadPath: svg.uploadPath })).toMatchObject({ state: 'discarded', error: expect.stringContaining('format svg is not accepted') });
 
-    const truncated = await h.storage.saveUpload(Readable.from([png640.subarray(0, Math.floor(png640.length / 2))]), 1024 * 1024);
+    const truncated = await h.storage.forTenant('tenant-b').saveUpload(Readable.from([png640.subarray(0, Math.floor(png640.length / 2))]), 1024 * 1024);
     expect(await outcome({ uploadPath: truncated.uploadPath })).toMatchObject({ state: 'discarded', attempt: 1, error: expect.stringContaining('could not be processed') });
 
     const retry = await outcome({ sourceUrl: `${receiver.url}/unavailable` });
@@ -137,7 +137,7 @@ describe('generate-document', () => {
     expect(result.pdf.name).toBe('document.pdf');
     expect(result.pdf.pages).toBeGreaterThanOrEqual(3);
 
-    const pdf = await h.storage.readFile(job.id, 'document.pdf');
+    const pdf = await h.storage.forTenant('tenant-a').readFile(job.id, 'document.pdf');
     expect(pdf.subarray(0, 5).toString()).toBe('%PDF-');
     expect(pdf.length).toBe(result.pdf.bytes);
     const parser = new PDFParse({ data: pdf });
@@ -146,7 +146,7 @@ describe('generate-document', () => {
     expect(info.total).toBe(result.pdf.pages);
     expect(info.info?.Title).toBe(title);
 
-    const text = (await h.storage.readFile(job.id, 'document.txt')).toString('utf8');
+    const text = (await h.storage.forTenant('tenant-a').readFile(job.id, 'document.txt')).toString('utf8');
     expect(text.length).toBe(result.text.chars);
     expect(words(text)).toContain(`${title} · page ${result.pdf.pages}`);
     // Footers are drawn as each page starts, so they sit inside a paragraph broken by a page.
@@ -164,7 +164,7 @@ describe('send-email', () => {
     expect(done.state).toBe('completed');
     const result = done.result as EmailResult;
     expect(result).toEqual({ messageId: `<job-${job.id}@content-processor.localhost>`, eml: 'message.eml', bytes: expect.any(Number) });
-    const eml = (await h.storage.readFile(job.id, 'message.eml')).toString('utf8');
+    const eml = (await h.storage.forTenant('tenant-a').readFile(job.id, 'message.eml')).toString('utf8');
     expect(eml.length).toBe(result.bytes);
     expect(eml).toMatch(/^From: Content Processor <no-reply@content-processor\.localhost>\r$/m);
     expect(eml).toMatch(/^To: ada@example\.org\r$/m);
@@ -198,7 +198,7 @@ describe('send-email', () => {
       expect(message).toMatchObject({ from: 'ops@example.org', to: ['bob@example.org'], auth: { user: 'mailer', password: 'smtp-password' } });
       expect(message!.data).toMatch(/^Subject: Your export is ready\r$/m);
       expect(message!.data).toContain('Line one\r\n.\r\nLine three'); // dot-stuffed on the wire, unstuffed here
-      expect(await h.storage.list(job.id)).toEqual([]);
+      expect(await h.storage.forTenant('tenant-a').list(job.id)).toEqual([]);
     });
 
     it('discards a permanent refusal, retries a temporary one', async () => {

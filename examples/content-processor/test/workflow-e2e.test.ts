@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl } from './support/db.js';
 import type { WorkflowView } from '../src/routes/workflow-view.js';
 import { makePng, startReceiver, type Receiver } from './support/receivers.js';
-import { freshDatabase, startServer, type RunningServer } from './support/server.js';
+import { freshDatabase, startServer, tenantKey, type RunningServer } from './support/server.js';
 import { browserPage } from './support/browser.js';
 
 const SECRET = 'e2e-webhook-secret-0123456789abcdef';
@@ -27,6 +27,8 @@ afterAll(async () => {
 });
 
 let server: RunningServer;
+/** tenant-e2e's API key (the server runs in production mode). */
+let key: { 'x-api-key': string };
 let receiver: Receiver;
 beforeAll(async () => {
   const photo = await makePng(640, 480);
@@ -41,10 +43,11 @@ beforeAll(async () => {
   cleanups.push(() => rm(dir, { recursive: true, force: true }), db.drop);
   server = await startServer({ DATABASE_URL: db.url, DATA_DIR: dir, WEBHOOK_SECRET: SECRET, ADMIN_API_KEY: ADMIN_KEY, ALLOW_PRIVATE_TARGETS: 'true' });
   cleanups.push(() => server.stop());
+  key = { 'x-api-key': await tenantKey(server, ADMIN_KEY, 'tenant-e2e') };
 }, 120_000);
 
 async function post(body: unknown): Promise<Response> {
-  const init = body instanceof FormData ? { body } : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  const init = body instanceof FormData ? { body, headers: key } : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...key } };
   return fetch(`${server.base}/workflows/media`, { method: 'POST', ...init });
 }
 
@@ -52,7 +55,7 @@ async function post(body: unknown): Promise<Response> {
 async function waitForWorkflow(link: string): Promise<WorkflowView> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const res = await fetch(`${server.base}${link}`);
+    const res = await fetch(`${server.base}${link}`, { headers: key });
     expect(res.status).toBe(200);
     const wf = (await res.json()) as WorkflowView;
     if (wf.state !== 'running') return wf;
@@ -62,7 +65,7 @@ async function waitForWorkflow(link: string): Promise<WorkflowView> {
 }
 
 async function download(url: string): Promise<Buffer> {
-  const res = await fetch(`${server.base}${url}`);
+  const res = await fetch(`${server.base}${url}`, { headers: key });
   expect(res.status, url).toBe(200);
   return Buffer.from(await res.arrayBuffer());
 }
@@ -184,7 +187,7 @@ describe('POST /workflows/media on the running server', () => {
       expect(error.message).toContain(field);
       expect(error.issues.map((i) => i.path)).toContain(field);
     }
-    const missing = await fetch(`${server.base}/workflows/987654321`);
+    const missing = await fetch(`${server.base}/workflows/987654321`, { headers: key });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { message: string }).message).toContain('987654321');
   });

@@ -5,6 +5,14 @@ import { z } from 'zod';
 /** A tenant id: letters, digits, dashes; used for partitions and metrics labels. */
 export const tenantId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'tenantId: 1-64 letters, digits, _ or -');
 
+/**
+ * The tenantId of a request body: optional, because a tenant API key decides it (a body may only
+ * repeat the key's tenant); required only without a key (development mode, the admin key).
+ */
+export const requestTenantId = tenantId
+  .optional()
+  .describe("The tenant: leave it out when sending a tenant API key (the key decides); required without one (development mode, the admin key)");
+
 export const imageOperations = z
   .object({
     resize: z.object({ width: z.number().int().min(1).max(8000), height: z.number().int().min(1).max(8000).optional() }).optional(),
@@ -33,15 +41,17 @@ export const documentJobArgs = z.object({
   tenantId,
 });
 
-export const emailJobArgs = z
-  .object({
-    to: z.string().email(),
-    subject: z.string().min(1).max(300),
-    html: z.string().max(200_000).optional(),
-    text: z.string().max(200_000).optional(),
-    tenantId,
-  })
-  .refine((a) => a.html !== undefined || a.text !== undefined, 'give html or text');
+const emailFields = z.object({
+  to: z.string().email(),
+  subject: z.string().min(1).max(300),
+  html: z.string().max(200_000).optional(),
+  text: z.string().max(200_000).optional(),
+  tenantId,
+});
+const htmlOrText = (a: { html?: string | undefined; text?: string | undefined }): boolean => a.html !== undefined || a.text !== undefined;
+export const emailJobArgs = emailFields.refine(htmlOrText, 'give html or text');
+/** POST /jobs/emails: the args with the tenant left to the API key. */
+export const emailRequest = emailFields.extend({ tenantId: requestTenantId }).refine(htmlOrText, 'give html or text');
 
 export const webhookJobArgs = z.object({
   url: z.string().url(),

@@ -1,7 +1,7 @@
 // Admin routes, all behind the admin API key (auth.ts): queue status, pause/resume/scale (every
 // node obeys within a moment: docket persists the control and NOTIFYs the cluster), recent
-// jobs, retry/cancel one job, a manual prune and a manual rescue. app.ts registers this plugin
-// only when a key is configured, or INSECURE_DEV opens it.
+// jobs, retry/cancel one job, a manual prune (the pruned jobs' files go too) and a manual
+// rescue. app.ts registers this plugin only when a key is configured, or INSECURE_DEV opens it.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Job, QueueStats } from 'docket';
@@ -143,6 +143,8 @@ export const adminRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAc
       async (request) => {
         const job = action === 'retry' ? await queue.retry(request.params.id) : await queue.cancel(request.params.id, 'cancelled by an operator');
         if (job === null) throw notFound(`No job ${request.params.id}`);
+        // A job cancelled here is final: its upload goes now (docket emits job:cancel only for a worker's own cancel).
+        if (action === 'cancel') await app.storageSweeper.jobFinished(job);
         return toJobView(job);
       },
     );
@@ -172,7 +174,10 @@ export const adminRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAc
         states: b.states ?? [...FINAL_STATES],
         ...(b.queue ? { queue: b.queue } : {}),
         limit: b.limit,
+        // The pruned jobs' files go with them; a sweep then catches whatever else is left.
+        deleted: (jobs) => app.storageSweeper.jobsDeleted(jobs),
       });
+      app.storageSweeper.request();
       request.log.info(result, 'jobs pruned by an operator');
       return result;
     },
@@ -213,7 +218,14 @@ async function dbNow(pool: AppDeps['pool']): Promise<number> {
  */
 export async function prune(
   deps: Pick<AppDeps, 'queue' | 'pool'>,
-  o: { olderThanMs: number; states: (typeof FINAL_STATES)[number][]; queue?: string; limit: number },
+  o: {
+    olderThanMs: number;
+    states: (typeof FINAL_STATES)[number][];
+    queue?: string;
+    limit: number;
+    /** Told, after each batch, which jobs are gone (so their files can go too). */
+    deleted?: (jobs: Job[]) => Promise<unknown>;
+  },
 ): Promise<{ deleted: number; scanned: number; more: boolean }> {
   const { queue } = deps;
   const cutoff = (await dbNow(deps.pool)) - o.olderThanMs;
@@ -224,15 +236,26 @@ export async function prune(
     const page = await queue.listJobs({ state: o.states, order: 'asc', limit: PAGE, ...(o.queue ? { queue: o.queue } : {}), ...(after ? { after } : {}) });
     scanned += page.jobs.length;
     const ids: string[] = [];
+    const candidates: Job[] = [];
     let past = false;
     for (const job of page.jobs) {
       if (job.insertedAt.getTime() > cutoff) {
         past = true;
         break;
       }
-      if (job.completedAt !== null && job.completedAt.getTime() < cutoff && deleted + ids.length < o.limit) ids.push(job.id);
+      if (job.completedAt !== null && job.completedAt.getTime() < cutoff && deleted + ids.length < o.limit) {
+        ids.push(job.id);
+        candidates.push(job);
+      }
     }
-    if (ids.length > 0) deleted += await queue.deleteJobs({ ids, state: o.states });
+    if (ids.length > 0) {
+      deleted += await queue.deleteJobs({ ids, state: o.states });
+      if (o.deleted !== undefined) {
+        // deleteJobs re-checks the state (a job retried meanwhile stays): ask which are gone.
+        const kept = new Set((await queue.listJobs({ ids, limit: PAGE })).jobs.map((j) => j.id));
+        await o.deleted(candidates.filter((j) => !kept.has(j.id)));
+      }
+    }
     if (deleted >= o.limit) return { deleted, scanned, more: !past || page.next !== null };
     if (past || page.next === null) return { deleted, scanned, more: false };
     after = page.next;

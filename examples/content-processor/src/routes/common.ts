@@ -8,6 +8,7 @@ import type { AppConfig } from '../config.js';
 import type { Storage } from '../storage.js';
 import type { createDocket } from '../docket.js';
 import type { Metrics } from '../metrics.js';
+import type { TenantKeys } from '../tenancy/tenant-keys.js';
 
 /** What buildApp needs (server.ts and the tests build these). */
 export interface AppDeps {
@@ -15,6 +16,8 @@ export interface AppDeps {
   queue: Docket['queue'];
   workers: Docket['workers'];
   storage: Storage;
+  /** Tenant API keys (tenancy/tenant-keys.ts): who may see and create which tenant's jobs. */
+  tenants: TenantKeys;
   /**
    * Optional: a pg Pool on the same database. Health uses it for a cheap `SELECT 1`, the batch
    * route for one transaction across workers, and rescue to read docket's node heartbeats

@@ -6,7 +6,9 @@
 // when nothing was heard for a while, or to confirm an end). `state` is sent when the job's
 // state or attempt changes (read once per change), `progress` for each progress report, and
 // the stream ends with `event: end` once the job is final (or deleted). A comment line every
-// 15 s keeps proxies from closing an idle stream.
+// 15 s keeps proxies from closing an idle stream. A stream needs the same credentials as the
+// job (another tenant's job is a 404), and each tenant holds at most
+// config.eventStreamsPerTenant streams on an instance (429 beyond), out of MAX_STREAMS.
 //
 // Every stream owns one keep-alive timer and one watch, and ends both when it closes, whichever
 // way: the job ended, the client went away (fastify destroys the stream), or the app is closing
@@ -16,16 +18,18 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Job, JobProgress } from 'docket';
 import type { RouteOptions } from './common.js';
+import { tenantOfJob, visibleJob } from '../tenancy/request-tenant.js';
 import { HttpError, errors, isFinal, jobIdParams, notFound, toJobView } from './common.js';
 
 export const KEEPALIVE_MS = 15_000;
-/** Open streams per app instance (they share one LISTEN connection). */
+/** Open streams per app instance (they share one LISTEN connection); each tenant may hold config.eventStreamsPerTenant of them. */
 export const MAX_STREAMS = 100;
 /** How long a watch waits for an announcement before it reads the job itself. */
 export const RECHECK_MS = 5_000;
 
-export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { queue, metrics }) => {
+export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { queue, metrics, config }) => {
   const open = new Set<(reason?: string) => void>();
+  const perTenant = new Map<string, number>();
   app.addHook('preClose', async () => {
     for (const close of [...open]) close('shutdown');
   });
@@ -39,14 +43,20 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
         description:
           'Events: `state` (the job, on every state or attempt change), `progress` ({ percent, data, at }), `end` ({ state }) when the job is final; then the stream closes. Works on every instance, whichever node runs the job.',
         params: jobIdParams,
-        response: { 200: z.unknown().describe('text/event-stream'), ...errors(400, 404, 503) },
+        response: { 200: z.unknown().describe('text/event-stream'), ...errors(400, 401, 404, 503) },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
-      const first = await queue.getJob(id);
-      if (first === null) throw notFound(`No job ${id}`);
+      // The same credentials as the job itself: another tenant's job is a 404.
+      const first = await visibleJob(queue, request, id);
+      const tenant = tenantOfJob(first) ?? '';
+      const held = perTenant.get(tenant) ?? 0;
+      if (held >= config.eventStreamsPerTenant) {
+        throw new HttpError(429, `Too many open event streams for tenant ${tenant} (at most ${config.eventStreamsPerTenant} per instance); close one or retry later`);
+      }
       if (open.size >= MAX_STREAMS) throw new HttpError(503, `Too many open event streams (${MAX_STREAMS}); retry later`);
+      perTenant.set(tenant, held + 1);
 
       const stream = new PassThrough();
       const watching = new AbortController();
@@ -65,6 +75,9 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
         watching.abort();
         clearInterval(keepAlive);
         open.delete(close);
+        const left = (perTenant.get(tenant) ?? 1) - 1;
+        if (left > 0) perTenant.set(tenant, left);
+        else perTenant.delete(tenant);
         metrics.sseClosed();
         stream.end();
       };

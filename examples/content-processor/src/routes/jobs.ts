@@ -2,22 +2,26 @@
 // /exports → 201 with the job), many at once (POST /jobs/batch, one insertMany per worker, in
 // one transaction when a pool is given), read a job (GET /jobs/:id), its result files
 // (GET /jobs/:id/files[/:name]), follow it live (GET /jobs/:id/events, see events.ts), and
-// cancel jobs in bulk (DELETE /jobs, admin key required like the admin routes).
+// cancel jobs in bulk (DELETE /jobs: bulk-cancel.ts, an admin route).
+//
+// Every route acts for the caller's tenant (its API key, see tenancy/): new jobs are the key's
+// tenant's whatever the body says, and another tenant's job, its files and its events answer
+// 404, exactly as a job that does not exist.
 //
 // Bodies are validated by zod before anything is written: a bad request gets a 400 naming each
 // bad field and enqueues nothing. URLs a worker will fetch or post to are checked against the
 // SSRF rules here too (the workers check again when they run), so a refused target is a 400
 // now rather than a discarded job later.
-import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { InsertOptions, Job } from 'docket';
-import type { AdminAccess } from '../auth.js';
-import { requireApiKey } from '../auth.js';
-import { QUEUES, documentJobArgs, emailJobArgs, exportJobArgs, imageOperations, tenantId, webhookJobArgs } from '../jobs/schemas.js';
+import { ArgsValidationError } from 'docket';
+import { documentJobArgs, emailRequest, exportJobArgs, imageOperations, requestTenantId, webhookJobArgs } from '../jobs/schemas.js';
 import { BlockedTargetError, assertPublicTarget } from '../security/ssrf.js';
 import { isSafeFileName } from '../storage.js';
 import type { AppDeps, RouteOptions } from './common.js';
-import { badRequest, errors, jobIdParams, jobView, notFound, toJobView } from './common.js';
+import { HttpError, badRequest, errors, jobIdParams, jobView, notFound, toJobView } from './common.js';
+import { tenantOfJob, visibleJob, withTenant } from '../tenancy/request-tenant.js';
 import { eventRoutes } from './events.js';
 import { discardFailedUpload, readUpload, uploadOf } from './upload.js';
 
@@ -26,33 +30,25 @@ export const imageRequest = z.strictObject({
   imageId: z.string().min(1).max(128),
   sourceUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional(),
   operations: imageOperations,
-  tenantId,
+  tenantId: requestTenantId,
 });
 const imageByUrl = imageRequest.extend({ sourceUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048) });
 
+// Request bodies: the workers' args with the tenant left to the API key (see requestTenantId).
+const tenantless = { tenantId: requestTenantId };
+const documentRequest = documentJobArgs.extend(tenantless);
+const webhookRequest = webhookJobArgs.extend(tenantless);
+const exportRequest = exportJobArgs.extend(tenantless);
+
 const batchItem = z.discriminatedUnion('type', [
   z.object({ type: z.literal('image'), args: imageByUrl }),
-  z.object({ type: z.literal('document'), args: documentJobArgs }),
-  z.object({ type: z.literal('email'), args: emailJobArgs }),
-  z.object({ type: z.literal('webhook'), args: webhookJobArgs }),
-  z.object({ type: z.literal('export'), args: exportJobArgs }),
+  z.object({ type: z.literal('document'), args: documentRequest }),
+  z.object({ type: z.literal('email'), args: emailRequest }),
+  z.object({ type: z.literal('webhook'), args: webhookRequest }),
+  z.object({ type: z.literal('export'), args: exportRequest }),
 ]);
 export const MAX_BATCH = 500;
 const batchBody = z.strictObject({ jobs: z.array(batchItem).min(1).max(MAX_BATCH) });
-
-const CANCELLABLE = ['available', 'scheduled', 'executing', 'retryable'] as const;
-const cancelBody = z
-  .strictObject({
-    ids: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/, 'must be a job id')).min(1).max(1000).optional(),
-    queue: z.enum(QUEUES).optional(),
-    state: z.union([z.enum(CANCELLABLE), z.array(z.enum(CANCELLABLE)).min(1)]).optional(),
-    tags: z.array(z.string().min(1).max(200)).min(1).max(20).optional(),
-    worker: z.string().min(1).max(100).optional(),
-    reason: z.string().min(1).max(500).optional(),
-  })
-  .refine((f) => f.ids !== undefined || f.queue !== undefined || f.state !== undefined || f.tags !== undefined || f.worker !== undefined, {
-    message: 'give at least one of ids, queue, state, worker or tags (cancelling every job is refused)',
-  });
 
 const fileView = z.object({ name: z.string(), bytes: z.number().int(), modifiedAt: z.string(), url: z.string() });
 
@@ -82,7 +78,7 @@ export async function checkTarget(url: string, field: string, allowPrivate: bool
   }
 }
 
-export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAccess }> = async (app, options) => {
+export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, options) => {
   const { queue, workers, storage, config, pool } = options;
   const allowPrivate = config.allowPrivateTargets;
   const created = { 201: jobView, ...errors(400, 413, 415) };
@@ -91,7 +87,7 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAcce
     '/jobs/images',
     {
       config: { multipart: true },
-      preValidation: readUpload(storage, config.uploadLimit),
+      preValidation: readUpload(storage, config),
       onError: discardFailedUpload(storage),
       schema: {
         tags: ['jobs'],
@@ -110,7 +106,8 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAcce
         throw badRequest('body.sourceUrl', 'required: give a sourceUrl, or upload the image as the `file` part of a multipart/form-data request');
       }
       if (sourceUrl !== undefined) await checkTarget(sourceUrl, 'body.sourceUrl', allowPrivate);
-      const args = upload !== undefined ? { ...rest, uploadPath: upload.uploadPath } : { ...rest, sourceUrl: sourceUrl! };
+      const fields = withTenant(request, rest);
+      const args = upload !== undefined ? { ...fields, uploadPath: upload.uploadPath } : { ...fields, sourceUrl: sourceUrl! };
       const job = await queue.insert(workers.image, args, { tags: tagsFor(args) });
       return reply.code(201).send(toJobView(job));
     },
@@ -118,29 +115,46 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAcce
 
   app.post(
     '/jobs/documents',
-    { schema: { tags: ['jobs'], summary: 'Create a PDF generation job', body: documentJobArgs, response: created } },
-    async (request, reply) => reply.code(201).send(toJobView(await queue.insert(workers.document, request.body, { tags: tagsFor(request.body) }))),
+    { schema: { tags: ['jobs'], summary: 'Create a PDF generation job', body: documentRequest, response: created } },
+    async (request, reply) => {
+      const args = withTenant(request, request.body);
+      return reply.code(201).send(toJobView(await queue.insert(workers.document, args, { tags: tagsFor(args) })));
+    },
   );
 
   app.post(
     '/jobs/emails',
-    { schema: { tags: ['jobs'], summary: 'Create an email job', body: emailJobArgs, response: created } },
-    async (request, reply) => reply.code(201).send(toJobView(await queue.insert(workers.email, request.body, { tags: tagsFor(request.body) }))),
+    { schema: { tags: ['jobs'], summary: 'Create an email job', body: emailRequest, response: created } },
+    async (request, reply) => {
+      const args = withTenant(request, request.body);
+      return reply.code(201).send(toJobView(await queue.insert(workers.email, args, { tags: tagsFor(args) })));
+    },
   );
 
   app.post(
     '/jobs/webhooks',
-    { schema: { tags: ['jobs'], summary: 'Create a webhook delivery job', body: webhookJobArgs, response: created } },
+    { schema: { tags: ['jobs'], summary: 'Create a webhook delivery job', body: webhookRequest, response: created } },
     async (request, reply) => {
-      await checkTarget(request.body.url, 'body.url', allowPrivate);
-      return reply.code(201).send(toJobView(await queue.insert(workers.webhook, request.body, { tags: tagsFor(request.body) })));
+      const args = withTenant(request, request.body);
+      await checkTarget(args.url, 'body.url', allowPrivate);
+      return reply.code(201).send(toJobView(await queue.insert(workers.webhook, args, { tags: tagsFor(args) })));
     },
   );
 
   app.post(
     '/jobs/exports',
-    { schema: { tags: ['jobs'], summary: 'Create a data export job', body: exportJobArgs, response: created } },
-    async (request, reply) => reply.code(201).send(toJobView(await queue.insert(workers.exporter, request.body, { tags: tagsFor(request.body) }))),
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "Create a data export job (of the caller's tenant's jobs only)",
+        body: exportRequest,
+        response: created,
+      },
+    },
+    async (request, reply) => {
+      const args = withTenant(request, request.body);
+      return reply.code(201).send(toJobView(await queue.insert(workers.exporter, args, { tags: tagsFor(args) })));
+    },
   );
 
   app.post(
@@ -155,7 +169,7 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAcce
       },
     },
     async (request, reply) => {
-      const items = request.body.jobs;
+      const items = request.body.jobs.map((item, i) => ({ ...item, args: withTenant(request, item.args, `body.jobs.${i}.args.tenantId`) }) as BatchItem);
       await Promise.all(
         items.map((item, i) =>
           item.type === 'image'
@@ -174,9 +188,7 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAcce
     '/jobs/:id',
     { schema: { tags: ['jobs'], summary: 'Get a job', params: jobIdParams, response: { 200: jobView, ...errors(400, 404) } } },
     async (request) => {
-      const job = await queue.getJob(request.params.id);
-      if (job === null) throw notFound(`No job ${request.params.id}`);
-      return toJobView(job);
+      return toJobView(await visibleJob(queue, request, request.params.id));
     },
   );
 
@@ -192,8 +204,8 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAcce
     },
     async (request) => {
       const { id } = request.params;
-      if ((await queue.getJob(id)) === null) throw notFound(`No job ${id}`);
-      const files = await storage.list(id);
+      const owner = storage.ofTenant(tenantOfJob(await visibleJob(queue, request, id)));
+      const files = owner === null ? [] : await owner.list(id);
       return {
         jobId: id,
         files: files.map((f) => ({ name: f.name, bytes: f.bytes, modifiedAt: f.modifiedAt.toISOString(), url: `/jobs/${id}/files/${encodeURIComponent(f.name)}` })),
@@ -213,8 +225,8 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAcce
     },
     async (request, reply) => {
       const { id, name } = request.params;
-      if ((await queue.getJob(id)) === null) throw notFound(`No job ${id}`);
-      const file = await storage.open(id, name);
+      const owner = storage.ofTenant(tenantOfJob(await visibleJob(queue, request, id)));
+      const file = owner === null ? null : await owner.open(id, name);
       if (file === null) throw notFound(`Job ${id} has no file ${name}`);
       const type = CONTENT_TYPES[name.split('.').pop()?.toLowerCase() ?? ''] ?? 'application/octet-stream';
       const disposition = type.startsWith('image/') ? 'inline' : 'attachment';
@@ -227,32 +239,10 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions & { access: AdminAcce
   );
 
   await app.register(eventRoutes, options);
-
-  // Bulk cancel is an operator action: the admin key guards it (and without a key it is absent).
-  if (options.access.mode !== 'disabled') {
-    await app.register(async (admin) => {
-      admin.addHook('onRequest', requireApiKey(options.access));
-      admin.withTypeProvider<ZodTypeProvider>().delete(
-        '/jobs',
-        {
-          schema: {
-            tags: ['jobs'],
-            summary: 'Cancel jobs in bulk by ids, queue, state, worker and tags (all given must match)',
-            security: [{ apiKey: [] }],
-            body: cancelBody,
-            response: { 200: z.object({ cancelled: z.number().int() }), ...errors(400, 401, 403) },
-          },
-        },
-        async (request) => {
-          const { reason, ...filter } = request.body;
-          return { cancelled: await queue.cancelJobs(filter, reason ?? 'cancelled through the API') };
-        },
-      );
-    });
-  }
 };
 
-type BatchItem = z.output<typeof batchItem>;
+/** A batch item whose tenant is decided (see withTenant). */
+type BatchItem = z.output<typeof batchItem> & { args: { tenantId: string } };
 
 /**
  * Inserts a validated batch: one insertMany per worker and tenant (tags are per insert, and every
@@ -273,8 +263,14 @@ async function insertBatch(deps: Pick<AppDeps, 'queue' | 'workers' | 'pool'>, it
       const first = items[indexes[0]!]!;
       const options: InsertOptions = tx === undefined ? { tags: tagsFor(first.args) } : { tags: tagsFor(first.args), tx };
       const list = indexes.map((i) => items[i]!.args);
-      // Args were checked by the route's schema; insertMany checks them again by the worker's.
-      const jobs = await queue.insertMany(workerOf[first.type].name, list, options);
+      // Args were checked by the route's schema; insertMany checks them again by the worker's,
+      // and names the refused item by its index in this group: answer with its index in the batch.
+      const jobs = await queue.insertMany(workerOf[first.type].name, list, options).catch((error: unknown) => {
+        if (!(error instanceof ArgsValidationError) || error.index === undefined) throw error;
+        const at = `body.jobs.${indexes[error.index]!}.args`;
+        const issues = error.issues.map((i) => ({ path: [at, ...i.path].join('.'), message: i.message }));
+        throw new HttpError(400, issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+      });
       indexes.forEach((i, k) => (out[i] = jobs[k]!));
     }
   };

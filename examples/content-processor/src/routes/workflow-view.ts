@@ -65,7 +65,8 @@ function header(wf: WorkflowDetails) {
 async function toStepView(step: WorkflowStep, storage: Storage): Promise<z.infer<typeof stepView>> {
   const { id } = step.job;
   const job = toJobView(step.job);
-  const files = await storage.list(id);
+  // A step's files are in its tenant's folder (the `tenant:<id>` tag every step carries).
+  const files = (await storage.ofTenant(tenantOfTags(step.job.tags))?.list(id)) ?? [];
   return {
     name: step.name,
     deps: [...step.deps],

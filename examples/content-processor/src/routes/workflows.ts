@@ -7,11 +7,13 @@
 // As on the job routes: the body is validated by zod before anything is written (400 naming the
 // field, nothing enqueued), URLs a step will fetch or post to are checked against the SSRF rules
 // now (the workers check again when they run), and reads are by id, the way GET /jobs/:id reads
-// a job; the tenant is on every step (args, tags, partitions) and shown in the view.
+// a job. The tenant is the caller's API key's (tenancy/), on every step (args, tags,
+// partitions) and shown in the view; another tenant's workflow answers 404.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notifyTarget } from '../jobs/media-schemas.js';
-import { imageOperations, tenantId } from '../jobs/schemas.js';
+import { imageOperations, requestTenantId } from '../jobs/schemas.js';
+import { keyTenant, tenantFor } from '../tenancy/request-tenant.js';
 import { startMediaWorkflow } from '../workflows/media-workflow.js';
 import type { RouteOptions } from './common.js';
 import { badRequest, errors, jobState, notFound } from './common.js';
@@ -26,7 +28,7 @@ export const mediaRequest = z.strictObject({
   operations: imageOperations,
   title: z.string().min(1).max(200).optional().describe('Title of the contact sheet'),
   notify: notifyTarget.describe('Who is told when the workflow ends: { type: "webhook", url } or { type: "email", to, subject? }'),
-  tenantId,
+  tenantId: requestTenantId,
 });
 
 /** A workflow id: a positive bigint. The range is checked here too, so 2^63 is a 400 rather than a database error. */
@@ -56,7 +58,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, o
     '/workflows/media',
     {
       config: { multipart: true },
-      preValidation: readUpload(storage, config.uploadLimit, ['operations', 'notify']),
+      preValidation: readUpload(storage, config, ['operations', 'notify']),
       onError: discardFailedUpload(storage),
       schema: {
         tags: ['workflows'],
@@ -70,6 +72,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, o
     async (request, reply) => {
       const upload = uploadOf(request);
       const { sourceUrl, imageId, operations, title, notify } = request.body;
+      const tenantId = tenantFor(request, request.body.tenantId);
       if (upload !== undefined && sourceUrl !== undefined) throw badRequest('body.sourceUrl', 'give either a sourceUrl or an uploaded file, not both');
       if (upload === undefined && sourceUrl === undefined) {
         throw badRequest('body.sourceUrl', 'required: give a sourceUrl, or upload the image as the `file` part of a multipart/form-data request');
@@ -79,8 +82,8 @@ export const workflowRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, o
         notify.type === 'webhook' ? checkTarget(notify.url, 'body.notify.url', config.allowPrivateTargets) : undefined,
       ]);
       const source = upload !== undefined ? { uploadPath: upload.uploadPath } : { sourceUrl: sourceUrl! };
-      const run = await startMediaWorkflow(queue, workers, { imageId, tenantId: request.body.tenantId, source, operations, title, notify });
-      request.log.info({ workflowId: run.id, tenantId: request.body.tenantId, notify: notify.type }, 'media workflow started');
+      const run = await startMediaWorkflow(queue, workers, { imageId, tenantId, source, operations, title, notify });
+      request.log.info({ workflowId: run.id, tenantId, notify: notify.type }, 'media workflow started');
       const self = `/workflows/${run.id}`;
       return reply
         .code(202)
@@ -109,7 +112,9 @@ export const workflowRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, o
     },
     async (request) => {
       const wf = await queue.getWorkflow(request.params.id);
-      if (wf === null) throw notFound(`No workflow ${request.params.id}`);
+      // Another tenant's workflow answers as if there were none.
+      const caller = keyTenant(request);
+      if (wf === null || (caller !== undefined && tenantOfTags(wf.tags) !== caller)) throw notFound(`No workflow ${request.params.id}`);
       return toWorkflowView(wf, storage);
     },
   );

@@ -50,7 +50,7 @@ export function createContactSheetWorker(deps: WorkerDeps, sourceWorker: MediaSo
     timeout: config.timeouts.documents,
     partition: { by: (args) => args.tenantId, limit: config.tenantConcurrency },
     perform: async (job, { signal }) => {
-      const source = await readSourceImage(job, storage, sourceWorker);
+      const source = await readSourceImage(job, storage.forTenant(job.args.tenantId), sourceWorker);
       if ('refused' in source) return source.refused;
       const widths = [...new Set(job.args.thumbnails.length > 0 ? job.args.thumbnails : DEFAULT_TILES)].sort((a, b) => a - b);
 
@@ -73,7 +73,7 @@ export function createContactSheetWorker(deps: WorkerDeps, sourceWorker: MediaSo
         margin: MARGIN,
         info: { Title: title, Subject: job.args.imageId, Author: `tenant ${job.args.tenantId}`, Creator: 'content-processor (docket)' },
       });
-      const written = storage.write(job.id, PDF_NAME, doc, { signal });
+      const written = storage.forTenant(job.args.tenantId).write(job.id, PDF_NAME, doc, { signal });
       const width = doc.page.width - 2 * MARGIN;
       doc.font('Helvetica-Bold').fontSize(18).text(title);
       doc.font('Helvetica').fontSize(10).fillColor('#555555');
@@ -107,7 +107,7 @@ export function createContactSheetWorker(deps: WorkerDeps, sourceWorker: MediaSo
       await job.progress(80, { stage: 'pdf', bytes: pdf.bytes });
 
       // 3. Read it back: a real PDF, and its real page count.
-      const parser = new PDFParse({ data: await storage.readFile(job.id, PDF_NAME) });
+      const parser = new PDFParse({ data: await storage.forTenant(job.args.tenantId).readFile(job.id, PDF_NAME) });
       let pages: number;
       try {
         pages = (await parser.getText()).total;

@@ -79,7 +79,7 @@ export function createDocumentWorker(deps: WorkerDeps) {
         doc.y = y;
         doc.font('Helvetica').fontSize(11);
       });
-      const written = storage.write(job.id, pdfName, doc, { signal });
+      const written = storage.forTenant(job.args.tenantId).write(job.id, pdfName, doc, { signal });
       doc.addPage();
       doc.font('Helvetica-Bold').fontSize(20).text(heading, { align: 'left' });
       doc.moveDown(1);
@@ -95,7 +95,7 @@ export function createDocumentWorker(deps: WorkerDeps) {
 
       // 2. Extract the text back from the stored file.
       signal.throwIfAborted();
-      const parser = new PDFParse({ data: await storage.readFile(job.id, pdfName) });
+      const parser = new PDFParse({ data: await storage.forTenant(job.args.tenantId).readFile(job.id, pdfName) });
       let extracted: string;
       let pages: number;
       try {
@@ -105,7 +105,7 @@ export function createDocumentWorker(deps: WorkerDeps) {
       } finally {
         await parser.destroy();
       }
-      await storage.write(job.id, textName, extracted, { signal });
+      await storage.forTenant(job.args.tenantId).write(job.id, textName, extracted, { signal });
       await job.progress(100, { stage: 'text', chars: extracted.length });
 
       logger.info('document generated', { jobId: job.id, tenantId: job.args.tenantId, pages, bytes: pdf.bytes });

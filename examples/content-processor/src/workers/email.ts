@@ -71,7 +71,7 @@ function buildWorker(deps: WorkerDeps, smtp: SmtpTransport | undefined) {
 
       if (dev) {
         const info = await dev.sendMail(message);
-        const { bytes } = await storage.write(job.id, 'message.eml', info.message as Buffer, { signal });
+        const { bytes } = await storage.forTenant(job.args.tenantId).write(job.id, 'message.eml', info.message as Buffer, { signal });
         logger.info('email written as .eml (no SMTP configured)', { jobId: job.id, tenantId: job.args.tenantId });
         const result: EmailResult = { messageId: info.messageId, eml: 'message.eml', bytes };
         return result;

@@ -7,27 +7,29 @@
 import sharp, { type Metadata } from 'sharp';
 import type { WorkerResult } from 'docket';
 import { WorkerResults } from 'docket';
+import { overPixelLimit } from '../security/pixel-limit.js';
 import { BlockedTargetError, ResponseTooLargeError, safeFetch } from '../security/ssrf.js';
 import { UnsafeNameError, UploadTooLargeError } from '../storage.js';
 import { failedStatus, messageOf, type WorkerDeps } from './common.js';
 
 /** Decoders we accept. SVG (which can reference other resources) and PDF are refused on purpose. */
 export const INPUT_FORMATS = new Set(['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'heif']);
-/** Decompression-bomb guard: at most ~100 megapixels. */
-export const MAX_INPUT_PIXELS = 100_000_000;
+/** Decompression-bomb guard (security/pixel-limit.ts), re-exported for the decoding workers. */
+export { MAX_INPUT_PIXELS } from '../security/pixel-limit.js';
 
 /** The outcome of a job whose input can never work (or that should be retried later). */
 export interface Refused {
   readonly refused: WorkerResult;
 }
 
-/** Exactly one of the two is set (the job schemas check it). */
+/** Exactly one of the two is set (the job schemas check it); an upload is the tenant's. */
 export interface ImageSourceRef {
   readonly sourceUrl?: string | undefined;
   readonly uploadPath?: string | undefined;
+  readonly tenantId: string;
 }
 
-/** The source bytes: fetched from `sourceUrl`, or read from the upload at `uploadPath`. */
+/** The source bytes: fetched from `sourceUrl`, or read from the tenant's upload at `uploadPath`. */
 export async function readImageSource(deps: Pick<WorkerDeps, 'config' | 'storage'>, ref: ImageSourceRef, signal: AbortSignal): Promise<{ bytes: Buffer } | Refused> {
   const { config, storage } = deps;
   if (ref.sourceUrl !== undefined) {
@@ -46,7 +48,7 @@ export async function readImageSource(deps: Pick<WorkerDeps, 'config' | 'storage
     }
   }
   try {
-    return { bytes: await storage.readUpload(ref.uploadPath!, config.uploadLimit) };
+    return { bytes: await storage.forTenant(ref.tenantId).readUpload(ref.uploadPath!, config.uploadLimit) };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (error instanceof UnsafeNameError || error instanceof UploadTooLargeError || code === 'ENOENT') {
@@ -60,12 +62,14 @@ export async function readImageSource(deps: Pick<WorkerDeps, 'config' | 'storage
 export async function inspectImage(bytes: Buffer): Promise<{ meta: Metadata } | Refused> {
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+    // No pixel limit here: metadata reads the header only, and the size is checked (and named) below.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
     return { refused: WorkerResults.discard(`source is not a readable image: ${messageOf(error)}`) };
   }
   if (!INPUT_FORMATS.has(meta.format)) return { refused: WorkerResults.discard(`source format ${meta.format} is not accepted (${[...INPUT_FORMATS].join(', ')})`) };
-  if (meta.width * meta.height > MAX_INPUT_PIXELS) return { refused: WorkerResults.discard(`source is ${meta.width}x${meta.height}, over ${MAX_INPUT_PIXELS} pixels`) };
+  const over = overPixelLimit(meta.width, meta.height);
+  if (over !== undefined) return { refused: WorkerResults.discard(`source: ${over}`) };
   return { meta };
 }
 

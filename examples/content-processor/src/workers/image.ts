@@ -43,7 +43,7 @@ export function createImageWorker(deps: WorkerDeps) {
       // 3. The main image, then the thumbnails (smallest first), each written as it is made.
       const rendered = await renderImages(input, job.args.operations, {
         signal,
-        write: (name, data) => storage.write(job.id, name, data, { signal }),
+        write: (name, data) => storage.forTenant(job.args.tenantId).write(job.id, name, data, { signal }),
         progress: (done, of, name) => job.progress(10 + Math.round((done / of) * 90), { stage: name, files: done, of }),
       });
       if ('refused' in rendered) return rendered.refused;

@@ -20,13 +20,13 @@ export function createMediaResizeWorker(deps: WorkerDeps, sourceWorker: MediaSou
     timeout: config.timeouts.images,
     partition: { by: (args) => args.tenantId, limit: config.tenantConcurrency },
     perform: async (job, { signal }) => {
-      const source = await readSourceImage(job, storage, sourceWorker);
+      const source = await readSourceImage(job, storage.forTenant(job.args.tenantId), sourceWorker);
       if ('refused' in source) return source.refused;
       await job.progress(10, { stage: 'source', bytes: source.bytes.length });
 
       const rendered = await renderImages(source.bytes, job.args.operations, {
         signal,
-        write: (name, data) => storage.write(job.id, name, data, { signal }),
+        write: (name, data) => storage.forTenant(job.args.tenantId).write(job.id, name, data, { signal }),
         progress: (done, of, name) => job.progress(10 + Math.round((done / of) * 90), { stage: name, files: done, of }),
       });
       if ('refused' in rendered) return rendered.refused;

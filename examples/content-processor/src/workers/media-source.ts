@@ -33,7 +33,7 @@ export function createMediaSourceWorker(deps: WorkerDeps) {
       signal.throwIfAborted();
 
       const file = `source.${SOURCE_EXTENSION[meta.format] ?? 'img'}`;
-      const { bytes } = await storage.write(job.id, file, source.bytes, { signal });
+      const { bytes } = await storage.forTenant(job.args.tenantId).write(job.id, file, source.bytes, { signal });
       logger.info('media source stored', { jobId: job.id, workflowId: job.workflow?.id, tenantId: job.args.tenantId, format: meta.format, bytes });
       return { jobId: job.id, file, format: meta.format, ...orientedSize(meta), bytes };
     },

@@ -16,6 +16,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Workers } from '../../src/docket.js';
 import { createDocket } from '../../src/docket.js';
 import { Storage } from '../../src/storage.js';
+import { TenantKeys } from '../../src/tenancy/tenant-keys.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
 
@@ -25,6 +26,8 @@ export interface TestApp {
   workers: Workers;
   config: AppConfig;
   storage: Storage;
+  /** The app's tenant API keys (in a schema of this app's own, dropped by close()). */
+  tenants: TenantKeys;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,9 @@ export function baseEnv(dataDir: string): Record<string, string> {
   return {
     WEBHOOK_SECRET: 'test-webhook-secret-0123456789abcdef',
     ADMIN_API_KEY: ADMIN_KEY,
+    // Development mode: requests without a key act for the tenant their body names, so tests of
+    // other concerns need no keys. Tenancy itself is tested with INSECURE_DEV=false (tenancy.test.ts).
+    INSECURE_DEV: 'true',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
     RATE_LIMIT_MAX: '100000',
@@ -60,7 +66,11 @@ export async function createTestApp(pool: pg.Pool, schema: string, dataDir: stri
   const { queue, workers } = createDocket(config, pool, storage, { schema, testing: 'manual' });
   await queue.migrate();
   if (options.start ?? true) await queue.start();
-  const app = await buildApp({ config, queue, workers, storage, ...((options.withPool ?? true) ? { pool } : {}) });
+  // The app's own tables, in a schema of this app's (two apps of one test file do not share keys).
+  const appSchema = `${schema}_k${randomBytes(3).toString('hex')}`;
+  const tenants = new TenantKeys(pool, appSchema);
+  await tenants.migrate();
+  const app = await buildApp({ config, queue, workers, storage, tenants, ...((options.withPool ?? true) ? { pool } : {}) });
   await app.ready();
   return {
     app,
@@ -68,9 +78,11 @@ export async function createTestApp(pool: pg.Pool, schema: string, dataDir: stri
     workers,
     config,
     storage,
+    tenants,
     async close() {
       await app.close();
       await queue.stop({ timeout: 1000 });
+      await pool.query(`DROP SCHEMA IF EXISTS "${appSchema}" CASCADE`);
     },
   };
 }
@@ -108,9 +120,11 @@ export async function jobCount(pool: pg.Pool, schema: string): Promise<number> {
   return rows[0]!.n;
 }
 
-/** The files in the storage's uploads folder. */
+/** Every upload file: staged ones (`incoming/<uuid>`) and each tenant's (`<tenant>/uploads/<uuid>`). */
 export async function uploads(storage: Storage): Promise<string[]> {
-  return fs.readdir(path.join(storage.root, 'uploads')).catch(() => []);
+  const staged = (await fs.readdir(path.join(storage.root, 'incoming')).catch(() => [])).map((f) => `incoming/${f}`);
+  const kept = await Promise.all((await storage.tenants()).map(async (t) => (await storage.forTenant(t).uploads()).map((u) => `${t}/${u.name}`)));
+  return [...staged, ...kept.flat()].sort();
 }
 
 /** The current value of a label-less gauge of the app's registry. */

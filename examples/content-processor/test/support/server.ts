@@ -86,3 +86,10 @@ export async function startServer(env: Record<string, string>, timeoutMs = 60_00
     },
   };
 }
+
+/** Creates a tenant API key through a running server's admin API (the key is shown only in this answer). */
+export async function tenantKey(server: Pick<RunningServer, 'base'>, adminKey: string, tenant: string): Promise<string> {
+  const res = await fetch(`${server.base}/admin/tenants/${tenant}/keys`, { method: 'POST', headers: { 'x-api-key': adminKey } });
+  if (res.status !== 201) throw new Error(`creating a key for ${tenant}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { key: string }).key;
+}
