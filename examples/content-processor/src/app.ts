@@ -94,6 +94,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
     bodyLimit: config.bodyLimit,
+    // A request (headers and body) must arrive within this: no client trickles an upload for
+    // longer than the sweeper's grace for uploads that no job references yet.
+    requestTimeout: 5 * 60_000,
     genReqId: () => randomUUID(),
     trustProxy: false,
   });
@@ -189,7 +192,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await tenantScope.register(workflowRoutes, routeOptions);
   });
   if (access.mode === 'disabled') {
-    app.log.info('admin routes are disabled: set ADMIN_API_KEY (or ADMIN_API_KEY_HASH) to enable /admin, /dashboard and DELETE /jobs');
+    app.log.warn(
+      'admin routes are disabled: set ADMIN_API_KEY (or ADMIN_API_KEY_HASH) to enable /admin, /dashboard and DELETE /jobs. Without them no tenant API key can be created, so every /jobs and /workflows request answers 401',
+    );
   } else {
     if (access.mode === 'open') {
       app.log.warn('INSECURE_DEV: the admin routes (/admin, /dashboard, DELETE /jobs) are OPEN to anyone who can reach this server. Never run like this in production.');

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     fail(`cannot reach the database at ${redact(database.url)}`, error);
   }
 
-  const storage = new Storage(config.storageDir);
+  const storage = new Storage(config.storageDir, { quota: config.tenantStorageQuota });
   try {
     await storage.init();
   } catch (error) {

@@ -17,11 +17,11 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { WriteData } from './storage/files.js';
 import { entries, folderBytes, isPlainDir, notFoundError, openRegular, saveCapped, writeAtomic } from './storage/files.js';
-import { UnsafeNameError, UnsafePathError, UploadTooLargeError } from './storage/errors.js';
+import { StorageQuotaError, UnsafeNameError, UnsafePathError, UploadTooLargeError } from './storage/errors.js';
 import { TenantUsage } from './storage/usage.js';
 
 export type { WriteData } from './storage/files.js';
-export { UnsafeNameError, UnsafePathError, UploadTooLargeError } from './storage/errors.js';
+export { StorageQuotaError, UnsafeNameError, UnsafePathError, UploadTooLargeError } from './storage/errors.js';
 
 /** A job id as docket gives it (a positive bigint as a string), or a test's own id. Tenant ids follow the same rule. */
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -63,8 +63,12 @@ export class Storage {
   readonly usage: TenantUsage;
   #realRoot: string | undefined;
 
-  constructor(root: string) {
+  /** Bytes a tenant may keep (TENANT_STORAGE_QUOTA); 0: no quota. */
+  readonly quota: number;
+
+  constructor(root: string, options: { quota?: number } = {}) {
     this.root = path.resolve(root);
+    this.quota = options.quota ?? 0;
     this.usage = new TenantUsage(
       (tenant) => path.join(this.root, 'tenants', tenant),
       async (tenant) => isPlainDir(path.join(this.root, 'tenants', tenant), path.join(await this.realRoot(), 'tenants', tenant)),
@@ -147,14 +151,17 @@ export class TenantStorage {
     readonly tenant: string,
   ) {}
 
-  /** Absolute path of a job's file. @throws UnsafeNameError */
-  path(jobId: string, file: string): string {
-    return path.join(this.storage.root, this.jobFolder(jobId), checkFile(file));
-  }
-
   /** Writes a job's file (atomically) and returns its size. Aborting `signal` removes the partial file. @throws UnsafeNameError, UnsafePathError */
   async write(jobId: string, file: string, data: WriteData, options: { signal?: AbortSignal } = {}): Promise<{ name: string; bytes: number }> {
     const name = checkFile(file);
+    // Work accepted under the quota may pass it (the routes check only at admission); once a
+    // tenant is at its quota, a job that has written nothing yet is refused, so queued work
+    // cannot pile files up past it. A job that began writing finishes its files (a PDF without
+    // its text is worth less than a few bytes over).
+    if (this.storage.quota > 0) {
+      const used = await this.storage.usage.bytes(this.tenant);
+      if (used >= this.storage.quota && (await this.list(jobId)).length === 0) throw new StorageQuotaError(this.tenant, this.storage.quota, used);
+    }
     const dir = await this.storage.plainDir(this.jobFolder(jobId));
     const bytes = await writeAtomic(path.join(dir, name), data, options.signal);
     this.storage.usage.added(this.tenant, bytes);
@@ -223,6 +230,9 @@ export class TenantStorage {
       const dir = await this.storage.plainDir(path.join('tenants', this.tenant, 'uploads'));
       const target = path.join(dir, staged.id);
       await fs.rename(staged.path, target);
+      // The sweeper's grace counts from now, not from when a slow client began sending.
+      const now = new Date();
+      await fs.utimes(target, now, now);
       this.storage.usage.added(this.tenant, staged.bytes);
       return { uploadPath, path: target, bytes: staged.bytes };
     } catch (error) {
@@ -247,11 +257,6 @@ export class TenantStorage {
     } finally {
       await opened.handle.close();
     }
-  }
-
-  /** A read stream of an upload. @throws UnsafeNameError, ENOENT */
-  async uploadStream(uploadPath: string): Promise<Readable> {
-    return (await this.openUpload(uploadPath)).handle.createReadStream();
   }
 
   /** Deletes an upload (missing is fine). @throws UnsafeNameError */

@@ -211,12 +211,20 @@ describe('schedules', () => {
     expect((await t.app.inject({ method: 'DELETE', url: '/admin/schedules/digest', headers: admin })).statusCode).toBe(404);
   });
 
+  it("tags the jobs it enqueues with the tenant of its args, so they are that tenant's on every route", async () => {
+    const res = await t.app.inject({ method: 'PUT', url: '/admin/schedules/tagged', headers: admin, payload: { ...def, opts: { tags: ['digest'] } } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect((await t.queue.schedules.get('tagged'))?.opts.tags).toEqual(['digest', `tenant:${email.tenantId}`]);
+    await t.queue.schedules.remove('tagged');
+  });
+
   it.each([
     [{ ...def, expression: '0 9 * *' }, 'body.expression'],
     [{ ...def, expression: '99 * * * *' }, 'body.expression'],
     [{ ...def, timezone: 'Mars/Olympus' }, 'body.timezone'],
     [{ ...def, worker: 'no-such-worker' }, 'body.worker'],
     [{ ...def, args: { ...email, to: 'nope' } }, 'body.args.to'],
+    [{ ...def, opts: { tags: ['tenant:someone-else'] } }, 'body.opts.tags'],
   ])('refuses %j naming %s, storing nothing', async (payload, path) => {
     const res = await t.app.inject({ method: 'PUT', url: '/admin/schedules/bad', headers: admin, payload });
     expect(res.statusCode, res.body).toBe(400);

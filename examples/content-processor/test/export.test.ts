@@ -177,6 +177,20 @@ describe('export-data: which jobs', () => {
   });
 });
 
+describe('export-data: large jobs', () => {
+  it('hands a page of large jobs to the file in pieces, not as one string', async () => {
+    const text = 'x'.repeat(190_000); // each job's args are ~380 kB: a page of 6 would be one 2.3 MB string
+    const big = await w.queue.insertMany(w.workers.email, [0, 1, 2, 3, 4, 5].map((i) => ({ ...email(i, 'big'), text, html: text })), { delay: 3_600_000, tags: ['tenant:big'] });
+    const progress: ExportProgress = { rows: 0, scanned: 0, percent: 0, pages: { tagged: 0, all: 0 } };
+    const chunks: string[] = [];
+    for await (const chunk of exportLines(w.queue, { format: 'json', filter: {}, tenantId: 'big' }, await exportSnapshot(w.queue), progress, { pageSize: 10, mode: 'tagged' })) chunks.push(chunk);
+    expect(progress.pages.tagged).toBe(1);
+    // Pieces of about 1 MiB: at most one row past it.
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(2 ** 20 + 2 * text.length + 2000);
+    expect((JSON.parse(chunks.join('')) as ExportRow[]).map((r) => r.id)).toEqual(ids(big));
+  });
+});
+
 describe('export-data: stopping early', () => {
   it('stops when aborted; a page fetched ahead that fails then is no unhandled rejection', async () => {
     await emails('stop', 9);

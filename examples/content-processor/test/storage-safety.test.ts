@@ -89,6 +89,24 @@ describe('TENANT_STORAGE_QUOTA', () => {
   });
 });
 
+describe('TENANT_STORAGE_QUOTA and queued work', () => {
+  it('jobs accepted under the quota stop writing once it is reached: their attempts fail, to be retried', async () => {
+    // Two documents accepted while the tenant has room; the first one's files take it over.
+    const files = t.storage.forTenant('qd');
+    await files.write('filler', 'filler.bin', Buffer.alloc(QUOTA - 10));
+    const doc = { documentId: 'd', title: 'Report', paragraphs: ['A paragraph long enough to matter.'], tenantId: 'qd' };
+    const first = (await t.app.inject({ method: 'POST', url: '/jobs/documents', payload: doc })).json();
+    const second = (await t.app.inject({ method: 'POST', url: '/jobs/documents', payload: doc })).json();
+    await drain(t.queue, { queues: ['documents'] });
+    expect((await t.queue.getJob(first.id))?.state).toBe('completed');
+    const refused = await t.queue.getJob(second.id);
+    expect(refused?.state).toBe('retryable');
+    expect(refused?.errors.at(-1)?.message).toMatch(new RegExp(`^tenant qd is at its storage quota of ${QUOTA} bytes \\(using \\d+\\): the file is not written`));
+    expect(await files.list(second.id)).toEqual([]);
+    await t.queue.cancel(second.id);
+  });
+});
+
 describe('only regular files are served', () => {
   let outside: string;
   beforeAll(async () => {

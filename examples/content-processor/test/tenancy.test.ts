@@ -12,6 +12,8 @@ import { drain } from 'docket/testing';
 import { createPgPool, databaseUrl, dropSchema, uniqueSchemaName } from './support/db.js';
 import type { TestApp } from './support/app.js';
 import { ADMIN_KEY, createTestApp, gauge, jobCount, tempDir, waitFor } from './support/app.js';
+import type { PoolLike } from '../src/routes/common.js';
+import { TenantKeys } from '../src/tenancy/tenant-keys.js';
 
 let pool: pg.Pool;
 let schema: string;
@@ -57,6 +59,36 @@ describe('tenant API keys', () => {
     const rows = await pool.query(`SELECT * FROM "${schemas.rows[0]!.nspname}".api_keys`);
     expect(JSON.stringify(rows.rows)).not.toContain(keyA.slice(21));
     expect(rows.rows.every((r: { key_hash: Buffer }) => r.key_hash.length === 32)).toBe(true);
+  });
+
+  it('a lookup that was under way when its key was revoked does not bring the key back through the cache', async () => {
+    const own = `${schema}_race`;
+    let release: (() => void) | undefined;
+    let lookups = 0;
+    // A pool whose first key lookup reads the row, then holds its answer until released, so a
+    // revoke lands between the read and the cache.
+    const slow: PoolLike = {
+      query: async (text, values) => {
+        const result = await pool.query(text, values);
+        if (text.startsWith('SELECT id, tenant_id FROM') && lookups++ === 0) await new Promise<void>((r) => (release = r));
+        return result;
+      },
+      connect: () => pool.connect(),
+    };
+    const keys = new TenantKeys(slow, own);
+    try {
+      await keys.migrate();
+      const created = await keys.create('tenant-r', 'race');
+      const underway = keys.resolve(created.key);
+      await waitFor(() => release !== undefined, 5000, 'the lookup to start');
+      await keys.revoke(created.id);
+      release!();
+      expect(await underway).toMatchObject({ tenantId: 'tenant-r' }); // read before the revoke
+      expect(await keys.resolve(created.key)).toBeNull();
+      expect(lookups).toBe(2); // the second answer came from the database, not a cache
+    } finally {
+      await pool.query(`DROP SCHEMA IF EXISTS "${own}" CASCADE`);
+    }
   });
 
   it('need the admin key to manage', async () => {
@@ -152,7 +184,7 @@ describe('scoping', () => {
     expect((await t.app.inject({ url: `/jobs/${named.json().id}`, headers: as(keyA) })).statusCode).toBe(404);
   });
 
-  it('caps the event streams one tenant holds, and frees the slot when a stream ends', async () => {
+  it('caps the event streams each caller holds (a tenant, the operator), and frees the slot when a stream ends', async () => {
     const pending = await t.app.inject({ method: 'POST', url: '/jobs/documents', headers: as(keyB), payload: doc });
     const id = pending.json().id as string;
     const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -167,6 +199,9 @@ describe('scoping', () => {
         });
         req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
       });
+    // The admin key's streams are the operator's own: they do not use up B's allowance.
+    const operator = await open(ADMIN_KEY);
+    expect(operator.status).toBe(200);
     const first = await open(keyB);
     expect(first.status).toBe(200);
     const second = await open(keyB);
@@ -175,7 +210,8 @@ describe('scoping', () => {
     // Another tenant's cap is its own (and it cannot follow B's job at all).
     expect((await open(keyA)).status).toBe(404);
     first.close();
-    await waitFor(async () => (await gauge(t.app, 'sse_streams_open')) === 0, 5000, 'the stream to close');
+    operator.close();
+    await waitFor(async () => (await gauge(t.app, 'sse_streams_open')) === 0, 5000, 'the streams to close');
     const again = await open(keyB);
     expect(again.status).toBe(200);
     again.close();

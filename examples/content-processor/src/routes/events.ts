@@ -7,8 +7,8 @@
 // state or attempt changes (read once per change), `progress` for each progress report, and
 // the stream ends with `event: end` once the job is final (or deleted). A comment line every
 // 15 s keeps proxies from closing an idle stream. A stream needs the same credentials as the
-// job (another tenant's job is a 404), and each tenant holds at most
-// config.eventStreamsPerTenant streams on an instance (429 beyond), out of MAX_STREAMS.
+// job (another tenant's job is a 404), and each caller (a tenant's key, the admin key) holds at
+// most config.eventStreamsPerTenant streams on an instance (429 beyond), out of MAX_STREAMS.
 //
 // Every stream owns one keep-alive timer and one watch, and ends both when it closes, whichever
 // way: the job ended, the client went away (fastify destroys the stream), or the app is closing
@@ -18,7 +18,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Job, JobProgress } from 'docket';
 import type { RouteOptions } from './common.js';
-import { tenantOfJob, visibleJob } from '../tenancy/request-tenant.js';
+import { callerOf, tenantOfJob, visibleJob } from '../tenancy/request-tenant.js';
 import { HttpError, errors, isFinal, jobIdParams, notFound, toJobView } from './common.js';
 
 export const KEEPALIVE_MS = 15_000;
@@ -50,10 +50,11 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
       const { id } = request.params;
       // The same credentials as the job itself: another tenant's job is a 404.
       const first = await visibleJob(queue, request, id);
-      const tenant = tenantOfJob(first) ?? '';
+      // Counted against the caller: a tenant's streams never use up another's allowance.
+      const tenant = callerOf(request, tenantOfJob(first));
       const held = perTenant.get(tenant) ?? 0;
       if (held >= config.eventStreamsPerTenant) {
-        throw new HttpError(429, `Too many open event streams for tenant ${tenant} (at most ${config.eventStreamsPerTenant} per instance); close one or retry later`);
+        throw new HttpError(429, `Too many open event streams for ${tenant === '(operator)' ? 'the admin key' : `tenant ${tenant}`} (at most ${config.eventStreamsPerTenant} per instance); close one or retry later`);
       }
       if (open.size >= MAX_STREAMS) throw new HttpError(503, `Too many open event streams (${MAX_STREAMS}); retry later`);
       perTenant.set(tenant, held + 1);

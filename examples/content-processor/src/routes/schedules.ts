@@ -87,8 +87,15 @@ export const scheduleRoutes: FastifyPluginAsyncZod<RouteOptions & { access: Admi
   const secured = { security: [{ apiKey: [] }], tags: ['schedules'] };
   const params = z.object({ name: scheduleName });
 
+  // A job a schedule enqueues belongs to the tenant its args name, as every job the API creates:
+  // it carries that tenant's tag, which the tenant routes and exports go by.
   const store = async (name: string, def: z.output<typeof definition>): Promise<Schedule> => {
-    const full: ScheduleDefinition = { name, ...def, opts: def.opts };
+    const tenant = typeof def.args.tenantId === 'string' ? def.args.tenantId : undefined;
+    const given = def.opts.tags ?? [];
+    const other = given.find((t) => t.startsWith('tenant:') && t !== `tenant:${tenant}`);
+    if (other !== undefined) throw badRequest('body.opts.tags', `${other} does not match args.tenantId (the tenant tag is set from args.tenantId)`);
+    const tags = tenant === undefined || given.includes(`tenant:${tenant}`) ? def.opts.tags : [...given, `tenant:${tenant}`];
+    const full: ScheduleDefinition = { name, ...def, opts: { ...def.opts, ...(tags === undefined ? {} : { tags }) } };
     try {
       return await queue.schedules.set(full);
     } catch (error) {

@@ -2,6 +2,7 @@
 // dependencies, state, attempts, result, errors and progress, plus the files the step wrote
 // (each with the URL of GET /jobs/:id/files/:name, which serves it). A short form without
 // files serves the dashboard's list.
+import { tenantOfJob } from '../tenancy/request-tenant.js';
 import { z } from 'zod';
 import type { WorkflowDetails, WorkflowStep } from 'docket';
 import type { Storage } from '../storage.js';
@@ -46,8 +47,7 @@ export type WorkflowSummaryView = z.infer<typeof workflowSummaryView>;
 
 /** The tenant a workflow belongs to, from its `tenant:<id>` tag. */
 export function tenantOfTags(tags: readonly string[]): string | null {
-  const tag = tags.find((t) => t.startsWith('tenant:'));
-  return tag === undefined ? null : tag.slice('tenant:'.length);
+  return tenantOfJob({ tags });
 }
 
 function header(wf: WorkflowDetails) {

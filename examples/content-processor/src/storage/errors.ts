@@ -19,6 +19,18 @@ export class UnsafePathError extends Error {
   }
 }
 
+/**
+ * A job's file not written because its tenant is at its storage quota: the attempt fails and
+ * docket retries it later (with backoff), when retention may have freed space.
+ */
+export class StorageQuotaError extends Error {
+  readonly code = 'ESTORAGEQUOTA';
+  constructor(tenant: string, quota: number, used: number) {
+    super(`tenant ${tenant} is at its storage quota of ${quota} bytes (using ${used}): the file is not written; the job is retried once files are removed`);
+    this.name = 'StorageQuotaError';
+  }
+}
+
 /** An upload bigger than the limit (the partial file is removed). */
 export class UploadTooLargeError extends Error {
   readonly code = 'EUPLOADTOOLARGE';

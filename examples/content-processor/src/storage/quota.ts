@@ -4,8 +4,10 @@
 //   and what is left (checked by routes/upload.ts before the upload is given to the tenant);
 // - creating any job (POST /jobs/*, /jobs/batch, /workflows/media) while the tenant is at or over
 //   its quota is refused with 429 (quotaGuard, a preHandler app.ts registers once).
-// Jobs already queued still run and write their files: the quota stops new work, it does not
-// break work accepted.
+// - a job that has written nothing yet writes nothing while its tenant is at or over its quota
+//   (TenantStorage.write throws StorageQuotaError: the attempt fails and is retried later), so
+//   work queued while under the quota cannot pile files up past it; a job that began writing
+//   finishes its files.
 import type { FastifyRequest } from 'fastify';
 import { HttpError } from '../routes/common.js';
 import type { Storage } from '../storage.js';

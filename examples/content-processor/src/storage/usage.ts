@@ -1,7 +1,9 @@
 // How many bytes each tenant keeps on disk, for the per-tenant quota (TENANT_STORAGE_QUOTA).
 // Computed by walking `tenants/<t>/`, cached for a few seconds per tenant, and kept current
 // locally: a write or an upload adds its bytes to the cached figure, a removal drops the figure
-// so the next read walks again.
+// so the next read walks again. An expired figure is still answered while a walk in the
+// background refreshes it: a tenant with many files (20,000 folders take ~1.5 s to walk) never
+// makes a request wait for the walk, only its first read and the first after a removal do.
 //
 // The figure is approximate across instances: another instance's writes and removals show up
 // here only when the cache expires (USAGE_TTL_MS), and two uploads checked at the same moment
@@ -33,8 +35,16 @@ export class TenantUsage {
   async bytes(tenant: string): Promise<number> {
     const cached = this.#cache.get(tenant);
     if (cached !== undefined && Date.now() - cached.at < USAGE_TTL_MS) return cached.bytes;
-    const running = this.#walking.get(tenant);
-    if (running !== undefined) return running;
+    const running = this.#walking.get(tenant) ?? this.#walk(tenant);
+    // Expired: answer the last figure (kept current by local writes); the walk refreshes it.
+    if (cached !== undefined) {
+      running.catch(() => undefined);
+      return cached.bytes;
+    }
+    return running;
+  }
+
+  #walk(tenant: string): Promise<number> {
     const generation = this.#generation.get(tenant) ?? 0;
     const walk = (async () => {
       const bytes = (await this.isPlain(tenant)) ? await folderBytes(this.dirOf(tenant)) : 0;

@@ -15,6 +15,21 @@ export function setKeyTenant(request: FastifyRequest, tenant: string): void {
   keyTenants.set(request, tenant);
 }
 
+const operators = new WeakSet<FastifyRequest>();
+
+/** Marks a request made with the admin key (called by the auth hook). */
+export function setOperator(request: FastifyRequest): void {
+  operators.add(request);
+}
+
+/**
+ * Whose allowance a request uses (e.g. of event streams): its key's tenant, the operator's (the
+ * admin key), or in development mode without a key, the tenant of what it asks for.
+ */
+export function callerOf(request: FastifyRequest, fallbackTenant: string | null): string {
+  return keyTenant(request) ?? (operators.has(request) ? '(operator)' : (fallbackTenant ?? ''));
+}
+
 /** The tenant of the request's API key; undefined when the request came without one (development mode). */
 export function keyTenant(request: FastifyRequest): string | undefined {
   return keyTenants.get(request);

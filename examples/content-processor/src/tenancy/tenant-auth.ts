@@ -10,7 +10,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminAccess } from '../auth.js';
 import { AuthError, keyMatches, presentedKey } from '../auth.js';
 import type { TenantKeys } from './tenant-keys.js';
-import { setKeyTenant } from './request-tenant.js';
+import { setKeyTenant, setOperator } from './request-tenant.js';
 
 export function tenantAuth(options: { tenants: TenantKeys; access: AdminAccess; devMode: boolean }) {
   const { tenants, access, devMode } = options;
@@ -21,7 +21,7 @@ export function tenantAuth(options: { tenants: TenantKeys; access: AdminAccess; 
       reply.header('www-authenticate', 'Bearer realm="tenant"');
       throw new AuthError(401, "A tenant API key is required: send it in the x-api-key header (or Authorization: Bearer <key>); an admin creates one with POST /admin/tenants/<tenantId>/keys");
     }
-    if (access.mode === 'key' && keyMatches(key, access.hash)) return; // an operator
+    if (access.mode === 'key' && keyMatches(key, access.hash)) return setOperator(request);
     const found = await tenants.resolve(key);
     if (found === null) {
       reply.header('www-authenticate', 'Bearer realm="tenant", error="invalid_token"');

@@ -38,6 +38,8 @@ export class TenantKeys {
   readonly #table: string;
   readonly #schema: string;
   readonly #cache = new Map<string, { tenantId: string; keyId: string; until: number }>();
+  /** Bumped by every revoke: a lookup that began before one must not refill the cache. */
+  #revocations = 0;
 
   constructor(pool: PoolLike, schema = 'content_app') {
     if (!SCHEMA_RE.test(schema)) throw new Error(`tenant keys: invalid schema name ${JSON.stringify(schema)}`);
@@ -88,6 +90,7 @@ export class TenantKeys {
       `UPDATE ${this.#table} SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id, tenant_id, name, created_at, revoked_at`,
       [id],
     );
+    this.#revocations++;
     for (const [hash, entry] of this.#cache) if (entry.keyId === id) this.#cache.delete(hash);
     return rows[0] === undefined ? null : toKey(rows[0]);
   }
@@ -100,12 +103,14 @@ export class TenantKeys {
     const cached = this.#cache.get(cacheKey);
     if (cached !== undefined && cached.until > Date.now()) return { tenantId: cached.tenantId, keyId: cached.keyId };
     this.#cache.delete(cacheKey);
+    const revocations = this.#revocations;
     const { rows } = await this.#pool.query<{ id: string; tenant_id: string }>(
       `SELECT id, tenant_id FROM ${this.#table} WHERE key_hash = $1 AND revoked_at IS NULL`,
       [hash],
     );
     const row = rows[0];
     if (row === undefined) return null;
+    if (revocations !== this.#revocations) return { tenantId: row.tenant_id, keyId: row.id }; // read before a revoke: answer, but do not cache
     if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
     this.#cache.set(cacheKey, { tenantId: row.tenant_id, keyId: row.id, until: Date.now() + CACHE_MS });
     return { tenantId: row.tenant_id, keyId: row.id };

@@ -1,6 +1,6 @@
 // The read side of an export: one tenant's jobs, oldest first, up to the snapshot's last id, in
 // keyset pages of docket's listJobs (id > cursor), the next page fetched while the caller works
-// on this one (so memory holds two pages at most, whatever the size of the export).
+// on this one (so memory holds two pages of jobs at most, whatever the number of jobs exported).
 //
 // A stretch of ids can be read two ways that give the same jobs: asking the database for the
 // tenant's tag (`tags: ['tenant:<id>']`), or reading every job and keeping the tenant's. The

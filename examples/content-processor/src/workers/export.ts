@@ -4,7 +4,8 @@
 // - The jobs come from export-scan.ts: keyset pages of docket's listJobs (1000 a page, the next
 //   fetched while this one is written), each read by tag in the database or, where the planner
 //   would read the rest of the table for a tagged page, as every job kept by tag here. Memory
-//   holds two pages whatever the size of the export.
+//   holds two pages of jobs whatever the number exported, and rows go to the file in pieces of
+//   about 1 MiB (a page of jobs with large args must not become one string).
 // - Queue and state are matched here, not in the query: in listJobs' filter they make the
 //   planner sort every row after the cursor for each page (EXPLAIN in the README).
 // - The export is a snapshot: it stops at the newest job that existed when it began.
@@ -121,6 +122,9 @@ export async function exportSnapshot(queue: Pick<Queue, 'listJobs'>): Promise<bi
   return newest === undefined ? 0n : BigInt(newest.id);
 }
 
+/** Rows are handed to the file in pieces of about this many characters (1 MiB of ASCII). */
+const CHUNK_CHARS = 1 << 20;
+
 /**
  * The export file's text, in chunks of one page, for the tenant's jobs up to `lastId`.
  * `progress` is updated as it goes (and is final once the generator ends).
@@ -150,6 +154,11 @@ export async function* exportLines(
       const row = toExportRow(job);
       chunk += format === 'csv' ? csvLine(COLUMNS.map((c) => row[c])) : `${progress.rows === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`;
       progress.rows++;
+      // A job's args and result can be a MiB each: a page of them must not become one string.
+      if (chunk.length >= CHUNK_CHARS) {
+        yield chunk;
+        chunk = '';
+      }
     }
     if (chunk) yield chunk;
     // Percent by id: how much of the snapshot (from the first job read) the scan has covered.

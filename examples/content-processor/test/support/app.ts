@@ -61,7 +61,7 @@ export async function tempDir(prefix: string): Promise<string> {
 
 export async function createTestApp(pool: pg.Pool, schema: string, dataDir: string, options: TestAppOptions = {}): Promise<TestApp> {
   const config = loadConfig({ ...baseEnv(dataDir), ...options.env }, { warn: () => {} });
-  const storage = new Storage(config.storageDir);
+  const storage = new Storage(config.storageDir, { quota: config.tenantStorageQuota });
   await storage.init();
   const { queue, workers } = createDocket(config, pool, storage, { schema, testing: 'manual' });
   await queue.migrate();
