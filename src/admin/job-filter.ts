@@ -1,5 +1,5 @@
 // Which jobs a bulk action or a listing applies to: the filter users pass, checked, and turned
-// into the five JSON parameters the control statements expect (NULL meaning "any").
+// into the five array parameters the control statements expect (NULL meaning "any").
 import { ConfigError } from '../definitions/errors.js';
 import type { Job, JobState } from '../definitions/job.js';
 import { JOB_STATES } from '../definitions/job.js';
@@ -64,21 +64,31 @@ export function checkJobId(id: unknown, where = 'Job id'): string {
   return text;
 }
 
+/**
+ * Values as a PostgreSQL array literal, every element quoted. The literal travels as a plain
+ * string, which the server parses as the array type the statement casts it to: a JS array would
+ * be sent by postgres.js without `fetch_types` as "a,b", which is no array at all.
+ */
+function arrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
+}
+
 function list(value: string | readonly string[] | undefined, what: string, check?: (v: string) => boolean): string | null {
   if (value === undefined) return null;
   const values = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(values) || values.some((v) => typeof v !== 'string' || (check !== undefined && !check(v)))) {
     throw new ConfigError(`Job filter: ${what} must be a string or an array of strings${check ? ' (valid values only)' : ''}`);
   }
-  // The values travel as one JSON parameter, which jsonb would refuse with a raw error.
+  // PostgreSQL text holds neither: a NUL would fail the statement with a raw error, and a lone
+  // surrogate would reach the server as U+FFFD and match other text.
   if (values.some((v) => !storableText(v))) throw new ConfigError(`Job filter: ${what} holds a NUL character or a lone surrogate, which PostgreSQL cannot store`);
-  return JSON.stringify(values);
+  return arrayLiteral(values);
 }
 
 /** The filter as the five statement parameters; refuses an empty filter unless `allowAll`. */
 export function filterParams(filter: JobFilter, allowAll: boolean): (string | null)[] {
   if (typeof filter !== 'object' || filter === null) throw new ConfigError('Job filter must be an object');
-  const ids = filter.ids === undefined ? null : JSON.stringify(filter.ids.map((id) => checkJobId(id, 'Job filter ids')));
+  const ids = filter.ids === undefined ? null : arrayLiteral(filter.ids.map((id) => checkJobId(id, 'Job filter ids')));
   const params = [
     ids,
     list(filter.queue, 'queue'),

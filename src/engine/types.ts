@@ -102,7 +102,7 @@ export interface StatsRow {
 /** A job row as returned by control statements (`was`: its state before the change). */
 export type ChangedJobRow = JobRow & { was?: string };
 
-/** A job filter as statement parameters (each a JSON array, or null for "any"). */
+/** A job filter as statement parameters (each a PostgreSQL array literal, or null for "any"). */
 export type FilterParams = readonly (string | null)[];
 
 /** A nodes row as selected by the nodes statement (times in ms). */

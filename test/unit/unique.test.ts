@@ -42,15 +42,22 @@ describe('unique keys', () => {
 });
 
 describe('job filters', () => {
-  it('become five JSON parameters, NULL for any', () => {
+  it('become five array literals, NULL for any', () => {
     expect(filterParams({ queue: 'a', state: ['available', 'scheduled'], tags: ['t'] }, false)).toEqual([
       null,
-      '["a"]',
-      '["available","scheduled"]',
+      '{"a"}',
+      '{"available","scheduled"}',
       null,
-      '["t"]',
+      '{"t"}',
     ]);
-    expect(filterParams({ ids: [1, '2', 3n] }, false)[0]).toBe('["1","2","3"]');
+    expect(filterParams({ ids: [1, '2', 3n] }, false)[0]).toBe('{"1","2","3"}');
+    expect(filterParams({ ids: [] }, false)[0]).toBe('{}');
+  });
+
+  it('quote every element, so no value can be read as syntax', () => {
+    expect(filterParams({ tags: ['a,b', 'q"x', 'back\\slash', '{}', 'NULL', '', ' padded '] }, false)[4]).toBe(
+      '{"a,b","q\\"x","back\\\\slash","{}","NULL",""," padded "}',
+    );
   });
 
   it('refuse empty filters for bulk actions, bad ids and unknown states', () => {

@@ -1,24 +1,27 @@
 // The statements of cluster control: cancel/retry/discard/delete (by id, prepared; by filter,
 // planned per call), queue controls, stats, listing, progress, the check that running jobs were
 // not taken away, and the testing modes' claims. Same rules as jobs.ts: values are parameters,
-// batches are one JSON parameter.
+// batches are one JSON parameter; job filters alone are typed arrays (see filterWhere).
 import { NOTICE_SQL } from '../notice.js';
 import { JOB_COLUMNS, STORED_LIST, epochMs, storedRow, workflowRef } from './columns.js';
 import { statement } from './jobs.js';
 import { FINAL, errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
 
 /**
- * A job filter over parameters $n..$n+4 (each a JSON array, or NULL for "any"): ids, queues,
- * states, workers, and tags (all of which a job must carry).
+ * A job filter over parameters $n..$n+4 (each a PostgreSQL array literal, or NULL for "any"): ids,
+ * queues, states, workers, and tags (all of which a job must carry). The filter statements are
+ * planned for each call's values (unprepared), so each parameter is typed as the array its column
+ * compares with: the planner then sees the values themselves (a tag that 99% of jobs carry, a
+ * state) where a subquery expanding JSON would hide them behind a default guess, and the state
+ * column is compared uncast (as the enum) so the history's partitions for other states are pruned.
  */
-function filterWhere(n: number, alias = ''): string {
-  const list = (p: number): string => `ARRAY(SELECT jsonb_array_elements_text($${p}::text::jsonb))`;
+function filterWhere(n: number, state: string, alias = ''): string {
   const a = alias === '' ? '' : `${alias}.`;
-  return `($${n}::text IS NULL OR ${a}id = ANY(${list(n)}::bigint[]))
-      AND ($${n + 1}::text IS NULL OR ${a}queue = ANY(${list(n + 1)}))
-      AND ($${n + 2}::text IS NULL OR ${a}state::text = ANY(${list(n + 2)}))
-      AND ($${n + 3}::text IS NULL OR ${a}worker = ANY(${list(n + 3)}))
-      AND ($${n + 4}::text IS NULL OR ${a}tags @> ${list(n + 4)})`;
+  return `($${n}::bigint[] IS NULL OR ${a}id = ANY($${n}::bigint[]))
+      AND ($${n + 1}::text[] IS NULL OR ${a}queue = ANY($${n + 1}::text[]))
+      AND ($${n + 2}::${state}[] IS NULL OR ${a}state = ANY($${n + 2}::${state}[]))
+      AND ($${n + 3}::text[] IS NULL OR ${a}worker = ANY($${n + 3}::text[]))
+      AND ($${n + 4}::text[] IS NULL OR ${a}tags @> $${n + 4}::text[])`;
 }
 
 // By id: the job as it is now. By filter: how many changed (a bulk action can touch millions).
@@ -40,17 +43,19 @@ export function buildControlStatements(s: string) {
 
   // Cancel or discard: final at once, even when executing (the running attempt is then told to
   // stop, and its own outcome is fenced off by the claim). The job moves into the history in
-  // this statement. $C: channel for the abort notice.
+  // this statement. $C: channel for the abort notice. The targets are deleted by id lookups, as
+  // fetch does: with typed filter values the planner knows how many there are and would
+  // otherwise hash-join them against a scan of the whole live table.
   const finish = (target: 'cancelled' | 'discarded', where: string, reason: number, channel: number, many: boolean): string => `
     WITH target AS (
       SELECT id AS tid, state AS was FROM ${jobs} WHERE ${where} ORDER BY id FOR UPDATE
     ), done AS (
-      DELETE FROM ${jobs} j USING target WHERE j.id = tid
+      DELETE FROM ${jobs} j WHERE j.id = ANY(ARRAY(SELECT tid FROM target))
       RETURNING ${storedRow('j', {
         state: `'${target}'::${t.state}`,
         completed_at: 'now()',
         errors: errorEntry('j', `'${target === 'cancelled' ? 'Cancelled' : 'Discarded'}'`, `$${reason}::text`),
-      })}, was
+      })}, j.state AS was
     ), moved AS (
       ${intoHistory(t, 'done')}
     ), released AS (
@@ -129,7 +134,7 @@ export function buildControlStatements(s: string) {
     ${tail(many)}`;
 
   const byId = '$1::bigint = id';
-  const filtered = filterWhere(1);
+  const filtered = filterWhere(1, t.state);
 
   return {
     /** $1 id, $2 reason, $3 channel. */
@@ -141,7 +146,7 @@ export function buildControlStatements(s: string) {
     /** $1 id, $2 channel. */
     retryJob: statement('retry_job', retry(`$1::bigint = j.id`, 2, false)),
     /** $1..$5 filter, $6 channel. */
-    retryJobs: statement('retry_jobs', retry(filterWhere(1, 'j'), 6, true), false),
+    retryJobs: statement('retry_jobs', retry(filterWhere(1, t.state, 'j'), 6, true), false),
     /** $1 id, $2 channel. */
     deleteJob: statement('delete_job', remove(byId, 2, false)),
     /** $1..$5 filter, $6 channel. */
@@ -154,12 +159,12 @@ export function buildControlStatements(s: string) {
      */
     listAsc: statement(
       'list_asc',
-      `SELECT ${JOB_COLUMNS} FROM ${t.all} j WHERE ${filterWhere(1, 'j')} AND j.id > coalesce($6::bigint, 0) ORDER BY j.id LIMIT $7`,
+      `SELECT ${JOB_COLUMNS} FROM ${t.all} j WHERE ${filterWhere(1, t.state, 'j')} AND j.id > coalesce($6::bigint, 0) ORDER BY j.id LIMIT $7`,
       false,
     ),
     listDesc: statement(
       'list_desc',
-      `SELECT ${JOB_COLUMNS} FROM ${t.all} j WHERE ${filterWhere(1, 'j')} AND j.id < coalesce($6::bigint, 9223372036854775807)
+      `SELECT ${JOB_COLUMNS} FROM ${t.all} j WHERE ${filterWhere(1, t.state, 'j')} AND j.id < coalesce($6::bigint, 9223372036854775807)
        ORDER BY j.id DESC LIMIT $7`,
       false,
     ),
