@@ -4,13 +4,12 @@
 //
 // A stretch of ids can be read two ways that give the same jobs: asking the database for the
 // tenant's tag (`tags: ['tenant:<id>']`), or reading every job and keeping the tenant's. The
-// tagged query is the one to want (a tenant's few jobs without everyone else's), and on a big
-// table it reads about one page of rows per page where the tenant is dense. But docket's filter
-// reaches the planner as a subquery, so it guesses 0.5% of rows for any tag, and two cases make
-// each tagged page read every row after the cursor (EXPLAIN ANALYZE on 1M jobs, see the README):
-// near the end of the table (the guess drops below one page: it sorts the rest), and when one of
-// the job tables (live jobs, a day of finished ones) has no job of the tenant after the cursor.
-// Reading every job never does that: it reads one page of rows per page. So each page goes the
+// tagged query is the one to want (a tenant's few jobs without everyone else's): it walks the id
+// index and keeps the tenant's rows, about one page of rows per page where the tenant is dense.
+// Where it is sparse, a tagged page reads many rows to fill itself, and when one of the job
+// tables (live jobs, a day of finished ones) has no job of the tenant after the cursor, every
+// tagged page reads that table to its end (EXPLAIN ANALYZE on 1M jobs, see the README). Reading
+// every job never does that: it reads one page of rows per page. So each page goes the
 // way that covered ids faster lately, and the other way is tried again now and then, less often
 // each time it loses; the jobs are the same either way.
 import type { Job, Queue } from 'docket';
