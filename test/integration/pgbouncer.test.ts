@@ -118,8 +118,24 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
       db.count(`worker = 'bounce' AND state = '${state}' AND id = ANY('{${ids.join(',')}}'::bigint[])`);
     let done = 0;
     await waitFor(async () => (done = await countBounce('completed')) === 2_000, `all 2,000 jobs to complete (${done} so far)`, 120_000).catch(async (error: unknown) => {
-      const { rows } = await db.pool.query(`SELECT state::text, count(*)::int AS n FROM "${db.schema}".jobs WHERE worker = 'bounce' GROUP BY 1`);
-      throw new Error(`${(error as Error).message}; by state: ${JSON.stringify(rows)}`);
+      const { rows } = await db.pool.query(
+        `SELECT state::text, attempted_by, count(*)::int AS n, min(attempted_at)::text AS first, max(attempted_at)::text AS last FROM "${db.schema}".jobs WHERE worker = 'bounce' GROUP BY 1, 2 ORDER BY 1, 2`,
+      );
+      // What each node saw: how many it started and finished, its errors, and its last lines.
+      const seen = nodes.map((node) => {
+        const ev = node.events;
+        const count = (name: string) => ev.filter((e) => e.event === name).length;
+        const errors = ev.filter((e) => e.event === 'queue-error' || e.event === 'plugin-error').map((e) => `${String(e.context ?? e.plugin)}: ${String(e.message)}`);
+        return { node: ev[0]?.node, starts: count('start'), completes: count('complete'), rescues: count('rescue'), elected: count('elected'), lost: count('lost'), errors: errors.slice(-8), last: ev.slice(-4) };
+      });
+      // And the server's side: sessions through the pooler, what they wait on, who blocks them.
+      const { rows: sessions } = await db.pool.query(
+        `SELECT pid, state, wait_event_type AS wait_type, wait_event AS wait, pg_blocking_pids(pid) AS blocked_by,
+                (now() - xact_start)::text AS in_xact, (now() - state_change)::text AS in_state, left(query, 120) AS query
+           FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+      );
+      const pooler = (await bouncer.log()).split('\n').filter((l) => !/ LOG stats: /.test(l)).slice(-40).join('\n');
+      throw new Error(`${(error as Error).message}; by state and node: ${JSON.stringify(rows)}; nodes: ${JSON.stringify(seen)}; sessions: ${JSON.stringify(sessions)}\nPgBouncer's log:\n${pooler}`);
     });
     phase('2,000 jobs completed');
     // Rescued: the jobs the victim held (an ack already on its way when it died may still have
