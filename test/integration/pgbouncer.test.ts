@@ -190,20 +190,18 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
       `[pgbouncer] a cancel reached a node without LISTEN after ${cancelTook} ms; 2,000 jobs completed; ` +
         `${again.length} jobs of the killed node rescued; ${times.length} cron ticks, each once; ${elections} election(s)`,
     );
-    // Shutdown. KNOWN OPEN BUG (docs/reliability.md, row 4): now and then the postgres.js node's
-    // queue.stop() does not resolve through PgBouncer after this run (seen in 2 of ~8 runs; a
-    // lone node stops in milliseconds). Until it is found, a node that has not stopped after
-    // 30 s is reported here and killed instead of failing the marks above, which all passed.
+    // Shutdown: each survivor stops on SIGTERM. (Its `stop()` used to hang now and then on the
+    // postgres.js node: acks lost to pipelining through PgBouncer, fixed with max_pipeline: 0,
+    // see the fixture; the steps stop() finished are printed if it happens again.)
     for (const node of survivors) {
       node.child.kill('SIGTERM');
       const exit = await Promise.race([node.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000))]);
       const last = node.events.filter((e) => ['stopping', 'stopped', 'pool-ended', 'stop-failed'].includes(String(e.event)));
       if (exit === 'still running') {
         const steps = logs(node, /^docket: stop:/).map((e) => String(e.message));
-        console.warn(`[pgbouncer] KNOWN BUG: ${String(node.events[0]?.node)} did not stop within 30 s of SIGTERM (${JSON.stringify(last)}; steps done: ${JSON.stringify(steps)})`);
         node.child.kill('SIGKILL');
         await node.exited;
-        continue;
+        expect.fail(`${String(node.events[0]?.node)} did not stop within 30 s of SIGTERM (${JSON.stringify(last)}; steps done: ${JSON.stringify(steps)})`);
       }
       expect(last.map((e) => e.event), `${String(node.events[0]?.node)}'s shutdown`).toContain('stopped');
       expect(exit, `${String(node.events[0]?.node)}'s exit (${JSON.stringify(last)})`).toMatchObject({ code: 0 });
