@@ -174,7 +174,8 @@ export class Listening {
       this.logger.warn(
         `docket: LISTEN delivers nothing on this connection (${SILENT_LIMIT} subscriptions in a row heard none of their own probes): ` +
           'a connection pooler in transaction mode, such as PgBouncer? docket relies on polling (pollInterval) instead; ' +
-          'give the Queue a listenConnection that reaches PostgreSQL directly for instant wake-ups',
+          'give the Queue a listenConnection that reaches PostgreSQL directly for instant wake-ups ' +
+          '(and behind such a pooler, create a postgres.js client with max_pipeline: 0: PgBouncer loses pipelined replies)',
       );
     }
     this.#deaf = true;
