@@ -141,11 +141,15 @@ describe('Pruner', () => {
     const discarded = await rows('batched', 'discarded', 30 * DAY, 30);
     const { queue, events } = await pruner({ batchSize: 7, queues: { batched: { maxAge: { completed: DAY, discarded: DAY } } } });
     try {
-      await waitFor(async () => (await remaining([...completed, ...discarded])).length === 0, 'the batched queue to be pruned');
-      const mine = events.filter((e) => e.queue === 'batched');
+      // The rows go when a batch commits, a moment before the Pruner reads its reply and reports
+      // it: wait for both.
+      const mine = () => events.filter((e) => e.queue === 'batched');
+      const reported = () => mine().reduce((n, e) => n + e.count, 0);
+      await waitFor(async () => (await remaining([...completed, ...discarded])).length === 0 && reported() === 82, 'the batched queue to be pruned and reported');
+      expect(reported()).toBe(completed.length + discarded.length);
       expect(Math.max(...events.map((e) => e.count))).toBeLessThanOrEqual(7);
-      expect(mine.filter((e) => e.state === 'completed').map((e) => e.count)).toEqual([7, 7, 7, 7, 7, 7, 7, 3]);
-      expect(mine.filter((e) => e.state === 'discarded').map((e) => e.count)).toEqual([7, 7, 7, 7, 2]);
+      expect(mine().filter((e) => e.state === 'completed').map((e) => e.count)).toEqual([7, 7, 7, 7, 7, 7, 7, 3]);
+      expect(mine().filter((e) => e.state === 'discarded').map((e) => e.count)).toEqual([7, 7, 7, 7, 2]);
     } finally {
       await queue.stop({ timeout: 1_000 });
     }
