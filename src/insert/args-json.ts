@@ -5,7 +5,7 @@
 // refusal is an ArgsValidationError naming the worker, the item of an insertMany and, for a bad
 // string, its path; nothing reaches the database.
 import { ArgsValidationError } from '../definitions/errors.js';
-import { storableText, unstorable } from '../definitions/storable-text.js';
+import { unstorable } from '../definitions/storable-text.js';
 
 // An escape JSON.stringify writes for NUL or a lone surrogate (a paired one is written as is),
 // preceded by an even number of backslashes, so that an escaped backslash followed by "u0000"
@@ -96,9 +96,6 @@ function findUnstorable(value: unknown, path: (string | number)[]): { path: (str
 export function storableJson(json: string): boolean {
   return !(json.includes('\\u') && UNSTORABLE_ESCAPE.test(json));
 }
-
-/** Whether PostgreSQL can store `text` (definitions/storable-text.ts; here for the insert checks). */
-export { storableText };
 
 /** true: holds NUL; false: holds a lone surrogate; undefined: storable. */
 function bad(text: string): boolean | undefined {

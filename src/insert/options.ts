@@ -6,7 +6,8 @@ import { hintPayload } from '../engine/notice.js';
 import type { InsertBatch } from '../engine/types.js';
 import type { Worker } from '../definitions/worker.js';
 import { checkInt } from '../definitions/worker.js';
-import { encodeArgs, storableJson, storableText } from './args-json.js';
+import { storableText } from '../definitions/storable-text.js';
+import { encodeArgs, storableJson } from './args-json.js';
 import { MAX_DELAY_MS } from '../definitions/limits.js';
 
 /**

@@ -3,7 +3,7 @@
 // it with stepResult, which types and checks it). The DAG itself is built in
 // workflows/media-workflow.ts.
 import { z } from 'zod';
-import { imageOperations, tenantId } from './schemas.js';
+import { imageOperations, tenantId, tenantTag } from './schemas.js';
 
 /** The name every media workflow is inserted under. */
 export const MEDIA_WORKFLOW = 'media';
@@ -21,7 +21,7 @@ export const STEP = {
 
 /** The tags of a media workflow (and of each step): its tenant's, as every job has, and the workflow's. */
 export function mediaTags(tenant: string): string[] {
-  return [`tenant:${tenant}`, MEDIA_TAG];
+  return [tenantTag(tenant), MEDIA_TAG];
 }
 
 const imageId = z.string().min(1).max(128);

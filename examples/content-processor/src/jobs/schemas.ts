@@ -5,6 +5,10 @@ import { z } from 'zod';
 /** A tenant id: letters, digits, dashes; used for partitions and metrics labels. */
 export const tenantId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'tenantId: 1-64 letters, digits, _ or -');
 
+/** The tag every job and workflow of a tenant carries: what routes, exports and the sweeper go by. */
+export const TENANT_TAG_PREFIX = 'tenant:';
+export const tenantTag = (tenant: string): string => `${TENANT_TAG_PREFIX}${tenant}`;
+
 /**
  * The tenantId of a request body: optional, because a tenant API key decides it (a body may only
  * repeat the key's tenant); required only without a key (development mode, the admin key).

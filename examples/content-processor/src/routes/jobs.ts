@@ -16,7 +16,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { InsertOptions, Job } from 'docket';
 import { ArgsValidationError } from 'docket';
-import { documentJobArgs, emailRequest, exportJobArgs, imageOperations, requestTenantId, webhookJobArgs } from '../jobs/schemas.js';
+import { documentJobArgs, emailRequest, exportJobArgs, imageOperations, requestTenantId, tenantTag, webhookJobArgs } from '../jobs/schemas.js';
 import { BlockedTargetError, assertPublicTarget } from '../security/ssrf.js';
 import { isSafeFileName } from '../storage.js';
 import type { AppDeps, RouteOptions } from './common.js';
@@ -67,7 +67,7 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /** Tags every job gets, so operators can select a tenant's jobs (DELETE /jobs { tags }). */
-const tagsFor = (args: { tenantId: string }) => [`tenant:${args.tenantId}`];
+const tagsFor = (args: { tenantId: string }) => [tenantTag(args.tenantId)];
 
 /** 400 when a URL a worker would fetch is refused by the SSRF rules; DNS trouble is left to the worker. */
 export async function checkTarget(url: string, field: string, allowPrivate: boolean): Promise<void> {

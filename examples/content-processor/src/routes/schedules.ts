@@ -8,6 +8,7 @@ import type { Schedule, ScheduleDefinition } from 'docket';
 import { ArgsValidationError, ConfigError } from 'docket';
 import type { AdminAccess } from '../auth.js';
 import { requireApiKey } from '../auth.js';
+import { TENANT_TAG_PREFIX, tenantTag } from '../jobs/schemas.js';
 import type { RouteOptions } from './common.js';
 import { HttpError, WORKER_NAMES, badRequest, errors, notFound } from './common.js';
 
@@ -92,9 +93,10 @@ export const scheduleRoutes: FastifyPluginAsyncZod<RouteOptions & { access: Admi
   const store = async (name: string, def: z.output<typeof definition>): Promise<Schedule> => {
     const tenant = typeof def.args.tenantId === 'string' ? def.args.tenantId : undefined;
     const given = def.opts.tags ?? [];
-    const other = given.find((t) => t.startsWith('tenant:') && t !== `tenant:${tenant}`);
+    const own = tenant === undefined ? undefined : tenantTag(tenant);
+    const other = given.find((t) => t.startsWith(TENANT_TAG_PREFIX) && t !== own);
     if (other !== undefined) throw badRequest('body.opts.tags', `${other} does not match args.tenantId (the tenant tag is set from args.tenantId)`);
-    const tags = tenant === undefined || given.includes(`tenant:${tenant}`) ? def.opts.tags : [...given, `tenant:${tenant}`];
+    const tags = own === undefined || given.includes(own) ? def.opts.tags : [...given, own];
     const full: ScheduleDefinition = { name, ...def, opts: { ...def.opts, ...(tags === undefined ? {} : { tags }) } };
     try {
       return await queue.schedules.set(full);

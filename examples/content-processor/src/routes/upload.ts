@@ -26,7 +26,6 @@ export interface SavedUpload {
   readonly uploadPath: string;
   readonly path: string;
   readonly bytes: number;
-  readonly filename: string;
 }
 
 const uploads = new WeakMap<FastifyRequest, SavedUpload>();
@@ -53,7 +52,7 @@ export function readUpload(storage: Storage, config: Pick<AppConfig, 'uploadLimi
   return async function readMultipart(request: FastifyRequest): Promise<void> {
     if (!request.isMultipart()) return;
     const fields: Record<string, unknown> = {};
-    let staged: (StagedUpload & { filename: string }) | undefined;
+    let staged: StagedUpload | undefined;
     try {
       for await (const part of request.parts()) {
         if (part.type === 'file') {
@@ -61,7 +60,7 @@ export function readUpload(storage: Storage, config: Pick<AppConfig, 'uploadLimi
             part.file.resume();
             throw badRequest(`body.${part.fieldname}`, 'unexpected file: send exactly one image, as the part named "file"');
           }
-          staged = { ...(await storage.stageUpload(part.file, limit)), filename: part.filename };
+          staged = await storage.stageUpload(part.file, limit);
           if (part.file.truncated) throw tooLarge(limit);
           continue;
         }
@@ -88,10 +87,9 @@ export function readUpload(storage: Storage, config: Pick<AppConfig, 'uploadLimi
         const over = overPixelLimit(meta.width, meta.height);
         if (over !== undefined) throw badRequest('body.file', over);
         await checkUploadQuota(storage, tenant, config.tenantStorageQuota, staged.bytes);
-        const { filename } = staged;
         const saved = await storage.forTenant(tenant).adoptUpload(staged);
         staged = undefined;
-        uploads.set(request, { ...saved, tenant, filename });
+        uploads.set(request, { ...saved, tenant });
       }
     } catch (error) {
       if (staged !== undefined) await storage.discardStaged(staged).catch(() => undefined);

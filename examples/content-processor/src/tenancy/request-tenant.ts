@@ -5,7 +5,7 @@
 // README's curl commands work without keys.
 import type { FastifyRequest } from 'fastify';
 import type { Job, Queue } from 'docket';
-import { tenantId as tenantIdSchema } from '../jobs/schemas.js';
+import { TENANT_TAG_PREFIX, tenantId as tenantIdSchema } from '../jobs/schemas.js';
 import { badRequest, notFound } from '../routes/common.js';
 
 const keyTenants = new WeakMap<FastifyRequest, string>();
@@ -59,8 +59,8 @@ export function withTenant<A extends { tenantId?: string | undefined }>(request:
 
 /** The tenant a job belongs to: its `tenant:<id>` tag (every job and workflow step the API creates has one). */
 export function tenantOfJob(job: Pick<Job, 'tags'>): string | null {
-  const tag = job.tags.find((t) => t.startsWith('tenant:'));
-  return tag === undefined ? null : tag.slice('tenant:'.length);
+  const tag = job.tags.find((t) => t.startsWith(TENANT_TAG_PREFIX));
+  return tag === undefined ? null : tag.slice(TENANT_TAG_PREFIX.length);
 }
 
 /**

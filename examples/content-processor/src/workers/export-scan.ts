@@ -14,6 +14,7 @@
 // each time it loses; the jobs are the same either way.
 import type { Job, Queue } from 'docket';
 import { tenantOfJob } from '../tenancy/request-tenant.js';
+import { tenantTag } from '../jobs/schemas.js';
 
 /** How pages are read: by tag, every job, or whichever is faster (the default). */
 export type ScanMode = Way | 'adaptive';
@@ -40,7 +41,7 @@ const MAX_RETRY = 1024;
 
 /** The tenant's jobs with ids up to `lastId`, oldest first, a page at a time. */
 export async function* scanTenantJobs(queue: Pick<Queue, 'listJobs'>, tenantId: string, lastId: bigint, options: ScanOptions): AsyncGenerator<ScanPage> {
-  const tags = [`tenant:${tenantId}`];
+  const tags = [tenantTag(tenantId)];
   const mode = options.mode ?? 'adaptive';
   // Ids covered per millisecond, by way (averaged over its recent pages; 0: not read yet).
   const rate: Record<Way, number> = { tagged: 0, all: 0 };
