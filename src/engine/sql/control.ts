@@ -226,9 +226,9 @@ export function buildControlStatements(s: string) {
     claimIds: statement(
       'claim_ids',
       `UPDATE ${jobs}
-       SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $2, claim = gen_random_uuid()
+       SET state = 'executing', attempt = attempt + 1, attempted_at = clock_timestamp(), attempted_by = $2, claim = gen_random_uuid()
        WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::bigint)) AND state = 'available'
-       RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('now() - scheduled_at')} AS queue_ms,
+       RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('attempted_at - scheduled_at')} AS queue_ms,
          (${workflowRef(t.workflows)})::text AS workflow_ref`,
     ),
     /** Testing modes. $1: JSON array of queues. Makes their scheduled and retryable jobs due now. */

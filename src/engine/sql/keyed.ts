@@ -94,6 +94,7 @@ export function buildKeyedStatements(s: string) {
      * NULLs) carries rate_wait_ms: when the window frees a slot.
      * Its clock is statement_timestamp(), not now(): now() is when the transaction began, before
      * the lock was granted, and a fetch delayed there would judge (and log) an older window.
+     * attempted_at is clock_timestamp(), read after the snapshot (see fetchJobs).
      */
     fetchLimited: statement(
       'fetch_limited',
@@ -138,10 +139,10 @@ export function buildKeyedStatements(s: string) {
          FOR UPDATE SKIP LOCKED
        ), claimed AS (
          UPDATE ${jobs}
-         SET state = 'executing', attempt = attempt + 1, attempted_at = statement_timestamp(), attempted_by = $3,
+         SET state = 'executing', attempt = attempt + 1, attempted_at = clock_timestamp(), attempted_by = $3,
              claim = gen_random_uuid()
          WHERE id IN (SELECT id FROM picked) AND state = 'available'
-         RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('statement_timestamp() - scheduled_at')} AS queue_ms,
+         RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('attempted_at - scheduled_at')} AS queue_ms,
            (${workflowRef(t.workflows)})::text AS workflow_ref
        ), logged AS (
          UPDATE ${s}.queues SET rate_log = ARRAY(
