@@ -2,6 +2,12 @@
 // connection (or any error that may pass later) keeps the batch and retries with capped backoff,
 // so no outcome is lost; a batch the server rejects for its data is split to find the bad row,
 // which is then replaced by a plain failure.
+//
+// Backlog: a slot frees when its outcome is queued here, not when it is written, so a node whose
+// acks cannot be written (a wedged connection, a lock, a pooler that lost the reply) would go on
+// claiming until the queue is empty, holding every job `executing` while its heartbeat says it
+// lives (rescue never comes). Past BACKLOG_LIMIT unwritten outcomes the node claims nothing
+// more (the runtime asks `backlogged` before each fetch) until half of them are written.
 import type { Engine } from '../engine/engine.js';
 import type { AckedRow } from '../engine/types.js';
 import { backoffDelay } from '../definitions/backoff.js';
@@ -18,9 +24,13 @@ export interface CompleterHooks {
   /** The database refused this ack for good (e.g. a result jsonb cannot hold). */
   onRejected(ack: PendingAck, error: unknown): void;
   onError(error: unknown): void;
+  /** Outcomes reached BACKLOG_LIMIT unwritten (`true`), or were written down to half of it (`false`). */
+  onBacklog(backlogged: boolean, pending: number): void;
 }
 
 const MAX_BATCH = 1000;
+/** Unwritten outcomes past which the node stops claiming (two full batches: more than a round trip behind). */
+export const BACKLOG_LIMIT = 2 * MAX_BATCH;
 
 /** Collects outcomes and flushes them in batches. */
 export class Completer {
@@ -31,6 +41,7 @@ export class Completer {
   #retryTimer: NodeJS.Timeout | undefined;
   #idle: (() => void)[] = [];
   #closed = false;
+  #backlogged = false;
 
   constructor(
     private readonly engine: Engine,
@@ -42,8 +53,17 @@ export class Completer {
     return this.#queue.length;
   }
 
+  /** Whether the node should claim nothing more: too many outcomes wait to be written. */
+  get backlogged(): boolean {
+    return this.#backlogged;
+  }
+
   push(ack: PendingAck): void {
     this.#queue.push(ack);
+    if (!this.#backlogged && this.#queue.length >= BACKLOG_LIMIT) {
+      this.#backlogged = true;
+      this.hooks.onBacklog(true, this.#queue.length);
+    }
     this.#schedule();
   }
 
@@ -123,6 +143,10 @@ export class Completer {
   #remove(batch: readonly PendingAck[]): void {
     const done = new Set(batch);
     this.#queue = this.#queue.filter((a) => !done.has(a));
+    if (this.#backlogged && this.#queue.length <= BACKLOG_LIMIT / 2) {
+      this.#backlogged = false;
+      this.hooks.onBacklog(false, this.#queue.length);
+    }
   }
 
   // A non-transient failure means some row can never be written; find it by halving, write the rest.

@@ -33,6 +33,8 @@ export interface ProducerHooks {
   execute(fetched: FetchedJob): Promise<void>;
   /** Hands claimed jobs that never started back to the queue. */
   release(jobs: readonly FetchedJob[]): void;
+  /** Whether this node claims nothing for now (its outcomes are not being written). */
+  held(): boolean;
   onError(error: unknown): void;
 }
 
@@ -183,6 +185,7 @@ export class Producer {
 
   async #fetch(): Promise<void> {
     if (this.#stopped || this.#paused || this.#retryTimer !== undefined || this.#rateTimer !== undefined) return;
+    if (this.hooks.held()) return;
     if (this.#fetching) {
       this.#again = true;
       return;

@@ -114,6 +114,14 @@ export class Runtime {
       onAcked: (ack, row) => this.#acked(ack, row),
       onRejected: (ack, error) => this.#rejected(ack, error),
       onError: (error) => this.#error(error, 'ack'),
+      onBacklog: (backlogged, pending) => {
+        if (backlogged) {
+          this.config.logger.warn('docket: outcomes are not being written; this node claims no more jobs until they are', { pending });
+        } else {
+          this.config.logger.info('docket: outcomes are being written again; claiming resumes', { pending });
+          this.#producers.wake(this.#producers.queues);
+        }
+      },
     });
     this.#stager = new Stager(engine, config.pollInterval, {
       onStaged: (queues) => this.#producers.wake(queues),
@@ -138,6 +146,7 @@ export class Runtime {
     this.#producers.create(this.engine, (queue) => ({
       execute: (fetched) => this.#execute(fetched),
       release: (jobs) => this.#release(jobs),
+      held: () => this.#completer.backlogged,
       onError: (error) => this.#error(error, `fetch ${queue}`),
     }));
     this.#producers.applyAll(controls);

@@ -9,7 +9,7 @@ import type { ProducerHooks } from '../../src/runtime/producer.js';
 
 function producers(): Producers {
   const config = resolveConfig({ connection: 'postgres://unused', queues: { q: 4 } }, () => 'node');
-  const hooks: ProducerHooks = { execute: async () => {}, release: () => {}, onError: () => {} };
+  const hooks: ProducerHooks = { execute: async () => {}, release: () => {}, held: () => false, onError: () => {} };
   // Never started: no fetch runs, so the engines are never called.
   const p = new Producers(config);
   p.create({} as never, () => hooks);
