@@ -27,6 +27,21 @@ const admin = { 'x-api-key': ADMIN_KEY };
 const doc = { documentId: 'd1', title: 'Secret plan', paragraphs: ['Only for tenant A.'] };
 const as = (key: string) => ({ 'x-api-key': key });
 
+let port: string | undefined;
+/** Opens GET /jobs/:id/events over real HTTP (the app listens on first use); `body` resolves when the stream ends. */
+async function openEvents(id: string, key: string): Promise<{ status: number; close: () => void; body: () => Promise<string> }> {
+  port ??= new URL(await t.app.listen({ port: 0, host: '127.0.0.1' })).port;
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: `/jobs/${id}/events`, headers: as(key) }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      const ended = new Promise<string>((r) => res.on('end', () => r(text)).on('close', () => r(text)));
+      resolve({ status: res.statusCode ?? 0, close: () => req.destroy(), body: () => ended });
+    });
+    req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
+  });
+}
+
 beforeAll(async () => {
   pool = createPgPool(databaseUrl(), 'cp-tenancy-test');
   schema = uniqueSchemaName('cp_tenancy');
@@ -187,18 +202,7 @@ describe('scoping', () => {
   it('caps the event streams each caller holds (a tenant, the operator), and frees the slot when a stream ends', async () => {
     const pending = await t.app.inject({ method: 'POST', url: '/jobs/documents', headers: as(keyB), payload: doc });
     const id = pending.json().id as string;
-    const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
-    const { port } = new URL(address);
-    const open = (key: string) =>
-      new Promise<{ status: number; close: () => void; body: () => Promise<string> }>((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port, path: `/jobs/${id}/events`, headers: as(key) }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          const ended = new Promise<string>((r) => res.on('end', () => r(text)).on('close', () => r(text)));
-          resolve({ status: res.statusCode ?? 0, close: () => req.destroy(), body: () => ended });
-        });
-        req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
-      });
+    const open = (key: string) => openEvents(id, key);
     // The admin key's streams are the operator's own: they do not use up B's allowance.
     const operator = await open(ADMIN_KEY);
     expect(operator.status).toBe(200);
@@ -217,9 +221,13 @@ describe('scoping', () => {
     again.close();
   });
 
-  it('a revoked key is refused at once', async () => {
+  it('a revoked key is refused at once, and the event streams it opened end', async () => {
     const extra = (await t.app.inject({ method: 'POST', url: '/admin/tenants/tenant-a/keys', headers: admin, payload: { name: 'temp' } })).json();
     expect((await t.app.inject({ url: `/jobs/${jobA}`, headers: as(extra.key) })).statusCode).toBe(200);
+    // A job that stays pending (nothing runs jobs here unless a test drains them): its stream stays open.
+    const pending = (await t.app.inject({ method: 'POST', url: '/jobs/documents', headers: as(extra.key), payload: doc })).json().id as string;
+    const stream = await openEvents(pending, extra.key);
+    expect(stream.status).toBe(200);
     const revoked = await t.app.inject({ method: 'DELETE', url: `/admin/keys/${extra.id}`, headers: admin });
     expect(revoked.statusCode).toBe(200);
     expect(revoked.json().revokedAt).toEqual(expect.any(String));
@@ -227,5 +235,8 @@ describe('scoping', () => {
     expect(after.statusCode).toBe(401);
     expect((await t.app.inject({ url: `/jobs/${jobA}`, headers: as(keyA) })).statusCode).toBe(200);
     expect((await t.app.inject({ method: 'DELETE', url: '/admin/keys/0000000000000000', headers: admin })).statusCode).toBe(404);
+    // The stream the key opened before it was revoked ends at its next key check, saying why.
+    const text = await stream.body();
+    expect(text).toMatch(/event: end\ndata: \{"reason":"revoked"\}/);
   });
 });

@@ -9,6 +9,9 @@
 // 15 s keeps proxies from closing an idle stream. A stream needs the same credentials as the
 // job (another tenant's job is a 404), and each caller (a tenant's key, the admin key) holds at
 // most config.eventStreamsPerTenant streams on an instance (429 beyond), out of MAX_STREAMS.
+// A stream opened with a tenant key checks the key every KEY_RECHECK_MS and ends with
+// `event: end` ({ reason: 'revoked' }) once it is revoked: on the instance that revoked it
+// within KEY_RECHECK_MS, on others within that plus the key cache's 5 s.
 //
 // Every stream owns one keep-alive timer and one watch, and ends both when it closes, whichever
 // way: the job ended, the client went away (fastify destroys the stream), or the app is closing
@@ -18,7 +21,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Job, JobProgress } from 'docket';
 import type { RouteOptions } from './common.js';
-import { callerOf, tenantOfJob, visibleJob } from '../tenancy/request-tenant.js';
+import { presentedKey } from '../auth.js';
+import { callerOf, keyTenant, tenantOfJob, visibleJob } from '../tenancy/request-tenant.js';
 import { HttpError, errors, isFinal, jobIdParams, notFound, toJobView } from './common.js';
 
 export const KEEPALIVE_MS = 15_000;
@@ -26,8 +30,10 @@ export const KEEPALIVE_MS = 15_000;
 export const MAX_STREAMS = 100;
 /** How long a watch waits for an announcement before it reads the job itself. */
 export const RECHECK_MS = 5_000;
+/** How often a stream opened with a tenant key checks that the key still holds. */
+export const KEY_RECHECK_MS = 5_000;
 
-export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { queue, metrics, config }) => {
+export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { queue, metrics, config, tenants }) => {
   const open = new Set<(reason?: string) => void>();
   const perTenant = new Map<string, number>();
   app.addHook('preClose', async () => {
@@ -64,6 +70,9 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
       let seq = 0;
       let closed = false;
       let keepAlive: NodeJS.Timeout | undefined;
+      let keyCheck: NodeJS.Timeout | undefined;
+      // The key that opened the stream, when it is a tenant's (the admin key and development mode have none to revoke).
+      const key = keyTenant(request) !== undefined ? presentedKey(request.headers) : undefined;
       let last: { state: string; attempt: number; progressAt: string | null } | undefined;
 
       const write = (event: string, data: unknown) => {
@@ -75,6 +84,7 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
         closed = true;
         watching.abort();
         clearInterval(keepAlive);
+        clearInterval(keyCheck);
         open.delete(close);
         const left = (perTenant.get(tenant) ?? 1) - 1;
         if (left > 0) perTenant.set(tenant, left);
@@ -127,6 +137,17 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { qu
         keepAlive = setInterval(() => {
           if (!closed) stream.write(': keep-alive\n\n');
         }, KEEPALIVE_MS);
+        if (key !== undefined) {
+          keyCheck = setInterval(() => {
+            tenants.resolve(key).then(
+              (found) => {
+                if (found === null) close('revoked');
+              },
+              // The key store is unreachable: keep the stream (the job's own reads fail the same way), check again later.
+              (error: unknown) => request.log.warn({ err: error, jobId: id }, 'event stream: could not check its API key'),
+            );
+          }, KEY_RECHECK_MS);
+        }
         follow().then(
           () => close(),
           (error: unknown) => {
