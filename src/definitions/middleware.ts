@@ -5,8 +5,11 @@
 import type { Job, RunningJob } from './job.js';
 
 /**
- * One insert call as insert middleware sees it (`insert`, `insertMany`, a cron tick; not yet
- * a workflow's steps, which are written with no meta): validated, not yet written.
+ * One insert call as insert middleware sees it (`insert`, `insertMany`, a cron tick, a
+ * workflow's start): validated, not yet written. A workflow's start is one call for all its
+ * steps (`workflow` names it, `count` is its steps, `worker` and `queue` are its first step's),
+ * and every step is written with the call's meta; steps a running step adds later carry that
+ * step's meta.
  *
  * @example
  * ```ts
@@ -22,6 +25,8 @@ export interface InsertCall {
   readonly queue: string;
   /** How many jobs the call inserts. */
   readonly count: number;
+  /** The workflow's name, when the call starts a workflow (its jobs are the workflow's steps). */
+  readonly workflow?: string;
   /** Whether the call runs inside the host's transaction (`tx`). */
   readonly inTransaction: boolean;
   /**

@@ -68,6 +68,12 @@ export interface WorkflowOptions {
   readonly tags?: readonly string[];
   /** The default policy of its steps (see {@link DependencyFailurePolicy}). Default `cancel`. */
   readonly onDependencyFailure?: DependencyFailurePolicy;
+  /**
+   * Stored with every step as `job.meta` (a JSON object, at most 64 KiB), like an insert's
+   * `meta`; insert middleware (tracing) adds to it. Steps added later by `job.addSteps` carry
+   * the meta of the step that adds them.
+   */
+  readonly meta?: Readonly<Record<string, unknown>>;
 }
 
 /**

@@ -190,6 +190,8 @@ export interface WorkflowOperations {
     readonly steps: readonly StepInsertRow[];
     readonly edges: readonly StepEdgeRow[];
     readonly notify: string | null;
+    /** Every step's meta: a JSON object (encoded). */
+    readonly metaJson: string;
     readonly scope?: Scope;
   }): Promise<{ id: string; insertedAt: number; steps: { id: string; step: string; state: string; scheduledAt: number }[] }>;
   /** A workflow with its steps (job rows, id order) and edges (ids); null when there is none. */

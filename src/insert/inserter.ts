@@ -6,12 +6,13 @@ import type { ResolvedConfig } from '../config/config.js';
 import { insertKeyed, keyedRows } from './keyed.js';
 import type { Engine } from '../engine/engine.js';
 import type { Scope } from '../engine/types.js';
-import { ConfigError, UnknownWorkerError } from '../definitions/errors.js';
+import { UnknownWorkerError } from '../definitions/errors.js';
 import type { InsertCall, JobMiddleware } from '../definitions/middleware.js';
 import type { InsertBatch } from '../engine/types.js';
 import type { SafeEmitter } from '../definitions/events.js';
 import type { InsertOptions, UniqueInsertOptions } from './options.js';
-import { buildBatch, copyMeta, encodeMeta, notifyHint, parseArgs } from './options.js';
+import { buildBatch, notifyHint, parseArgs } from './options.js';
+import { aroundInsert } from './insert-middleware.js';
 import type { Job } from '../definitions/job.js';
 import { JOB_STATES } from '../definitions/job.js';
 import type { ResolvedUnique } from './unique.js';
@@ -110,25 +111,11 @@ export class Inserter {
     return duplicate === undefined ? { jobs } : { jobs, duplicate };
   }
 
-  /**
-   * Runs `write` inside the insert middleware (none: at once). Each may add to the call's meta
-   * before the write; the batch is written with that meta, checked like the option's.
-   */
+  /** Runs `write` inside the insert middleware (none: at once, as built). */
   async #around<R extends { jobs: Job[] }>(batch: InsertBatch, inTransaction: boolean, write: (batch: InsertBatch) => Promise<R>): Promise<R> {
     const chain = this.#insertMiddleware;
     if (chain.length === 0) return write(batch);
     const call: InsertCall = { worker: batch.worker, queue: batch.queue, count: batch.args.length, inTransaction, meta: { ...batch.meta } };
-    let result: R | undefined;
-    const run = async (i: number): Promise<readonly Job[]> => {
-      if (i === chain.length) {
-        const meta = copyMeta(call.meta, `insert into "${batch.worker}" (meta after middleware)`);
-        result = await write({ ...batch, meta, meta_json: encodeMeta(meta, `insert into "${batch.worker}" (meta after middleware)`) });
-        return result.jobs;
-      }
-      return chain[i]!.insert!(call, () => run(i + 1));
-    };
-    await run(0);
-    if (result === undefined) throw new ConfigError(`insert into "${batch.worker}": a middleware returned without calling next(), so nothing was written`);
-    return result;
+    return aroundInsert(chain, call, `insert into "${batch.worker}"`, (meta, metaJson) => write({ ...batch, meta, meta_json: metaJson }));
   }
 }

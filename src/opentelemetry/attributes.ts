@@ -32,6 +32,8 @@ export const DOCKET_SNOOZE_DELAY = 'docket.snooze.delay_ms';
 /** `docket.workflow.id` and `docket.workflow.step`: where a workflow step sits. */
 export const DOCKET_WORKFLOW_ID = 'docket.workflow.id';
 export const DOCKET_WORKFLOW_STEP = 'docket.workflow.step';
+/** `docket.workflow.name`: on the send span of a workflow's start (one span for all its steps). */
+export const DOCKET_WORKFLOW_NAME = 'docket.workflow.name';
 /** `docket.job.args`: the job's args as JSON, only with the `captureArgs` option. */
 export const DOCKET_JOB_ARGS = 'docket.job.args';
 /** `docket.job.state`: a job state, on the queue depth gauge. */

@@ -1,7 +1,8 @@
 // The insert hook: a PRODUCER span `send <queue>` around each insert call, a child of whatever
 // span is current (the HTTP request that enqueues, say), whose context is written into the meta
 // of every job the call inserts, so the attempts, on any node, join that trace. One span per
-// call: `insertMany` is one send of a batch (`messaging.batch.message_count`).
+// call: `insertMany` is one send of a batch (`messaging.batch.message_count`), and so is a
+// workflow's start (its steps; `docket.workflow.name`).
 import type { Attributes, Span } from '@opentelemetry/api';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { InsertCall, Job } from '../index.js';
@@ -21,6 +22,7 @@ export function producerHook(telemetry: Telemetry): (call: InsertCall, next: () 
     const attributes: Attributes = { ...common, [attr.MESSAGING_OPERATION_TYPE]: 'send', [attr.DOCKET_IN_TRANSACTION]: call.inTransaction };
     // The conventions put a batch count only on spans of more than one message.
     if (call.count !== 1) attributes[attr.MESSAGING_BATCH_MESSAGE_COUNT] = call.count;
+    if (call.workflow !== undefined) attributes[attr.DOCKET_WORKFLOW_NAME] = call.workflow;
     const parent = context.active();
     const span = telemetry.tracer.startSpan(`send ${call.queue}`, { kind: SpanKind.PRODUCER, attributes }, parent);
     const current = trace.setSpan(parent, span);

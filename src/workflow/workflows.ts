@@ -20,6 +20,9 @@ import { checkStepName } from '../definitions/planned-step.js';
 import { checkReason } from '../definitions/storable-text.js';
 import { insertedJob } from '../engine/rows.js';
 import { checkPolicy, checkWorkflowTags, planAddition, planWorkflow } from './plan.js';
+import type { InsertCall, JobMiddleware } from '../definitions/middleware.js';
+import { aroundInsert } from '../insert/insert-middleware.js';
+import { copyMeta, encodeMeta } from '../insert/options.js';
 
 /** What the workflow service needs from the queue around it. */
 export interface WorkflowHooks {
@@ -88,30 +91,42 @@ export class Workflows {
     private readonly engine: Engine,
     private readonly emitter: SafeEmitter,
     private readonly hooks: WorkflowHooks,
-  ) {}
+  ) {
+    this.#insertMiddleware = config.middleware.filter((m) => m.insert !== undefined);
+  }
+
+  readonly #insertMiddleware: readonly JobMiddleware[];
 
   /** Checks and writes a workflow (see WorkflowBuilder.insert). */
   async insert(name: string, options: WorkflowOptions, steps: readonly PlannedStep[], tx: unknown): Promise<InsertedWorkflow> {
     checkStepName(name, 'A workflow name');
     const tags = checkWorkflowTags(options?.tags, `workflow "${name}"`);
     const policy = checkPolicy(options?.onDependencyFailure, `workflow "${name}"`);
+    const where = `workflow "${name}"`;
+    const meta = options?.meta === undefined ? {} : copyMeta(options.meta, where);
+    encodeMeta(meta, where);
     const plan = planWorkflow(this.config, steps, tags, policy);
     this.hooks.assertUsable();
     const scope = tx === undefined ? undefined : this.engine.hostScope(tx);
     const due = plan.steps.filter((s) => s.deps === 0);
     const notify =
       tx === undefined || due.length === 0 ? null : hintPayload(new Set(due.map((s) => s.queue)), due.some((s) => s.scheduled_at !== null || s.delay_ms > 0));
-    const written = await this.engine.insertWorkflow({ name, tags, steps: plan.steps, edges: plan.edges, notify, scope });
-    const insertedAt = new Date(written.insertedAt);
-    const jobs: Record<string, Job> = {};
-    plan.steps.forEach((row, i) => {
-      const made = written.steps[i]!;
-      jobs[row.step] = {
-        ...insertedJob(row, made.id, row.args, made.state as JobState, written.insertedAt, made.scheduledAt),
-        workflow: { id: written.id, step: row.step },
-      };
+    const first = plan.steps[0]!;
+    // One insert call for the whole workflow: one statement writes every step.
+    const call: InsertCall = { worker: first.worker, queue: first.queue, count: plan.steps.length, workflow: name, inTransaction: tx !== undefined, meta };
+    const { written, byStep: jobs, jobs: fresh } = await aroundInsert(this.#insertMiddleware, call, where, async (stepMeta, metaJson) => {
+      const written = await this.engine.insertWorkflow({ name, tags, steps: plan.steps, edges: plan.edges, notify, metaJson, scope });
+      const byStep: Record<string, Job> = {};
+      plan.steps.forEach((row, i) => {
+        const made = written.steps[i]!;
+        byStep[row.step] = {
+          ...insertedJob({ ...row, meta: stepMeta }, made.id, row.args, made.state as JobState, written.insertedAt, made.scheduledAt),
+          workflow: { id: written.id, step: row.step },
+        };
+      });
+      return { written, byStep, jobs: Object.values(byStep) };
     });
-    const fresh = Object.values(jobs);
+    const insertedAt = new Date(written.insertedAt);
     if (tx === undefined) {
       for (const job of fresh.filter((j) => j.state !== 'held')) this.hooks.committed(job.queue, job.state === 'scheduled');
     }

@@ -80,7 +80,18 @@ const metered = new Worker({
     return job.args.n;
   },
 });
-const workers = [render, outcomes, metered];
+/** A workflow step that adds two `otel-leaf` steps to its workflow. */
+const fan = new Worker({
+  name: 'otel-fan',
+  queue: 'otel-wf',
+  args: z.object({}),
+  perform: async (job) => {
+    await job.addSteps([0, 1].map((n) => ({ name: `leaf-${n}`, worker: 'otel-leaf', args: { n } })));
+    return null;
+  },
+});
+const leaf = new Worker({ name: 'otel-leaf', queue: 'otel-wf', args: Args, perform: async (job) => job.args.n });
+const workers = [render, outcomes, metered, fan, leaf];
 
 /** Node A inserts (an API process: never started); node B runs the jobs. */
 let nodeA: Queue;
@@ -96,7 +107,7 @@ beforeAll(async () => {
   nodeB = await db.queue({
     connection: db.url,
     workers,
-    queues: { 'otel-render': 3, 'otel-outcomes': 2, 'otel-metered': 2 },
+    queues: { 'otel-render': 3, 'otel-outcomes': 2, 'otel-metered': 2, 'otel-wf': 2 },
     plugins: [new OpenTelemetry({ tracerProvider, meterProvider: nodeBMetrics.meterProvider, propagator, queueDepth: 'every-node', statsCacheMs: 0 })],
   });
   await nodeB.start();
@@ -220,6 +231,33 @@ describe('docket/opentelemetry', () => {
       const [process] = await processSpansOf(job.id);
       expect(process!.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
       expect(process!.spanContext().traceId).toBe(send.spanContext().traceId);
+    }
+  });
+
+  it('gives a workflow start one send span, parent of every step, and steps added later join its trace', async () => {
+    const run = await appTracer.startActiveSpan('POST /workflows', async (span) => {
+      try {
+        return await nodeA.workflow('otel-flow', { meta: { origin: 'test' } }).add('fan', fan, {}).add('after', leaf, { n: 9 }, { deps: ['fan'] }).insert();
+      } finally {
+        span.end();
+      }
+    });
+    const sends = spans().filter((s) => s.kind === SpanKind.PRODUCER && s.attributes['docket.workflow.name'] === 'otel-flow');
+    expect(sends).toHaveLength(1);
+    const [send] = sends as [ReadableSpan];
+    expect(send.name).toBe('send otel-wf');
+    expect(send.attributes['messaging.batch.message_count']).toBe(2);
+    const meta = { origin: 'test', traceparent: traceparent(send.spanContext()) };
+    for (const step of Object.values(run.steps)) expect(step.meta).toEqual(meta);
+    await waitFor(async () => (await nodeA.getWorkflow(run.id))?.state === 'completed', 'the workflow to complete');
+    const stored = await nodeA.getWorkflow(run.id);
+    expect(stored!.steps.map((s) => s.name).sort()).toEqual(['after', 'fan', 'leaf-0', 'leaf-1']);
+    for (const { name, job } of stored!.steps) {
+      // The added leaves carry the meta of the step that added them: the start's.
+      expect(job.meta, name).toEqual(meta);
+      const [process] = await processSpansOf(job.id);
+      expect(process!.parentSpanContext?.spanId, name).toBe(send.spanContext().spanId);
+      expect(process!.attributes['docket.workflow.step'], name).toBe(name);
     }
   });
 

@@ -3,7 +3,7 @@
 // and retry of a whole workflow; steps added by a running step (dynamic fan-out, fan-in).
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Worker, WorkerResults, WorkflowError, stepResult } from '../../src/index.js';
+import { ConfigError, Worker, WorkerResults, WorkflowError, stepResult } from '../../src/index.js';
 import type { Queue, WorkflowSummary } from '../../src/index.js';
 import { nextEvent, useSchema, waitFor } from '../support/queue.js';
 
@@ -188,6 +188,9 @@ describe('workflows', () => {
     expect((cycle as WorkflowError).message).toMatch(/cycle: (a → b → a|b → a → b)/);
     const badArgs = await queue.workflow('w').add('thumb', thumbWorker, { size: -1 }).insert().catch((e: WorkflowError) => e);
     expect((badArgs as WorkflowError).step).toBe('thumb');
+    // Meta is checked as an insert's is: a ConfigError naming the workflow.
+    await expect(queue.workflow('w', { meta: [1] as never }).add('a', maybeFail, {}).insert()).rejects.toThrow(/workflow "w": meta must be a plain object/);
+    await expect(queue.workflow('w', { meta: { big: 'x'.repeat(70_000) } }).add('a', maybeFail, {}).insert()).rejects.toThrow(ConfigError);
 
     // In the host's transaction: a valid workflow, then a bad one; the host rolls back.
     const client = await db.pool.connect();

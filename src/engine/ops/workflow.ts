@@ -80,7 +80,7 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
   }
 
   return {
-    async insertWorkflow({ name, tags, steps, edges, notify, scope }) {
+    async insertWorkflow({ name, tags, steps, edges, notify, metaJson, scope }) {
       const encoded = encode(steps, edges);
       const [row] = await on(scope).query<{ id: string; inserted_at: number; steps: string }>(sql.insertWorkflow, [
         name,
@@ -90,6 +90,7 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
         channel,
         notify,
         encoded.shapes,
+        metaJson,
       ]);
       return {
         id: row!.id,
@@ -178,6 +179,7 @@ export function workflowOperations(parts: EngineParts): WorkflowOperations {
           encoded.edges,
           JSON.stringify(addition.grow),
           encoded.shapes,
+          jobId,
         ]);
         if (rows.length > 0 && Number(rows[0]!.grown) !== addition.grow.length) {
           throw new WorkflowError('A dependent step was released while steps were being added to it; nothing was added');

@@ -38,13 +38,13 @@ function stepsFrom(rows: number, shapes: number): string {
                FROM json_array_elements($${shapes}::text::json) WITH ORDINALITY AS o(v, n)) sh ON sh.k = (e->>2)::int`;
 }
 
-/** Inserts the rows of CTE `st` (stepsFrom) into the live table as steps of workflow `workflow`. */
-function insertSteps(live: string, state: string, workflow: string, from: string): string {
+/** Inserts the rows of CTE `st` (stepsFrom) into the live table as steps of workflow `workflow`, each with meta `meta` (a jsonb expression). */
+function insertSteps(live: string, state: string, workflow: string, from: string, meta: string): string {
   return `INSERT INTO ${live} (state, queue, worker, args, tags, priority, max_attempts, scheduled_at,
-                              partition_key, partition_limit, workflow_id, step, deps_left, dependents)
+                              partition_key, partition_limit, workflow_id, step, deps_left, dependents, meta)
          SELECT CASE WHEN st.deps > 0 THEN 'held' WHEN st.due > now() THEN 'scheduled' ELSE 'available' END::${state},
                 st.queue, st.worker, st.args, st.tags, st.priority, st.max_attempts,
-                st.due, st.pkey, st.plimit, ${workflow}, st.step, st.deps, st.kids
+                st.due, st.pkey, st.plimit, ${workflow}, st.step, st.deps, st.kids, ${meta}
          FROM ${from} ORDER BY st.i`;
 }
 
@@ -74,8 +74,8 @@ export function buildWorkflowStatements(s: string) {
      * Inserts a workflow, every step and every edge: $1 name, $2 tags (JSON), $3 steps and $7
      * their shapes (see stepsFrom; deps and kids count a step's edges in and out), $4 edges
      * (JSON array of [parent, child, the child's policy, wide], by step name), $5 channel, $6 NOTIFY
-     * payload or NULL (a host transaction's hint). Steps with dependencies are `held`; ids
-     * follow the step order.
+     * payload or NULL (a host transaction's hint), $8 the steps' meta (a JSON object, one for
+     * all). Steps with dependencies are `held`; ids follow the step order.
      */
     insertWorkflow: statement(
       'wf_insert',
@@ -85,7 +85,7 @@ export function buildWorkflowStatements(s: string) {
        ), st AS MATERIALIZED (
          ${stepsFrom(3, 7)}
        ), ins AS (
-         ${insertSteps(live, state, 'wf.id', 'st, wf')}
+         ${insertSteps(live, state, 'wf.id', 'st, wf', '$8::text::jsonb')}
          RETURNING id, step, state, scheduled_at, inserted_at
        ), ids AS MATERIALIZED (
          /* step name → id, one row: looked up by key, where a join of the edges with ins by
@@ -151,14 +151,15 @@ export function buildWorkflowStatements(s: string) {
      * Adds steps to a running workflow: $1 workflow id, $2 steps and $5 their shapes (as
      * insertWorkflow's), $3 edges (JSON array of [parent, child, the child's policy, wide]: ids, or
      * for a new step its name prefixed by '#'), $4 held steps that gain dependencies (JSON
-     * array of {id, n}).
+     * array of {id, n}), $6 the adding step's id (the new steps carry its meta: the trace
+     * context of the workflow's start, say).
      */
     addSteps: statement(
       'wf_add',
       `WITH st AS MATERIALIZED (
          ${stepsFrom(2, 5)}
        ), ins AS (
-         ${insertSteps(live, state, '$1::bigint', 'st')}
+         ${insertSteps(live, state, '$1::bigint', 'st', `(SELECT meta FROM ${live} WHERE id = $6::bigint)`)}
          RETURNING ${JOB_COLUMNS}
        ), ids AS MATERIALIZED (
          SELECT jsonb_object_agg('#' || step, id::bigint) AS m FROM ins
