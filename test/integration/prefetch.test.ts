@@ -1,8 +1,10 @@
 // Prefetch: queues of short jobs claim a buffer beyond their free slots; stop() hands buffered
 // jobs back untouched; queues of long jobs never hold more than their limit.
+import type pg from 'pg';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { Worker } from '../../src/index.js';
+import { createPgPool } from '../support/db.js';
 import { useSchema, waitFor } from '../support/queue.js';
 
 const db = useSchema('prefetch');
@@ -17,7 +19,8 @@ it('short jobs are prefetched, and stop() hands the unstarted ones back as they 
       ran.set(job.id, (ran.get(job.id) ?? 0) + 1);
     },
   });
-  const queue = await db.queue({ workers: [worker], queues: { short: 2 } });
+  const recording = recordingPool('short');
+  const queue = await db.queue({ workers: [worker], queues: { short: 2 }, connection: recording.pool });
   const jobs = await queue.insertMany(worker, Array.from({ length: 10_000 }, (_, i) => ({ i })));
   await queue.start();
   await waitFor(() => ran.size >= 200, '200 jobs to run');
@@ -39,17 +42,25 @@ it('short jobs are prefetched, and stop() hands the unstarted ones back as they 
   expect(completed).toBe(ran.size);
   expect([...ran.values()].every((n) => n === 1)).toBe(true);
   // Fetches claimed more than the two free slots.
-  expect(await largestFetch('short')).toBeGreaterThan(2);
+  expect(recording.largestFetch()).toBeGreaterThan(2);
+  await recording.pool.end();
 });
 
-// Every job claimed by one fetch gets that statement's now() as attempted_at, so grouping by
-// attempted_at gives the size of each fetch.
-async function largestFetch(queue: string): Promise<number> {
-  const { rows } = await db.pool.query<{ n: number }>(
-    `SELECT coalesce(max(n), 0)::int AS n FROM (SELECT count(*) AS n FROM "${db.schema}".jobs WHERE queue = $1 GROUP BY attempted_at) f`,
-    [queue],
-  );
-  return rows[0]!.n;
+/**
+ * A pool for one node that records the most jobs one of its fetches claimed (rows returned by
+ * the fetch statement). The node is given this pool; the test ends it after stopping the node.
+ */
+function recordingPool(tag: string): { pool: pg.Pool; largestFetch: () => number } {
+  const pool = createPgPool(db.url, `docket-prefetch-${tag}`);
+  let largest = 0;
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<{ rows: unknown[] }>;
+  pool.query = (async (config: unknown, ...rest: unknown[]) => {
+    const result = await query(config, ...rest);
+    const name = (config as { name?: unknown } | null)?.name;
+    if (typeof name === 'string' && name.startsWith('docket_fetch_') && !name.startsWith('docket_fetch_limited')) largest = Math.max(largest, result.rows.length);
+    return result;
+  }) as unknown as typeof pool.query;
+  return { pool, largestFetch: () => largest };
 }
 
 it('long jobs are not prefetched: no fetch claims more than the limit', async () => {
@@ -60,12 +71,14 @@ it('long jobs are not prefetched: no fetch claims more than the limit', async ()
     // Long enough to count as long-running; the work here is waiting on a timer.
     perform: () => new Promise((resolve) => setTimeout(resolve, 40)),
   });
-  const queue = await db.queue({ workers: [worker], queues: { long: 2 } });
+  const recording = recordingPool('long');
+  const queue = await db.queue({ workers: [worker], queues: { long: 2 }, connection: recording.pool });
   await queue.insertMany(worker, Array.from({ length: 16 }, (_, i) => ({ i })));
   await queue.start();
   await waitFor(async () => (await db.count(`queue = 'long' AND state = 'completed'`)) === 16, 'all long jobs');
   await queue.stop();
-  const largest = await largestFetch('long');
+  const largest = recording.largestFetch();
+  await recording.pool.end();
   expect(largest).toBeGreaterThan(0);
   expect(largest).toBeLessThanOrEqual(2);
 });
