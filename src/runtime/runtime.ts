@@ -69,6 +69,8 @@ export class Runtime {
   #running = false;
   /** Started in a testing mode: jobs run only in drain() or inline, but can still be taken away. */
   #testing = false;
+  /** Whether LISTEN connected before: a reconnect re-reads what its gap may have missed. */
+  #listenedBefore = false;
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -162,6 +164,13 @@ export class Runtime {
           // (Re)connected: anything notified while we were away must not be stranded.
           this.#producers.wake(this.#producers.queues);
           this.#stager.wake(0);
+          // Nor a control notice (pause, scale, a cancel of a job running here) sent in the gap:
+          // without this it would wait for the reconcile timer (start() already read them).
+          if (this.#listenedBefore) {
+            void this.#reconciler.reloadControls();
+            void this.#reconciler.checkAttempts(0);
+          }
+          this.#listenedBefore = true;
         },
         onError: (error) => this.#error(error, 'listen'),
       },

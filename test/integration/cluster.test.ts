@@ -73,7 +73,8 @@ class ChildNode {
         this.reports.push({ event: 'unparsed', node: this.id, line, at });
       }
     });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    // 'close': after the last report line was read ('exit' can come first).
+    this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal })));
     children.add(this);
   }
 

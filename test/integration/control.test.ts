@@ -181,7 +181,8 @@ describe('one job', () => {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const parse = (line: string): Record<string, unknown> => (line.startsWith('{') ? JSON.parse(line) : { event: 'unparsed', line });
     createInterface({ input: child.stdout }).on('line', (line) => events.push(parse(line)));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // 'close': after the last stdout line was read ('exit' can come first).
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     const seen = (event: string, id?: string) => events.some((e) => e.event === event && (id === undefined || e.id === id));
     try {
       await waitFor(() => seen('ready') || child.exitCode !== null, 'the child to start', 30_000);

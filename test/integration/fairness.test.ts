@@ -120,9 +120,10 @@ describe('job.progress', () => {
       );
       expect(allWrites[0]).toBe(10);
       expect(loopWrites.length).toBeGreaterThanOrEqual(1);
-      // The contract: at most one write per progressInterval (200 ms) since the first report.
+      // The contract: at most one write per progressInterval (200 ms) since the first report. No
+      // fixed count besides: the loop's 100 timers take ~0.3 s idle but several seconds on a
+      // loaded machine, and every 200 ms of it allows one more write.
       expect(allWrites.length, `writes in ${Math.round(elapsedMs)} ms`).toBeLessThanOrEqual(Math.floor(elapsedMs / 200) + 1);
-      expect(loopWrites.length, 'writes for 100 reports').toBeLessThan(20);
       expect(loopWrites.at(-1)).toBe(100);
       expect(events.slice(1).map((e) => e.progress.percent)).toEqual(loopWrites);
       expect(events.at(-1)!.progress).toEqual(running.lastProgress);

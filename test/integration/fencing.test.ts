@@ -36,7 +36,11 @@ it('a stale worker cannot overwrite a newer attempt, running or finished', async
       return 'from B';
     },
   });
-  const nodeA = await db.queue({ workers: [slowA], queues: { default: 1 }, logger, nodeId: 'node-a' });
+  // reconcileInterval one hour (as in control.test): A's reconciler checks its attempts every
+  // ~2 s by default, and a pass that ran between the UPDATE below and A's ack would abandon the
+  // attempt as taken away (logged at info) before A's ack could be fenced off (the warning waited
+  // for below), which a slow start of B on a loaded machine made likely.
+  const nodeA = await db.queue({ workers: [slowA], queues: { default: 1 }, logger, nodeId: 'node-a', reconcileInterval: 3_600_000 });
   const nodeB = await db.queue({ workers: [slowB], queues: { default: 1 }, nodeId: 'node-b' });
   const aCompleted: string[] = [];
   nodeA.on('job:complete', (e) => aCompleted.push(e.job.id));
@@ -76,7 +80,9 @@ it('a claim whose attempt number repeats (attempt handed back) is still fenced',
   const logger: Logger = { debug() {}, info() {}, error() {}, warn: (message) => void warnings.push(message) };
   const slowA = new Worker({ name: 'aba', queue: 'aba', args: z.object({}), perform: async () => (await releaseA.promise, 'from A') });
   const slowB = new Worker({ name: 'aba', queue: 'aba', args: z.object({}), perform: async () => (await releaseB.promise, 'from B') });
-  const nodeA = await db.queue({ workers: [slowA], queues: { aba: 1 }, logger, nodeId: 'aba-a' });
+  // reconcileInterval one hour: as in the test above, A's reconciler must not abandon the attempt
+  // before its ack is fenced off.
+  const nodeA = await db.queue({ workers: [slowA], queues: { aba: 1 }, logger, nodeId: 'aba-a', reconcileInterval: 3_600_000 });
   const nodeB = await db.queue({ workers: [slowB], queues: { aba: 1 }, nodeId: 'aba-b' });
   await nodeA.start();
   const startedA = nextEvent(nodeA, 'job:start');

@@ -4,7 +4,8 @@
 // with the reply swallowed (the client never knows). Each time docket listens anew within the
 // bound (5 s; half-open 10 s); a job inserted meanwhile starts by polling; one inserted after
 // starts at once (woken by NOTIFY, long before the poll interval); none is lost; and each outage
-// costs at most 5 log lines.
+// costs at most 5 log lines. A job cancelled while the node could not hear is aborted once it
+// listens again (its reconnect re-reads controls and re-checks running attempts).
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -41,6 +42,20 @@ describe.each(['pg', 'postgres'] as const)('LISTEN lost, %s', (driver) => {
         return null;
       },
     });
+    // Runs until aborted: the job cancelled while the node cannot hear (scenario 2).
+    const aborted = new Set<string>();
+    const hold = new Worker({
+      name: `hold-${driver}`,
+      queue: `lost-${driver}`,
+      args: z.object({}),
+      perform: (job, { signal }) =>
+        new Promise<null>((resolve) =>
+          signal.addEventListener('abort', () => {
+            aborted.add(job.id);
+            resolve(null);
+          }),
+        ),
+    });
     const logs: { at: number; line: string }[] = [];
     const log = (m: string) => logs.push({ at: Date.now(), line: m });
     let connection: QueueOptions['connection'];
@@ -54,12 +69,15 @@ describe.each(['pg', 'postgres'] as const)('LISTEN lost, %s', (driver) => {
     const queue = new Queue({
       connection,
       schema: db.schema,
-      workers: [ping],
+      workers: [ping, hold],
       queues: { [`lost-${driver}`]: 2 },
       pollInterval: POLL,
+      // No reconcile timer to speak of: a control notice lost in a LISTEN gap must be recovered
+      // by the reconnect itself.
+      reconcileInterval: 3_600_000,
       logger: { debug: () => {}, info: log, warn: log, error: log },
     });
-    const inserter = await db.queue({ workers: [ping], queues: {} }); // direct, not through the proxy
+    const inserter = await db.queue({ workers: [ping, hold], queues: {} }); // direct, not through the proxy
     await queue.start();
     cleanups.push(() => queue.stop({ timeout: 1_000 }));
 
@@ -105,11 +123,17 @@ describe.each(['pg', 'postgres'] as const)('LISTEN lost, %s', (driver) => {
     expect(await wokenAtOnce()).toBeLessThan(POLL / 2);
 
     // 2. Half-open: the socket stays up, nothing goes through, nobody is told.
+    // A job runs on the node; it is cancelled while the node hears nothing, so the cancel's
+    // notice is lost: the reconnect re-checks the node's running attempts and aborts it.
+    const held = await inserter.insert(hold, {});
+    await waitFor(async () => (await db.count(`id = ${held.id} AND state = 'executing'`)) === 1, 'the held job to run');
     const logsBefore = logs.length;
     const silent = await current();
     proxy.blackhole(silent.port);
     const inGap = await inserter.insert(ping, {});
+    await inserter.cancel(held.id, 'cancelled while the node could not hear');
     const halfOpen = await listenAgain(silent.pid, 10_000);
+    await waitFor(() => aborted.has(held.id), 'the job cancelled in the gap to be aborted after the reconnect', 5_000);
     await waitFor(() => started.has(inGap.id), 'the job inserted in the gap to start (by polling)', POLL * 3);
     expect(await wokenAtOnce()).toBeLessThan(POLL / 2);
     const halfOpenLines = logs.length - logsBefore;

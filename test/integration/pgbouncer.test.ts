@@ -78,7 +78,11 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     phase('every node gave up on LISTEN');
 
     // A cancel reaches a node that cannot hear it (no LISTEN) by its reconcile pass (scenario 3:
-    // a control message lost in the gap): the running job's signal aborts within 7 s.
+    // a control message lost in the gap): the running job's signal aborts within 10 s. The
+    // reconciler runs every 1.8-2.2 s (the default 2 s interval, jittered) and checks only
+    // attempts at least one interval old, so a job started less than 2 s before a pass waits for
+    // the one after: ~4.5 s at worst, plus a query through the pooler and the child's stdout,
+    // all on a loaded 2-core machine. 10 s is about three passes.
     const held = await parent.insert('hold', {});
     await waitFor(() => nodes.some((node) => node.events.some((e) => e.event === 'start' && e.id === held.id)), 'the held job to start', 30_000);
     const cancelledAt = Date.now();
@@ -87,7 +91,7 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     await waitFor(() => aborted() !== undefined, 'the cancel to reach the deaf node', 20_000);
     const cancelTook = Number(aborted()!.at) - cancelledAt;
     phase(`the cancel reached the node after ${cancelTook} ms`);
-    expect(cancelTook, 'ms from cancel to abort on a node without LISTEN').toBeLessThanOrEqual(7_000);
+    expect(cancelTook, 'ms from cancel to abort on a node without LISTEN').toBeLessThanOrEqual(10_000);
 
     // 2,000 jobs, found by polling alone; one in twenty runs 3 s, so that the node killed below
     // surely holds one it cannot finish.
@@ -167,6 +171,13 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
     expect(gaps, 'gaps between cron ticks').toEqual([]);
 
     // One leader at a time, by the machine's clock (the killed node led, if it did, until its kill).
+    // A leader steps down one renewal period (leaseTtl / 4: 750 ms in the fixture) before its
+    // lease runs out by the database clock, and nobody else can take the lease before that, so
+    // the old leader's `lost` normally precedes the next `elected` by 750 ms. A leader process
+    // descheduled right then fires its demote timer late, and its `lost` can come after the new
+    // leader's `elected`: an overlap of up to one renewal period is allowed for that, no more (an
+    // old leader that never stepped down has no `lost` at all). A kill ends leadership exactly.
+    const RENEW_EVERY = 3_000 / 4;
     const timeline = nodes
       .flatMap((node) => node.events.filter((e) => e.event === 'elected' || e.event === 'lost'))
       .map((e) => ({ node: String(e.node), event: String(e.event), at: Number(e.at) }))
@@ -174,9 +185,16 @@ describe.skipIf(pgbouncerBinary() === undefined)('PgBouncer in transaction mode'
       .sort((a, b) => a.at - b.at);
     let leader: string | undefined;
     let elections = 0;
-    for (const { node, event } of timeline) {
+    for (const [i, { node, event, at }] of timeline.entries()) {
       if (event === 'elected') {
-        expect(leader, `${node} elected while ${leader} led`).toBeUndefined();
+        expect(leader, `${node} elected again while it led`).not.toBe(node);
+        if (leader !== undefined) {
+          const ended = timeline.slice(i + 1).find((e) => e.node === leader && e.event !== 'elected');
+          const overlap = ended === undefined ? Infinity : ended.at - at;
+          expect(overlap, `${node} elected while ${leader} led (until ${ended?.event ?? 'the end'})`).toBeLessThanOrEqual(
+            ended?.event === 'lost' ? RENEW_EVERY : 0,
+          );
+        }
         leader = node;
         elections++;
       } else if (node === leader) leader = undefined;

@@ -82,7 +82,11 @@ describe('the move at finish', () => {
     const slow = new Worker({ name: 'st-late', queue: 'st-late', args: z.object({}), perform: async () => (await gate, 'late') });
     const warnings: string[] = [];
     const logger = { debug() {}, info() {}, error() {}, warn: (message: string) => void warnings.push(message) };
-    const queue = await db.queue({ workers: [slow], queues: { 'st-late': 1 }, logger });
+    // reconcileInterval one hour (as in control.test): the reconciler checks running attempts
+    // every ~2 s by default, and a pass between the UPDATE below and the ack would abandon the
+    // attempt as taken away (logged at info) instead of the ack being fenced off (the warning
+    // waited for below).
+    const queue = await db.queue({ workers: [slow], queues: { 'st-late': 1 }, logger, reconcileInterval: 3_600_000 });
     await queue.start();
     const started = nextEvent(queue, 'job:start');
     const job = await queue.insert(slow, {});

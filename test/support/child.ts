@@ -33,8 +33,10 @@ export function spawnReporter(fixture: string, env: Record<string, string>, stdi
       events.push({ event: 'unparsed', line });
     }
   });
+  // 'close', not 'exit': 'exit' can come before the last lines of stdout are read (a child
+  // that prints `stopped` and exits at once), 'close' comes after its stdio has ended.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   return { child, events, stderr: () => stderr, exited };
 }
