@@ -31,8 +31,8 @@ const workersOn = (queue: string) => [
   new Worker({ name: 'sleepy', args: Ms, queue, perform: async (job) => ({ node: 'parent', attempt: job.attempt }) }),
 ];
 
-async function startChild(nodeId: string, queue: string): Promise<ReportingChild> {
-  const node = spawnReporter('test/fixtures/fault-child.ts', { DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema, DOCKET_NODE_ID: nodeId, DOCKET_QUEUE: queue });
+async function startChild(nodeId: string, queue: string, env: Record<string, string> = {}): Promise<ReportingChild> {
+  const node = spawnReporter('test/fixtures/fault-child.ts', { DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema, DOCKET_NODE_ID: nodeId, DOCKET_QUEUE: queue, ...env });
   children.push(node);
   await waitFor(() => node.events.some((e) => e.event === 'ready'), `${nodeId} ready (${node.stderr()})`, 30_000);
   return node;
@@ -46,7 +46,10 @@ describe('a live node', () => {
     // The leader: Lifeline's default heartbeat window (staleAfter 5 s), rescueAfter at its
     // least (1 s), looking every 200 ms; it runs no job itself. (Created first: it migrates.)
     const leader = await db.queue({ workers: workersOn('stalls'), queues: {}, plugins: [new Lifeline({ rescueAfter: 1_000, interval: 200 })] });
-    const node = await startChild('stalling', 'stalls');
+    // Heartbeats every 500 ms: the silence Lifeline sees is the stall plus up to one interval
+    // plus the first beat after it (3.5 s and a round trip), 1.5 s inside the window. At the
+    // default 1 s it would be 4 s and a round trip, and a loaded machine can eat that margin.
+    const node = await startChild('stalling', 'stalls', { DOCKET_HEARTBEAT: '500' });
     leader.on('job:rescue', ({ job }) => rescued.push(job));
     await leader.start();
     await waitFor(() => leader.isLeader, 'the parent to lead');
