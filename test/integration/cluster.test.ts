@@ -426,7 +426,10 @@ describe.concurrent('cluster', () => {
     await host.start();
     await waitFor(() => host.isLeader, 'the in-process node to lead');
 
-    const long = await host.insert(slow, { ms: 15_000, label: 'live-long' });
+    // 30 s: the child boots after this starts (beside test 1's children, on a loaded machine
+    // that can take over 10 s), and the long job must outlast the boot, the child's claims,
+    // the kill and the rescue, or the host's free slot would take the child's jobs.
+    const long = await host.insert(slow, { ms: 30_000, label: 'live-long' });
     await waitFor(() => says.some((s) => s.event === 'start' && s.id === long.id), 'the long job to start in-process');
     const longStart = says.find((s) => s.event === 'start' && s.id === long.id)!.at;
 
@@ -449,7 +452,7 @@ describe.concurrent('cluster', () => {
       await waitFor(() => ids.every((id) => rescued.some((r) => r.job.id === id)) || foreign(), 'the child jobs to be rescued', 20_000);
       const rescueMs = Math.max(...rescued.map((r) => r.at)) - tKill;
       console.log(`[cluster solo] 3 jobs of the SIGKILLed child rescued ${rescueMs.toFixed(0)} ms after the kill (staleAfter ${TIMINGS.staleAfter}, interval ${TIMINGS.lifelineInterval})`);
-      await waitFor(async () => foreign() || (await h.jobs(`state <> 'completed'`)).length === 0, 'every job to complete in-process', 40_000);
+      await waitFor(async () => foreign() || (await h.jobs(`state <> 'completed'`)).length === 0, 'every job to complete in-process', 60_000);
       expect(rescued.map((r) => r.job.id).sort(), 'rescued: exactly the jobs of the dead child').toEqual([...ids].sort());
       const longEnd = says.find((s) => s.event === 'finish' && s.id === long.id)!.at;
 
@@ -488,7 +491,7 @@ describe.concurrent('cluster', () => {
       await killAll([child]);
       await host.stop({ timeout: 1_000 });
     }
-  }, 120_000);
+  }, 150_000);
   it('a node stopped while its lease attempt is in flight leaves no lease held behind it', async ({ expect }) => {
     const h = helpers(stopDb.schema, stopDb.pool);
     const { slow } = clusterWorkers({ pool: stopDb.pool, quotedSchema: `"${stopDb.schema}"`, nodeId: () => 'unused', say: () => {} });
