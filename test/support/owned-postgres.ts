@@ -23,6 +23,7 @@ export interface OwnedPostgres {
 export async function startOwnedPostgres(settings: Record<string, string> = {}): Promise<OwnedPostgres> {
   const dataDir = join(await mkdtemp(join(tmpdir(), 'docket-owned-pg-')), 'data');
   // initdb (and a first start, which sets the password) through the shared helper; then pg_ctl.
+  // Its port is below the ephemeral range (freePort): nothing else can take it during an outage.
   const first = await startEmbeddedPostgres({ dataDir, signalHooks: false });
   await first.stop();
   const url = first.url;
@@ -54,3 +55,4 @@ export async function startOwnedPostgres(settings: Record<string, string> = {}):
   await owned.start();
   return owned;
 }
+

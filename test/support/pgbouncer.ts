@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { freePort } from '@docket/dev-postgres';
 import { join } from 'node:path';
 
 /** A running PgBouncer. */
@@ -22,14 +23,6 @@ export interface PgBouncer {
 /** Where Debian installs PgBouncer, or undefined when it is missing. */
 export function pgbouncerBinary(): string | undefined {
   return ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((path) => existsSync(path));
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function accepting(port: number): Promise<boolean> {

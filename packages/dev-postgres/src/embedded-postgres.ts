@@ -509,20 +509,22 @@ async function makeTraversable(dir: string, log: (msg: string) => void): Promise
 
 // --- small helpers ------------------------------------------------------------------------
 
-/** Asks the OS for a free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('could not determine a free port'));
-      });
+/** A free TCP port on 127.0.0.1, between 20000 and 30000. */
+export async function freePort(): Promise<number> {
+  // Below Linux's ephemeral range (32768 and up): a port the kernel hands out for bind(0) or
+  // an outgoing connection could be taken by any other socket between this check and the
+  // server's bind (or while a test holds its server down); one from here cannot.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.unref();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('could not find a free port between 20000 and 30000');
 }
 
 /** Runs `fn` under the given umask (left unchanged where it cannot be set, e.g. worker threads). */

@@ -1,23 +1,14 @@
 // Runs the content-processor server as a real child process (the way `npm run example` does)
 // on a database of its own, and waits for it to answer /health. Used by the end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { freePort } from '@docket/dev-postgres';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1, outside the ephemeral range (see @docket/dev-postgres). */
+export { freePort };
 
 /** A fresh database on the test server; `drop()` removes it. */
 export async function freshDatabase(baseUrl: string, prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
