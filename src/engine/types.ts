@@ -64,6 +64,8 @@ export interface LimitedFetch {
 /** What an ack changed, for building the event's Job. */
 export interface AckedRow {
   readonly id: string;
+  /** The claim the landed outcome ran under. */
+  readonly claim: string;
   readonly attempt: number;
   /** ms since the epoch */
   readonly scheduled_at: number;

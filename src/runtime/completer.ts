@@ -136,8 +136,10 @@ export class Completer {
   async #write(batch: readonly PendingAck[]): Promise<void> {
     const rows = await this.engine.ackJobs({ batchJson: `[${batch.map((a) => a.json).join(',')}]`, detailed: this.hooks.detailed(batch) });
     this.#remove(batch);
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const ack of batch) this.hooks.onAcked(ack, byId.get(ack.job.id));
+    // By id and claim: two outcomes of one job (a claim a server crash lost, then the job
+    // claimed again here) can share a batch, and only the current claim's landed.
+    const landed = new Map(rows.map((r) => [`${r.id} ${r.claim}`, r]));
+    for (const ack of batch) this.hooks.onAcked(ack, landed.get(`${ack.job.id} ${ack.claim}`));
   }
 
   #remove(batch: readonly PendingAck[]): void {

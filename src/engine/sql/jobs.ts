@@ -164,12 +164,14 @@ CREATE TABLE IF NOT EXISTS ${s}.migrations (
 // (test/integration/plans.test.ts checks the plan).
 function ackSql(t: JobTables, detailed: boolean): string {
   // `errored`: whether this outcome appended an error (then the last one is it).
+  // `claim`: which outcome landed. A batch can hold two for one job (an attempt whose claim a
+  // server crash lost, its job claimed again by the same node): only the current claim's lands.
   const returning = (a: string, errored: string): string =>
     detailed
-      ? `${a}.id::text AS id, ${a}.attempt,
+      ? `${a}.id::text AS id, ${a}.claim::text AS claim, ${a}.attempt,
          ${epochMs(`${a}.scheduled_at`)} AS scheduled_at, ${epochMs(`${a}.completed_at`)} AS completed_at,
          CASE WHEN ${errored} THEN (${a}.errors -> -1)::text END AS error`
-      : `${a}.id::text AS id`;
+      : `${a}.id::text AS id, ${a}.claim::text AS claim`;
   // `state::text`: a bare `state = 'executing'` lets the planner prove the partial executing
   // index usable and walk it (filtering by id) instead of probing the primary key.
   const fenced = (which: string): string =>
