@@ -342,7 +342,9 @@ beforeAll(async () => {
     if (existsSync(path.join(repoRoot, entry))) await cp(path.join(repoRoot, entry), path.join(pkg, entry), { recursive: true });
   }
   await symlink(path.join(repoRoot, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
-  await run('npm', ['run', 'build'], { cwd: pkg, env, timeout: 110_000 });
+  // tsup with declarations: about half a minute idle, several times that beside a database-heavy
+  // test file on a 2-core CI machine.
+  await run('npm', ['run', 'build'], { cwd: pkg, env, timeout: 300_000 });
 
   // A project of its own that depends on docket (linked to the built copy) and on zod.
   project = path.join(scratch, 'consumer');
@@ -366,7 +368,7 @@ beforeAll(async () => {
   await writeFile(path.join(project, 'dashboard.mjs'), DASHBOARD_SCRIPT(false));
   await writeFile(path.join(project, 'dashboard.cjs'), DASHBOARD_SCRIPT(true));
   for (const driver of ['none', 'pg', 'postgres'] as const) bare[driver] = await bareProject(driver);
-}, 120_000);
+}, 330_000); // the build's 300 s and the copies around it
 
 afterAll(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });

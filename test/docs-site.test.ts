@@ -85,4 +85,4 @@ it('npm run docs builds the site without warnings, with every guide and no broke
   // The README is the landing page, its links to the docs rewritten to the site's pages.
   const index = readFileSync(path.join(out, 'index.html'), 'utf8');
   expect(index).toContain('href="documents/Workflows.html"');
-}, 120_000);
+}, 300_000); // typedoc (a full type-check, then the site): CPU-bound, several times slower on a loaded 2-core machine

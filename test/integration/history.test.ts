@@ -96,8 +96,11 @@ describe('history partitions', () => {
     expect(await days('completed')).toEqual(await Promise.all([-1, 0, 1, 2, 3].map(day)));
     expect(await days('discarded')).toEqual(await Promise.all([-1, 0, 1, 2, 3].map(day)));
     expect([await keysLike('d4-'), await keysLike('d3-'), await keysLike('d1-'), await keysLike('d0-')]).toEqual([0, 0, 100, 50]);
-    const completed = pruned.filter((p) => p.state === 'completed').reduce((n, p) => n + p.count, 0);
-    expect(completed).toBe(500);
+    // A DROP is visible in the catalog once it commits, before the statement returns and the
+    // Pruner reports it: wait for the reports to add up (at least 500) rather than read them now.
+    const completed = (): number => pruned.filter((p) => p.state === 'completed').reduce((n, p) => n + p.count, 0);
+    await waitFor(() => completed() >= 500, 'the drops to be reported');
+    expect(completed()).toBe(500);
     expect(await db.count(`queue = 'hist'`)).toBe(150);
     await b.stop();
   });

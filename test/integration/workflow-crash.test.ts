@@ -29,7 +29,8 @@ describe('workflow steps and crashes', () => {
     const queue = await db.queue({ workers: [parent, child], queues: { 'wfk-child': 2 }, heartbeatInterval: 300 });
     const node = spawnReporter('test/fixtures/workflow-child.ts', { DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema, DOCKET_NODE_ID: 'wf-victim' });
     try {
-      await waitFor(() => node.events.some((e) => e.event === 'ready'), `the child node (${node.stderr()})`);
+      // 30 s: a tsx child boots in seconds when idle, much slower on a loaded 2-core machine.
+      await waitFor(() => node.events.some((e) => e.event === 'ready'), `the child node (${node.stderr()})`, 30_000);
       await queue.start();
       const run = await queue.workflow('crash').add('parent', parent, { n: 1 }).add('child', child, {}, { deps: ['parent'] }).insert();
       await waitFor(() => node.events.some((e) => e.event === 'started'), 'the parent step to start in the child process');
@@ -37,10 +38,13 @@ describe('workflow steps and crashes', () => {
       expect((await node.exited).signal).toBe('SIGKILL');
       expect(childStarts).toHaveLength(0);
 
-      // A second node with Lifeline takes over the parent's queue.
+      // A second node with Lifeline takes over the parent's queue. It beats every 300 ms: with
+      // the default 1 s beat and staleAfter 1 s its own row would be stale for a round trip
+      // every second, and a Lifeline pass falling then would rescue the parent step it re-ran.
       const rescuer = await db.queue({
         workers: [parent, child],
         queues: { 'wfk-parent': 1 },
+        heartbeatInterval: 300,
         plugins: [new Lifeline({ staleAfter: 1_000, interval: 300 })],
       });
       const rescued = nextEvent(rescuer, 'job:rescue', ({ job }) => job.id === run.steps.parent!.id);
@@ -59,7 +63,7 @@ describe('workflow steps and crashes', () => {
     } finally {
       if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL');
     }
-  }, 60_000);
+  }, 90_000); // a child boot of up to 30 s, then up to 30 s for the workflow
 
   it('a parent out of attempts when its node dies is discarded by the rescue, and its child is cancelled', async () => {
     const { parent, child } = crashWorkers(() => 'never here', () => 'never here either');
@@ -70,7 +74,7 @@ describe('workflow steps and crashes', () => {
     });
     const node = spawnReporter('test/fixtures/workflow-child.ts', { DATABASE_URL: db.url, DOCKET_SCHEMA: db.schema, DOCKET_NODE_ID: 'wf-victim-2' });
     try {
-      await waitFor(() => node.events.some((e) => e.event === 'ready'), `the child node (${node.stderr()})`);
+      await waitFor(() => node.events.some((e) => e.event === 'ready'), `the child node (${node.stderr()})`, 30_000);
       await queue.start();
       const run = await queue.workflow('spent').add('parent', parent, { n: 2 }, { maxAttempts: 1 }).add('child', child, {}, { deps: ['parent'] }).insert();
       await waitFor(() => node.events.some((e) => e.event === 'started' && (e.workflow as { id: string }).id === run.id), 'the parent to start');
@@ -85,5 +89,5 @@ describe('workflow steps and crashes', () => {
     } finally {
       if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL');
     }
-  }, 60_000);
+  }, 90_000); // a child boot of up to 30 s, then up to 30 s for the workflow
 });

@@ -39,7 +39,28 @@ describe('job events across API instances', () => {
     const paragraphs = Array.from({ length: 400 }, (_, i) => `Paragraph ${i + 1}: ${'words '.repeat(40)}`);
     // Documents wait (paused on every instance) until the stream is open.
     const admin = { 'x-api-key': 'sse-admin-key-0123456789' };
-    expect((await fetch(`${front.base}/admin/queues/documents/pause`, { method: 'POST', headers: admin })).status).toBe(200);
+    const post = (action: string, body?: object): Promise<Response> =>
+      fetch(`${front.base}/admin/queues/documents/${action}`, {
+        method: 'POST',
+        headers: body === undefined ? admin : { ...admin, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    expect((await post('pause')).status).toBe(200);
+    // The back instance obeys the pause when it has read the control row, a moment after the
+    // NOTIFY; a job inserted before that could be claimed there before the stream opens. A pause
+    // shows nowhere on a node, but a node applies a control row whole (paused and limit
+    // together), so scale to a marker limit as well (the trick of the library's
+    // queue-controls.test.ts): once the back instance's own limit is the marker, it applied a row
+    // written after the pause, and is paused.
+    const MARKER = 7; // neither the back's limit (5) nor the front's (0)
+    expect((await post('scale', { limit: MARKER })).status).toBe(200);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const view = (await (await fetch(`${back.base}/admin/queues/documents`, { headers: admin })).json()) as { localConcurrency: number | null };
+      if (view.localConcurrency === MARKER) break;
+      if (Date.now() > deadline) throw new Error(`the back instance did not apply the pause: ${JSON.stringify(view)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const created = await fetch(`${front.base}/jobs/documents`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...key },
@@ -53,7 +74,10 @@ describe('job events across API instances', () => {
     const reader = res.body!.getReader();
     let text = '';
     while (!text.includes('event: state')) text += new TextDecoder().decode((await reader.read()).value);
-    expect((await fetch(`${front.base}/admin/queues/documents/resume`, { method: 'POST', headers: admin })).status).toBe(200);
+    // Back to each instance's own limit before resuming (the marker would let the front run
+    // documents too). A node that reads the resume reads this with it: one row, a later version.
+    expect((await post('scale', { limit: null })).status).toBe(200);
+    expect((await post('resume')).status).toBe(200);
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);
     const events = parseSse(text); // the stream ends after `end`
     const progress = events.filter((e) => e.event === 'progress').map((e) => (e.data as { percent: number }).percent);
