@@ -7,15 +7,18 @@ import type { InsertCall, JobMiddleware } from '../definitions/middleware.js';
 import { copyMeta, encodeMeta } from './options.js';
 
 /**
- * Calls `write` inside `chain` (none: at once, with the call's meta as given) and returns what
- * it wrote; `where` names the insert in errors.
+ * Calls `write` inside `chain` and returns what it wrote; `where` names the insert in errors.
+ * Without middleware the call's meta is written as given, with `metaJson` (its encoding, checked
+ * by the caller); middleware may change the meta, which is then checked and encoded again.
  */
 export async function aroundInsert<R extends { readonly jobs: readonly Job[] }>(
   chain: readonly JobMiddleware[],
   call: InsertCall,
   where: string,
+  metaJson: string,
   write: (meta: Record<string, unknown>, metaJson: string) => Promise<R>,
 ): Promise<R> {
+  if (chain.length === 0) return write(call.meta, metaJson);
   let result: R | undefined;
   const run = async (i: number): Promise<readonly Job[]> => {
     if (i === chain.length) {

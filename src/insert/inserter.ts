@@ -111,11 +111,11 @@ export class Inserter {
     return duplicate === undefined ? { jobs } : { jobs, duplicate };
   }
 
-  /** Runs `write` inside the insert middleware (none: at once, as built). */
+  /** Runs `write` inside the insert middleware (none: at once, with the meta as built). */
   async #around<R extends { jobs: Job[] }>(batch: InsertBatch, inTransaction: boolean, write: (batch: InsertBatch) => Promise<R>): Promise<R> {
-    const chain = this.#insertMiddleware;
-    if (chain.length === 0) return write(batch);
     const call: InsertCall = { worker: batch.worker, queue: batch.queue, count: batch.args.length, inTransaction, meta: { ...batch.meta } };
-    return aroundInsert(chain, call, `insert into "${batch.worker}"`, (meta, metaJson) => write({ ...batch, meta, meta_json: metaJson }));
+    return aroundInsert(this.#insertMiddleware, call, `insert into "${batch.worker}"`, batch.meta_json ?? '{}', (meta, metaJson) =>
+      write({ ...batch, meta, meta_json: metaJson }),
+    );
   }
 }

@@ -100,11 +100,11 @@ export class Workflows {
   /** Checks and writes a workflow (see WorkflowBuilder.insert). */
   async insert(name: string, options: WorkflowOptions, steps: readonly PlannedStep[], tx: unknown): Promise<InsertedWorkflow> {
     checkStepName(name, 'A workflow name');
-    const tags = checkWorkflowTags(options?.tags, `workflow "${name}"`);
-    const policy = checkPolicy(options?.onDependencyFailure, `workflow "${name}"`);
     const where = `workflow "${name}"`;
+    const tags = checkWorkflowTags(options?.tags, where);
+    const policy = checkPolicy(options?.onDependencyFailure, where);
     const meta = options?.meta === undefined ? {} : copyMeta(options.meta, where);
-    encodeMeta(meta, where);
+    const metaJson = encodeMeta(meta, where);
     const plan = planWorkflow(this.config, steps, tags, policy);
     this.hooks.assertUsable();
     const scope = tx === undefined ? undefined : this.engine.hostScope(tx);
@@ -114,8 +114,8 @@ export class Workflows {
     const first = plan.steps[0]!;
     // One insert call for the whole workflow: one statement writes every step.
     const call: InsertCall = { worker: first.worker, queue: first.queue, count: plan.steps.length, workflow: name, inTransaction: tx !== undefined, meta };
-    const { written, byStep: jobs, jobs: fresh } = await aroundInsert(this.#insertMiddleware, call, where, async (stepMeta, metaJson) => {
-      const written = await this.engine.insertWorkflow({ name, tags, steps: plan.steps, edges: plan.edges, notify, metaJson, scope });
+    const { written, byStep: jobs, jobs: fresh } = await aroundInsert(this.#insertMiddleware, call, where, metaJson, async (stepMeta, stepMetaJson) => {
+      const written = await this.engine.insertWorkflow({ name, tags, steps: plan.steps, edges: plan.edges, notify, metaJson: stepMetaJson, scope });
       const byStep: Record<string, Job> = {};
       plan.steps.forEach((row, i) => {
         const made = written.steps[i]!;

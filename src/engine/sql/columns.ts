@@ -58,6 +58,17 @@ export function storedRow(alias: string, replace: Partial<Record<StoredColumn, s
 }
 
 /**
+ * The time a claim stamps as attempted_at: the CTE `CLAIM_STAMP` (put it in the claim's WITH)
+ * read as `CLAIMED_AT`. clock_timestamp() read once while the claim runs, after its snapshot; not
+ * now(), which is when the statement's first message arrived, before the snapshot: a job whose
+ * insert committed in between is visible to the claim with a later scheduled_at, and would get
+ * an attempt before its time (a negative queue time). So attempted_at >= scheduled_at always
+ * holds, and the jobs of one claim share one attempted_at.
+ */
+export const CLAIM_STAMP = 'stamp AS MATERIALIZED (SELECT clock_timestamp() AS ts)';
+export const CLAIMED_AT = '(SELECT ts FROM stamp)';
+
+/**
  * A claimed row packed into one JSON text column `packed`: [id, claim, worker, args, tags,
  * priority, attempt, max_attempts, errors, result, progress, inserted_at, scheduled_at,
  * attempted_at (ms), queue_ms, workflow ([id, name, step] or null), meta]. The claim is docket's hottest read: one column parsed by one

@@ -3,7 +3,7 @@
 // not taken away, and the testing modes' claims. Same rules as jobs.ts: values are parameters,
 // batches are one JSON parameter; job filters alone are typed arrays (see filterWhere).
 import { NOTICE_SQL } from '../notice.js';
-import { JOB_COLUMNS, STORED_LIST, epochMs, storedRow, workflowRef } from './columns.js';
+import { CLAIMED_AT, CLAIM_STAMP, JOB_COLUMNS, STORED_LIST, epochMs, storedRow, workflowRef } from './columns.js';
 import { statement } from './jobs.js';
 import { FINAL, errorEntry, intoHistory, jobTables, releaseKeys } from './tables.js';
 
@@ -225,8 +225,9 @@ export function buildControlStatements(s: string) {
      */
     claimIds: statement(
       'claim_ids',
-      `UPDATE ${jobs}
-       SET state = 'executing', attempt = attempt + 1, attempted_at = clock_timestamp(), attempted_by = $2, claim = gen_random_uuid()
+      `WITH ${CLAIM_STAMP}
+       UPDATE ${jobs}
+       SET state = 'executing', attempt = attempt + 1, attempted_at = ${CLAIMED_AT}, attempted_by = $2, claim = gen_random_uuid()
        WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::bigint)) AND state = 'available'
        RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('attempted_at - scheduled_at')} AS queue_ms,
          (${workflowRef(t.workflows)})::text AS workflow_ref`,

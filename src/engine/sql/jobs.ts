@@ -3,7 +3,7 @@
 // with jsonb_to_recordset, which both drivers send identically.
 import { NOTICE_SQL } from '../notice.js';
 import { createHash } from 'node:crypto';
-import { JOB_COLUMNS, epochMs, packedClaim, storedRow } from './columns.js';
+import { CLAIMED_AT, CLAIM_STAMP, JOB_COLUMNS, epochMs, packedClaim, storedRow } from './columns.js';
 import type { JobTables } from './tables.js';
 import { FINAL, intoHistory, jobTables, releaseKeys, releasedState } from './tables.js';
 import type { Statement } from '../../driver/types.js';
@@ -59,19 +59,14 @@ export function buildStatements(s: string) {
      * The claim commits without waiting for its WAL flush (synchronous_commit off for this
      * statement only): if the server crashed before the flush, the claim is lost and the job is
      * simply available again; the ack that follows is flushed normally and makes both durable.
-     * attempted_at is a clock_timestamp() read once per claim (CTE `stamp`), not now(): now()
-     * is when the statement's first message arrived, before its snapshot was taken, so a claim
-     * could see a job whose insert committed after that moment and record an attempt earlier
-     * than the job's scheduled_at (a negative queue time). `stamp` is read while the claim runs,
-     * after the snapshot, so attempted_at >= scheduled_at always holds, and the jobs of one
-     * fetch share one attempted_at.
+     * attempted_at: see CLAIMED_AT.
      */
     fetchJobs: statement(
       'fetch',
       `WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
-       stamp AS MATERIALIZED (SELECT clock_timestamp() AS ts)
+       ${CLAIM_STAMP}
        UPDATE ${jobs}
-       SET state = 'executing', attempt = attempt + 1, attempted_at = (SELECT ts FROM stamp), attempted_by = $3,
+       SET state = 'executing', attempt = attempt + 1, attempted_at = ${CLAIMED_AT}, attempted_by = $3,
            claim = gen_random_uuid()
        WHERE EXISTS (SELECT 1 FROM async_commit) AND id = ANY(ARRAY(
          SELECT id FROM ${jobs}

@@ -1,7 +1,7 @@
 // The statements of keyed and limited work: inserts of jobs carrying unique and/or partition
 // keys (and the lookup of a key's holder), and the serialized fetch that honours partitions and
 // rate limits. Same rules as jobs.ts: values are parameters, batches are one JSON parameter.
-import { JOB_COLUMNS, epochMs, workflowRef } from './columns.js';
+import { CLAIMED_AT, CLAIM_STAMP, JOB_COLUMNS, epochMs, workflowRef } from './columns.js';
 import { statement } from './jobs.js';
 import { jobTables } from './tables.js';
 
@@ -94,13 +94,13 @@ export function buildKeyedStatements(s: string) {
      * NULLs) carries rate_wait_ms: when the window frees a slot.
      * Its clock is statement_timestamp(), not now(): now() is when the transaction began, before
      * the lock was granted, and a fetch delayed there would judge (and log) an older window.
-     * attempted_at is a clock_timestamp() read once after the snapshot (`stamp`, see fetchJobs),
-     * and the rate log records that same time: a start logged as statement_timestamp() (earlier)
-     * could let a later claim's starts fall within one window of it by attempted_at.
+     * attempted_at is CLAIMED_AT, and the rate log records that same time: a start logged as
+     * statement_timestamp() (earlier) could let a later claim's starts fall within one window of
+     * it by attempted_at.
      */
     fetchLimited: statement(
       'fetch_limited',
-      `WITH RECURSIVE stamp AS MATERIALIZED (SELECT clock_timestamp() AS ts), q AS MATERIALIZED (
+      `WITH RECURSIVE ${CLAIM_STAMP}, q AS MATERIALIZED (
          SELECT coalesce((SELECT rate_log FROM ${s}.queues WHERE name = $1), '{}') AS log
        ), rate AS MATERIALIZED (
          SELECT CASE WHEN $4::int IS NULL THEN $2::int
@@ -141,7 +141,7 @@ export function buildKeyedStatements(s: string) {
          FOR UPDATE SKIP LOCKED
        ), claimed AS (
          UPDATE ${jobs}
-         SET state = 'executing', attempt = attempt + 1, attempted_at = (SELECT ts FROM stamp), attempted_by = $3,
+         SET state = 'executing', attempt = attempt + 1, attempted_at = ${CLAIMED_AT}, attempted_by = $3,
              claim = gen_random_uuid()
          WHERE id IN (SELECT id FROM picked) AND state = 'available'
          RETURNING ${JOB_COLUMNS}, claim::text AS claim, ${epochMs('attempted_at - scheduled_at')} AS queue_ms,
@@ -149,7 +149,7 @@ export function buildKeyedStatements(s: string) {
        ), logged AS (
          UPDATE ${s}.queues SET rate_log = ARRAY(
              SELECT t FROM unnest(rate_log) t WHERE t > statement_timestamp() - $5::float8 * interval '1 ms'
-             UNION ALL SELECT (SELECT ts FROM stamp) FROM claimed)
+             UNION ALL SELECT ${CLAIMED_AT} FROM claimed)
          WHERE name = $1 AND $4::int IS NOT NULL
            AND (EXISTS (SELECT 1 FROM claimed)
                 OR EXISTS (SELECT 1 FROM unnest(rate_log) t WHERE t <= statement_timestamp() - $5::float8 * interval '1 ms'))
